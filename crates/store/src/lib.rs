@@ -1,0 +1,149 @@
+//! Content-addressed blob storage for handoff.
+//!
+//! Everything handoff moves between machines — file contents of a workspace
+//! snapshot, snapshot manifests, attachments — is stored as an immutable blob
+//! named by the SHA-256 of its bytes ([`Digest`], printed `sha256:<hex>`).
+//! Identical content is therefore stored once, and every read is verified:
+//! a blob whose bytes no longer hash to its name is reported as
+//! [`Error::Corrupted`], never returned.
+//!
+//! The [`BlobStore`] trait is the few operations a backend must implement;
+//! conveniences live in [`BlobStoreExt`]. Two backends ship here:
+//!
+//! - [`FsStore`]: the embedded default, a sharded directory tree with atomic
+//!   writes (temp file + rename), safe to share between processes;
+//! - [`MemoryStore`]: for tests and embedding.
+//!
+//! [`location`] resolves where the default store lives (`--store`,
+//! `HANDOFF_STORE`, `$XDG_DATA_HOME/handoff`).
+//!
+//! # Example
+//!
+//! ```
+//! use handoff_store::{BlobStore, BlobStoreExt, MemoryStore};
+//!
+//! # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+//! let store = MemoryStore::new();
+//! let first = store.put(b"hello".to_vec().into()).await?;
+//! let again = store.put(b"hello".to_vec().into()).await?;
+//! assert_eq!(first.digest, again.digest);
+//! assert_eq!(again.new_bytes, 0, "identical content is stored once");
+//! assert_eq!(&store.get(&first.digest).await?[..], b"hello");
+//! assert_eq!(
+//!     first.digest.to_string(),
+//!     "sha256:2cf24dba5fb0a30e26e83b2ac5b9e29e1b161e5c1fa7425e73043362938b9824"
+//! );
+//! assert!(store.has_all(&[first.digest]).await?);
+//! # Ok::<(), handoff_store::Error>(())
+//! # }).unwrap();
+//! ```
+#![forbid(unsafe_code)]
+#![deny(missing_docs)]
+
+mod digest;
+mod error;
+mod fs;
+pub mod location;
+mod memory;
+#[cfg(any(test, feature = "testing"))]
+pub mod testing;
+
+use std::fmt::Debug;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+pub use bytes::Bytes;
+
+pub use digest::{Digest, Hasher};
+pub use error::{Error, Result};
+pub use fs::FsStore;
+pub use memory::MemoryStore;
+
+/// What a [`BlobStore::put`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Put {
+    /// The name of the stored content.
+    pub digest: Digest,
+    /// How many bytes this call added to the store: 0 when the content was
+    /// already present.
+    pub new_bytes: u64,
+}
+
+/// A content-addressed, verified blob store.
+///
+/// Implementations must be safe to call concurrently, store identical content
+/// once, and never return bytes that do not hash to the requested digest.
+#[async_trait]
+pub trait BlobStore: Send + Sync + Debug {
+    /// Stores `data` under its SHA-256 digest. Idempotent.
+    async fn put(&self, data: Bytes) -> Result<Put>;
+
+    /// Returns the bytes stored under `digest`, verified.
+    ///
+    /// Errors with [`Error::NotFound`] when absent and [`Error::Corrupted`]
+    /// when the stored bytes do not hash to `digest`.
+    async fn get(&self, digest: &Digest) -> Result<Bytes>;
+
+    /// Whether a blob is stored under `digest` (not verified: use `get`).
+    async fn has(&self, digest: &Digest) -> Result<bool>;
+
+    /// A short human-readable name of the store, used in error messages
+    /// (for example the directory of a filesystem store).
+    fn describe(&self) -> String;
+}
+
+/// A type-erased blob store.
+pub type DynBlobStore = dyn BlobStore;
+
+/// Conveniences derived from [`BlobStore`]'s operations.
+#[async_trait]
+pub trait BlobStoreExt: BlobStore {
+    /// Stores `data` unless the store already has it; returns what happened.
+    ///
+    /// Cheaper than [`BlobStore::put`] for remote backends when most content
+    /// is already present, because only a `has` crosses the wire.
+    async fn put_if_absent(&self, data: Bytes) -> Result<Put> {
+        let digest = Digest::of(&data);
+        if self.has(&digest).await? {
+            return Ok(Put {
+                digest,
+                new_bytes: 0,
+            });
+        }
+        self.put(data).await
+    }
+
+    /// Whether every digest in `digests` is present.
+    async fn has_all(&self, digests: &[Digest]) -> Result<bool> {
+        for digest in digests {
+            if !self.has(digest).await? {
+                return Ok(false);
+            }
+        }
+        Ok(true)
+    }
+}
+
+impl<T: BlobStore + ?Sized> BlobStoreExt for T {}
+
+macro_rules! forward_blob_store {
+    ($($ptr:ty),*) => {$(
+        #[async_trait]
+        impl<T: BlobStore + ?Sized> BlobStore for $ptr {
+            async fn put(&self, data: Bytes) -> Result<Put> {
+                (**self).put(data).await
+            }
+            async fn get(&self, digest: &Digest) -> Result<Bytes> {
+                (**self).get(digest).await
+            }
+            async fn has(&self, digest: &Digest) -> Result<bool> {
+                (**self).has(digest).await
+            }
+            fn describe(&self) -> String {
+                (**self).describe()
+            }
+        }
+    )*};
+}
+
+forward_blob_store!(&T, Box<T>, Arc<T>);

@@ -1,0 +1,114 @@
+//! The conformance suite every [`BlobStore`] backend runs against itself.
+//!
+//! Call [`blob_store_conformance`] from the backend's own tests. It panics
+//! (as tests do) on the first broken promise.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use bytes::Bytes;
+
+use crate::{BlobStore, BlobStoreExt, Digest, Error};
+
+/// Overwrites the stored bytes of `digest` with `data`, bypassing hashing, to
+/// simulate corruption on the medium. Returns `false` when the backend cannot
+/// be corrupted from outside (the corruption cases are then not checked, and
+/// the caller must say why in its test).
+pub type Corrupt<'a> = dyn Fn(&Digest, Bytes) -> bool + Send + Sync + 'a;
+
+/// Runs every conformance check against `store`, which must start empty.
+pub async fn blob_store_conformance(store: &dyn BlobStore, corrupt: &Corrupt<'_>) {
+    round_trip(store).await;
+    dedupe(store).await;
+    missing(store).await;
+    empty_and_binary(store).await;
+    concurrent_puts(store).await;
+    corruption(store, corrupt).await;
+}
+
+/// Put then get returns the same bytes under the SHA-256 of the content.
+pub async fn round_trip(store: &dyn BlobStore) {
+    let data = Bytes::from_static(b"round trip\n");
+    let put = store.put(data.clone()).await.expect("put");
+    assert_eq!(put.digest, Digest::of(&data));
+    assert_eq!(put.new_bytes, data.len() as u64);
+    assert!(store.has(&put.digest).await.expect("has"));
+    assert_eq!(store.get(&put.digest).await.expect("get"), data);
+}
+
+/// Identical content is stored once: the second put adds no bytes.
+pub async fn dedupe(store: &dyn BlobStore) {
+    let data = Bytes::from(vec![7u8; 4096]);
+    let first = store.put(data.clone()).await.expect("first put");
+    let second = store.put(data.clone()).await.expect("second put");
+    let third = store.put_if_absent(data).await.expect("put_if_absent");
+    assert_eq!(first.digest, second.digest);
+    assert_eq!(first.new_bytes, 4096);
+    assert_eq!(second.new_bytes, 0);
+    assert_eq!(third.new_bytes, 0);
+}
+
+/// An absent digest is `NotFound` naming it, and `has` says false.
+pub async fn missing(store: &dyn BlobStore) {
+    let digest = Digest::of(b"never stored by the conformance suite");
+    assert!(!store.has(&digest).await.expect("has"));
+    match store.get(&digest).await {
+        Err(err @ Error::NotFound { .. }) => {
+            assert!(err.to_string().contains(&digest.to_string()), "{err}");
+        }
+        other => panic!("expected NotFound, got {other:?}"),
+    }
+}
+
+/// Empty blobs and arbitrary bytes survive unchanged.
+pub async fn empty_and_binary(store: &dyn BlobStore) {
+    let empty = store.put(Bytes::new()).await.expect("put empty");
+    assert_eq!(store.get(&empty.digest).await.expect("get empty").len(), 0);
+    let binary: Vec<u8> = (0..=255u8).cycle().take(70_000).collect();
+    let put = store.put(Bytes::from(binary.clone())).await.expect("put");
+    assert_eq!(&store.get(&put.digest).await.expect("get")[..], &binary[..]);
+}
+
+/// Concurrent puts of the same and different content all succeed and
+/// return the right digests.
+pub async fn concurrent_puts(store: &dyn BlobStore) {
+    let c: Vec<Bytes> = (0..6)
+        .map(|i| Bytes::from(format!("concurrent blob {}", i % 3)))
+        .collect();
+    let puts = tokio::join!(
+        store.put(c[0].clone()),
+        store.put(c[1].clone()),
+        store.put(c[2].clone()),
+        store.put(c[3].clone()),
+        store.put(c[4].clone()),
+        store.put(c[5].clone()),
+    );
+    let puts = [puts.0, puts.1, puts.2, puts.3, puts.4, puts.5];
+    for (put, content) in puts.into_iter().zip(&c) {
+        let put = put.expect("concurrent put");
+        assert_eq!(put.digest, Digest::of(content));
+        assert_eq!(store.get(&put.digest).await.expect("get after put"), content);
+    }
+}
+
+/// A blob whose stored bytes were changed is reported as corrupted, naming
+/// the digest, and a later correct put heals it.
+pub async fn corruption(store: &dyn BlobStore, corrupt: &Corrupt<'_>) {
+    let data = Bytes::from_static(b"soon to be corrupted");
+    let put = store.put(data.clone()).await.expect("put");
+    let mut flipped = data.to_vec();
+    flipped[3] ^= 0x01;
+    let cases = [Bytes::from(flipped), data.slice(..data.len() / 2)];
+    for bad in cases {
+        if !corrupt(&put.digest, bad) {
+            return;
+        }
+        match store.get(&put.digest).await {
+            Err(err @ Error::Corrupted { .. }) => {
+                assert!(err.to_string().contains(&put.digest.to_string()), "{err}");
+            }
+            other => panic!("expected Corrupted, got {other:?}"),
+        }
+        let healed = store.put(data.clone()).await.expect("healing put");
+        assert_eq!(healed.new_bytes, data.len() as u64);
+        assert_eq!(store.get(&put.digest).await.expect("get healed"), data);
+    }
+}

@@ -1,0 +1,106 @@
+//! The error type of this crate.
+
+use std::path::PathBuf;
+
+use handoff_store::Digest;
+
+use crate::manifest::DecodeError;
+
+/// Result alias for this crate.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// A boxed error from gix, whose error types vary by operation.
+pub type GitError = Box<dyn std::error::Error + Send + Sync + 'static>;
+
+/// What went wrong while snapshotting, applying or exporting.
+///
+/// Per-entry problems during apply are not errors: they are reported in the
+/// [`ApplyReport`](crate::ApplyReport). These are the failures that stop the
+/// whole operation.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The directory is not inside a git working tree.
+    #[error("{} is not a git repository with a working tree", path.display())]
+    NotARepository {
+        /// The directory given.
+        path: PathBuf,
+        /// What gix said.
+        #[source]
+        source: Option<GitError>,
+    },
+    /// A git operation failed.
+    #[error("git could not {action} in {}", repo.display())]
+    Git {
+        /// What was being done.
+        action: &'static str,
+        /// The repository's working tree.
+        repo: PathBuf,
+        /// The underlying error.
+        #[source]
+        source: GitError,
+    },
+    /// A filesystem operation failed.
+    #[error("could not {action} {}", path.display())]
+    Io {
+        /// What was being done.
+        action: &'static str,
+        /// The path.
+        path: PathBuf,
+        /// The underlying error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The blob store failed.
+    #[error(transparent)]
+    Store(#[from] handoff_store::Error),
+    /// A stored manifest could not be decoded.
+    #[error("snapshot {id} has an invalid manifest")]
+    Manifest {
+        /// The snapshot id.
+        id: Digest,
+        /// Why.
+        #[source]
+        source: DecodeError,
+    },
+    /// A path in the working tree cannot be represented in a manifest.
+    #[error("path {path:?} cannot be captured: {reason}")]
+    UnrepresentablePath {
+        /// The path, lossily converted.
+        path: String,
+        /// Why.
+        reason: String,
+    },
+    /// A background task did not complete.
+    #[error("{what} did not complete")]
+    Task {
+        /// What the task was doing.
+        what: &'static str,
+        /// The underlying error.
+        #[source]
+        source: tokio::task::JoinError,
+    },
+}
+
+impl Error {
+    pub(crate) fn git(
+        action: &'static str,
+        repo: impl Into<PathBuf>,
+        source: impl Into<GitError>,
+    ) -> Self {
+        Error::Git {
+            action,
+            repo: repo.into(),
+            source: source.into(),
+        }
+    }
+
+    pub(crate) fn io(action: &'static str, path: impl Into<PathBuf>) -> impl FnOnce(std::io::Error) -> Self {
+        let path = path.into();
+        move |source| Error::Io {
+            action,
+            path,
+            source,
+        }
+    }
+}

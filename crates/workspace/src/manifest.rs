@@ -1,0 +1,344 @@
+//! The snapshot manifest: a versioned, stable JSON description of everything
+//! uncommitted in a working tree, whose file contents live in a blob store.
+//!
+//! See the crate documentation for the format. Manifests are untrusted input:
+//! [`Manifest::from_json`] checks the format tag, and every entry's path is
+//! validated again (per entry) when a manifest is applied.
+
+use std::fmt;
+use std::str::FromStr;
+
+use handoff_store::Digest;
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+use crate::paths::{PathError, RepoPath};
+
+/// The format tag of version 1 manifests.
+pub const FORMAT_V1: &str = "handoff.snapshot/v1";
+
+/// A snapshot manifest.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Manifest {
+    /// Always [`FORMAT_V1`] for this version.
+    pub format: String,
+    /// What the snapshot is relative to.
+    pub base: Base,
+    /// One entry per path whose state differs from the base, sorted by path.
+    pub entries: Vec<Entry>,
+}
+
+/// The commit a snapshot is relative to.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Base {
+    /// `HEAD`'s commit, or `None` in a repository without commits.
+    pub commit: Option<Oid>,
+    /// The checked-out branch's short name, or `None` when `HEAD` is detached.
+    pub branch: Option<String>,
+    /// The URL of the `origin` remote, if there is one.
+    pub remote: Option<String>,
+}
+
+/// How a path changed (descriptive; applying looks at `base`, `index` and
+/// `result`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum Status {
+    /// New in the index, not in the base.
+    Added,
+    /// Present in base and result with different content or mode.
+    Modified,
+    /// In the base, gone from the working tree.
+    Deleted,
+    /// Moved from `from` (the content is unchanged or nearly so).
+    Renamed,
+    /// Neither in the base nor the index, and not ignored.
+    Untracked,
+    /// Only the executable bit changed.
+    ModeChanged,
+    /// Changed kind (file ↔ symlink ↔ nested repository).
+    TypeChanged,
+    /// A nested repository or submodule: recorded, never descended into.
+    NestedRepository,
+    /// Same content in base and working tree, but the index differs
+    /// (for example a change staged and then undone in the working tree).
+    IndexOnly,
+}
+
+/// One path's state.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Entry {
+    /// The path, `/`-separated, relative to the working tree root. Kept as
+    /// text so that a hostile path fails only its own entry; use
+    /// [`Entry::repo_path`] to validate.
+    pub path: String,
+    /// A summary of the change.
+    pub status: Status,
+    /// For renames: the path the content came from (which has its own
+    /// `deleted` entry).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub from: Option<String>,
+    /// The object at this path in the base commit, `None` if absent there.
+    pub base: Option<Object>,
+    /// What the index holds at this path, `None` if not in the index.
+    pub index: Option<Object>,
+    /// The working-tree state to reproduce, `None` for a deletion.
+    pub result: Option<Object>,
+}
+
+impl Entry {
+    /// The validated path.
+    pub fn repo_path(&self) -> Result<RepoPath, PathError> {
+        RepoPath::new(self.path.clone())
+    }
+}
+
+/// The kind of object at a path, with git's mode.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Kind {
+    /// A regular file, mode 100644.
+    File,
+    /// An executable file, mode 100755.
+    Executable,
+    /// A symbolic link, mode 120000; its content is the link target.
+    Symlink,
+    /// A nested repository or submodule, mode 160000; `oid` is its `HEAD`.
+    Gitlink,
+}
+
+impl Kind {
+    /// git's mode for this kind, in octal as git prints it.
+    pub fn git_mode(self) -> &'static str {
+        match self {
+            Kind::File => "100644",
+            Kind::Executable => "100755",
+            Kind::Symlink => "120000",
+            Kind::Gitlink => "160000",
+        }
+    }
+
+    /// Whether the content is a blob (file, executable or symlink).
+    pub fn has_content(self) -> bool {
+        !matches!(self, Kind::Gitlink)
+    }
+}
+
+/// An object at a path.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct Object {
+    /// What it is.
+    pub kind: Kind,
+    /// git's object id: the blob id of the content, or the commit id of a
+    /// nested repository's `HEAD` (the null id when it has none).
+    pub oid: Oid,
+    /// The content's size in bytes (0 for a gitlink).
+    pub size: u64,
+    /// Where the content is in the blob store; `None` when it was not stored
+    /// (gitlinks, and base objects the target is expected to have).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub digest: Option<Digest>,
+}
+
+impl Object {
+    /// Whether `self` and `other` are the same git state (kind and content);
+    /// where the content is stored does not matter.
+    pub fn same_state(&self, other: &Object) -> bool {
+        self.kind == other.kind && self.oid == other.oid
+    }
+}
+
+/// Whether two optional states are the same (both absent counts as same).
+pub fn same_state(a: Option<&Object>, b: Option<&Object>) -> bool {
+    match (a, b) {
+        (None, None) => true,
+        (Some(a), Some(b)) => a.same_state(b),
+        _ => false,
+    }
+}
+
+/// A git object id (SHA-1), serialised as 40 hex digits.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Oid(pub gix::ObjectId);
+
+impl Oid {
+    /// git's id for a blob holding `data`.
+    pub fn for_blob(data: &[u8]) -> Self {
+        // Hashing in memory cannot fail for SHA-1 beyond a detected collision
+        // attack, which git itself refuses too; map it to the null id so that
+        // the entry can never match anything.
+        Oid(
+            gix::objs::compute_hash(gix::hash::Kind::Sha1, gix::objs::Kind::Blob, data)
+                .unwrap_or_else(|_| gix::ObjectId::null(gix::hash::Kind::Sha1)),
+        )
+    }
+
+    /// The all-zero id.
+    pub fn null() -> Self {
+        Oid(gix::ObjectId::null(gix::hash::Kind::Sha1))
+    }
+}
+
+impl fmt::Display for Oid {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.0)
+    }
+}
+
+impl fmt::Debug for Oid {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.0)
+    }
+}
+
+impl FromStr for Oid {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        if s.len() != 40 || !s.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)) {
+            return Err(format!("invalid git object id {:?}: expected 40 lowercase hex digits", s.chars().take(64).collect::<String>()));
+        }
+        gix::ObjectId::from_hex(s.as_bytes())
+            .map(Oid)
+            .map_err(|e| format!("invalid git object id {s:?}: {e}"))
+    }
+}
+
+impl Serialize for Oid {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(&self.0)
+    }
+}
+
+impl<'de> Deserialize<'de> for Oid {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let text = <std::borrow::Cow<'de, str>>::deserialize(deserializer)?;
+        text.parse().map_err(serde::de::Error::custom)
+    }
+}
+
+/// Why a manifest could not be decoded.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum DecodeError {
+    /// Not JSON of the manifest's shape.
+    #[error("manifest is not valid: {0}")]
+    Json(#[from] serde_json::Error),
+    /// A format this version does not understand.
+    #[error("manifest format {found:?} is not supported (expected {FORMAT_V1:?})")]
+    Format {
+        /// The format tag found.
+        found: String,
+    },
+}
+
+impl Manifest {
+    /// An empty manifest relative to `base`.
+    pub fn new(base: Base) -> Self {
+        Self {
+            format: FORMAT_V1.to_owned(),
+            base,
+            entries: Vec::new(),
+        }
+    }
+
+    /// Decodes a manifest, checking its format tag.
+    pub fn from_json(bytes: &[u8]) -> Result<Self, DecodeError> {
+        let manifest: Manifest = serde_json::from_slice(bytes)?;
+        if manifest.format != FORMAT_V1 {
+            return Err(DecodeError::Format {
+                found: manifest.format.chars().take(64).collect(),
+            });
+        }
+        Ok(manifest)
+    }
+
+    /// The canonical encoding: compact JSON, fields in declaration order,
+    /// entries sorted by path. Identical states encode identically, so the
+    /// manifest's digest is a stable snapshot id.
+    pub fn to_json(&self) -> Vec<u8> {
+        // Serialising plain data with string keys cannot fail.
+        serde_json::to_vec(self).unwrap_or_default()
+    }
+
+    /// Every digest the manifest refers to, deduplicated.
+    pub fn digests(&self) -> Vec<Digest> {
+        let mut out: Vec<Digest> = self
+            .entries
+            .iter()
+            .flat_map(|e| [&e.base, &e.index, &e.result])
+            .filter_map(|o| o.as_ref().and_then(|o| o.digest))
+            .collect();
+        out.sort();
+        out.dedup();
+        out
+    }
+
+    /// The total size of the working-tree results, in bytes.
+    pub fn result_bytes(&self) -> u64 {
+        self.entries
+            .iter()
+            .filter_map(|e| e.result.as_ref())
+            .map(|o| o.size)
+            .sum()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn object(data: &[u8], kind: Kind) -> Object {
+        Object {
+            kind,
+            oid: Oid::for_blob(data),
+            size: data.len() as u64,
+            digest: Some(Digest::of(data)),
+        }
+    }
+
+    #[test]
+    fn json_round_trip_and_stable_encoding() {
+        let mut manifest = Manifest::new(Base {
+            commit: Some(Oid::for_blob(b"pretend commit")),
+            branch: Some("main".into()),
+            remote: None,
+        });
+        manifest.entries.push(Entry {
+            path: "src/lib.rs".into(),
+            status: Status::Modified,
+            from: None,
+            base: Some(object(b"old\n", Kind::File)),
+            index: Some(object(b"old\n", Kind::File)),
+            result: Some(object(b"new\n", Kind::Executable)),
+        });
+        let json = manifest.to_json();
+        let decoded = Manifest::from_json(&json).unwrap();
+        assert_eq!(decoded, manifest);
+        assert_eq!(decoded.to_json(), json);
+        assert_eq!(manifest.digests().len(), 2);
+        assert_eq!(manifest.result_bytes(), 4);
+    }
+
+    #[test]
+    fn empty_blob_oid_matches_git() {
+        assert_eq!(
+            Oid::for_blob(b"").to_string(),
+            "e69de29bb2d1d6434b8b29ae775ad8c2e48c5391"
+        );
+    }
+
+    #[test]
+    fn refuses_other_formats_and_bad_ids() {
+        let wrong = br#"{"format":"handoff.snapshot/v9","base":{"commit":null,"branch":null,"remote":null},"entries":[]}"#;
+        assert!(matches!(
+            Manifest::from_json(wrong),
+            Err(DecodeError::Format { .. })
+        ));
+        let bad_oid = br#"{"format":"handoff.snapshot/v1","base":{"commit":"xyz","branch":null,"remote":null},"entries":[]}"#;
+        assert!(matches!(
+            Manifest::from_json(bad_oid),
+            Err(DecodeError::Json(_))
+        ));
+    }
+}
