@@ -52,7 +52,11 @@ impl FsStore {
     pub fn blob_path(&self, digest: &Digest) -> PathBuf {
         let hex = digest.hex();
         let (shard, rest) = hex.split_at(2);
-        self.root.join("blobs").join("sha256").join(shard).join(rest)
+        self.root
+            .join("blobs")
+            .join("sha256")
+            .join(shard)
+            .join(rest)
     }
 
     fn put_blocking(&self, data: &[u8], digest: Digest) -> Result<Put> {
@@ -235,7 +239,10 @@ mod tests {
             .join(&hex[..2])
             .join(&hex[2..]);
         assert_eq!(store.blob_path(&put.digest), expected);
-        assert_eq!(std::fs::read(&expected).ok().as_deref(), Some(&b"layout"[..]));
+        assert_eq!(
+            std::fs::read(&expected).ok().as_deref(),
+            Some(&b"layout"[..])
+        );
         let names: Vec<_> = std::fs::read_dir(expected.parent().unwrap_or(dir.path()))
             .map_err(|source| Error::Io {
                 action: "list",

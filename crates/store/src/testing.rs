@@ -85,7 +85,10 @@ pub async fn concurrent_puts(store: &dyn BlobStore) {
     for (put, content) in puts.into_iter().zip(&c) {
         let put = put.expect("concurrent put");
         assert_eq!(put.digest, Digest::of(content));
-        assert_eq!(store.get(&put.digest).await.expect("get after put"), content);
+        assert_eq!(
+            store.get(&put.digest).await.expect("get after put"),
+            content
+        );
     }
 }
 

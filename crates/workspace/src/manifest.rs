@@ -195,8 +195,15 @@ impl FromStr for Oid {
     type Err = String;
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        if s.len() != 40 || !s.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)) {
-            return Err(format!("invalid git object id {:?}: expected 40 lowercase hex digits", s.chars().take(64).collect::<String>()));
+        if s.len() != 40
+            || !s
+                .bytes()
+                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+        {
+            return Err(format!(
+                "invalid git object id {:?}: expected 40 lowercase hex digits",
+                s.chars().take(64).collect::<String>()
+            ));
         }
         gix::ObjectId::from_hex(s.as_bytes())
             .map(Oid)

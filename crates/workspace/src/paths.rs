@@ -229,11 +229,17 @@ mod tests {
             (".g\u{200c}it/config", GitDir),
         ];
         for (path, expected) in cases {
-            assert_eq!(RepoPath::new(*path).err().as_ref(), Some(expected), "{path:?}");
+            assert_eq!(
+                RepoPath::new(*path).err().as_ref(),
+                Some(expected),
+                "{path:?}"
+            );
         }
         assert_eq!(
             RepoPath::new("a/".repeat(3000)).err(),
-            Some(TooLong { max: MAX_PATH_BYTES })
+            Some(TooLong {
+                max: MAX_PATH_BYTES
+            })
         );
     }
 
@@ -242,10 +248,11 @@ mod tests {
         let p = RepoPath::new("a/b/c").unwrap();
         assert_eq!(p.parent().map(|p| p.0), Some("a/b".to_owned()));
         assert!(p.starts_with_dir(&RepoPath::new("a").unwrap()));
-        assert!(!RepoPath::new("ab").unwrap().starts_with_dir(&RepoPath::new("a").unwrap()));
-        assert_eq!(
-            p.to_fs_path(Path::new("/r")),
-            PathBuf::from("/r/a/b/c")
+        assert!(
+            !RepoPath::new("ab")
+                .unwrap()
+                .starts_with_dir(&RepoPath::new("a").unwrap())
         );
+        assert_eq!(p.to_fs_path(Path::new("/r")), PathBuf::from("/r/a/b/c"));
     }
 }

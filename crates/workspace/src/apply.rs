@@ -1,0 +1,661 @@
+//! Apply a snapshot to another checkout, best-effort and per file.
+//!
+//! For each entry, what is at the path now decides:
+//!
+//! | now at the path            | outcome                                         |
+//! |----------------------------|-------------------------------------------------|
+//! | the snapshot's result      | already applied (applying twice is a no-op)     |
+//! | the snapshot's base        | written (or deleted)                            |
+//! | something else             | three-way merged when base content is available |
+//! |                            | and the merge is clean; otherwise left untouched |
+//! |                            | and reported as failed with the reason          |
+//!
+//! Staged state is reproduced too: where the snapshot's index differed from
+//! its base, the target's index gets the same entry (for entries that were
+//! applied or already applied), so `git status` reads the same on both sides.
+//!
+//! Nothing here can write outside the working tree: paths are validated per
+//! entry ([`RepoPath`]), no write goes through a symlink, and every write is
+//! a temp file renamed into place.
+
+use std::collections::{HashMap, HashSet};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use bytes::Bytes;
+use gix::bstr::{BStr, ByteSlice};
+use handoff_store::{BlobStore, Digest};
+use serde::Serialize;
+
+use crate::manifest::{self, Entry, Kind, Manifest, Object, Oid};
+use crate::merge::{Merge, merge3};
+use crate::paths::RepoPath;
+use crate::progress::{NoProgress, Phase, Progress};
+use crate::snapshot::{open_repo, read_base};
+use crate::worktree::{Blocked, Current, Worktree};
+use crate::{Error, Result};
+
+/// How to apply.
+#[derive(Debug, Clone)]
+pub struct ApplyOptions {
+    /// Decide and report, but change nothing.
+    pub dry_run: bool,
+    /// Reproduce the snapshot's staged changes in the target's index
+    /// (default `true`).
+    pub update_index: bool,
+    /// Where progress goes.
+    pub progress: Arc<dyn Progress>,
+}
+
+impl Default for ApplyOptions {
+    fn default() -> Self {
+        Self {
+            dry_run: false,
+            update_index: true,
+            progress: Arc::new(NoProgress),
+        }
+    }
+}
+
+/// Why an entry was not applied.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum FailureKind {
+    /// Local and snapshot edits overlap.
+    Conflict,
+    /// The file differs from both base and result, and the base content is
+    /// not available to merge.
+    BaseUnavailable,
+    /// The file differs from both, and cannot be merged (symlink, binary,
+    /// mode or kind change, deletion of a modified file).
+    LocalChanges,
+    /// A new file's path already holds something else.
+    AlreadyExists,
+    /// A directory (or other non-file) is in the way.
+    IsDirectory,
+    /// An ancestor of the path is a file.
+    NotADirectory,
+    /// An ancestor of the path is a symlink; writing would leave the tree.
+    ThroughSymlink,
+    /// The path is hostile or malformed.
+    InvalidPath,
+    /// The same path appears twice in the manifest.
+    DuplicatePath,
+    /// The content is missing from the store.
+    BlobMissing,
+    /// The content in the store is corrupted, or does not match the manifest.
+    BlobCorrupted,
+    /// A filesystem operation failed.
+    Io,
+}
+
+/// An entry that was left untouched, and why.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Failure {
+    /// The path as the manifest gives it.
+    pub path: String,
+    /// What kind of failure.
+    pub kind: FailureKind,
+    /// A sentence for people.
+    pub reason: String,
+}
+
+/// Something to know about an apply that is not an entry's failure.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum Warning {
+    /// The target's `HEAD` is not the snapshot's base commit.
+    BaseMismatch {
+        /// The snapshot's base.
+        expected: Option<Oid>,
+        /// The target's `HEAD`.
+        actual: Option<Oid>,
+    },
+}
+
+impl std::fmt::Display for Warning {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let show = |o: &Option<Oid>| o.map_or_else(|| "no commit".to_owned(), |o| o.to_string());
+        match self {
+            Warning::BaseMismatch { expected, actual } => write!(
+                f,
+                "target HEAD is {} but the snapshot was taken on {}",
+                show(actual),
+                show(expected)
+            ),
+        }
+    }
+}
+
+/// What an apply did, entry by entry.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct ApplyReport {
+    /// Written or deleted.
+    pub applied: Vec<String>,
+    /// Already in the snapshot's state.
+    pub already_applied: Vec<String>,
+    /// Changed locally too; merged cleanly.
+    pub merged: Vec<String>,
+    /// Deliberately not carried (nested repositories), with the reason.
+    pub skipped: Vec<Failure>,
+    /// Left untouched, with the reason.
+    pub failed: Vec<Failure>,
+    /// Things to know.
+    pub warnings: Vec<Warning>,
+}
+
+impl ApplyReport {
+    /// Whether every entry is now in the snapshot's state (or merged).
+    pub fn is_complete(&self) -> bool {
+        self.failed.is_empty()
+    }
+}
+
+/// Applies the snapshot `id` from `store` to the working tree containing
+/// `dir`.
+pub async fn apply(
+    dir: &Path,
+    store: &dyn BlobStore,
+    id: &Digest,
+    options: &ApplyOptions,
+) -> Result<ApplyReport> {
+    let manifest = crate::snapshot::load_manifest(store, id).await?;
+    apply_manifest(dir, store, &manifest, options).await
+}
+
+/// Applies an already loaded manifest.
+pub async fn apply_manifest(
+    dir: &Path,
+    store: &dyn BlobStore,
+    manifest: &Manifest,
+    options: &ApplyOptions,
+) -> Result<ApplyReport> {
+    let dir = dir.to_owned();
+    let target = {
+        let dir = dir.clone();
+        blocking("open target", move || {
+            let (repo, workdir) = open_repo(&dir)?;
+            let base = read_base(&repo, &workdir)?;
+            Ok((workdir, base.commit))
+        })
+        .await?
+    };
+    let (workdir, head) = target;
+    let mut report = ApplyReport::default();
+    if head != manifest.base.commit {
+        report.warnings.push(Warning::BaseMismatch {
+            expected: manifest.base.commit,
+            actual: head,
+        });
+    }
+
+    // Validate every path first; a hostile entry fails alone.
+    let mut seen = HashSet::new();
+    let mut work: Vec<(RepoPath, Entry)> = Vec::new();
+    for entry in &manifest.entries {
+        match entry.repo_path() {
+            Err(e) => report.failed.push(Failure {
+                path: entry.path.clone(),
+                kind: FailureKind::InvalidPath,
+                reason: format!("refused: {e}"),
+            }),
+            Ok(path) if !seen.insert(path.clone()) => report.failed.push(Failure {
+                path: entry.path.clone(),
+                kind: FailureKind::DuplicatePath,
+                reason: "the manifest lists this path more than once".to_owned(),
+            }),
+            Ok(path) => work.push((path, entry.clone())),
+        }
+    }
+    // Deletions first (a deleted file may make room for a directory), then
+    // everything else in path order (parents before children).
+    work.sort_by(|(a, ea), (b, eb)| {
+        (ea.result.is_some(), a.as_str()).cmp(&(eb.result.is_some(), b.as_str()))
+    });
+
+    options.progress.begin(Phase::Apply, work.len() as u64);
+    let mut staged = Vec::new();
+    for batch in batches(&work) {
+        let blobs = fetch(store, batch).await;
+        let batch = batch.to_vec();
+        let workdir = workdir.clone();
+        let dry_run = options.dry_run;
+        let progress = options.progress.clone();
+        let outcome = blocking("apply entries", move || {
+            let worktree = Worktree::new(&workdir);
+            let base_odb = gix::open(&workdir).ok();
+            let mut outcomes = Vec::new();
+            let mut swept = HashSet::new();
+            let mut removed = HashSet::new();
+            for (path, entry) in &batch {
+                // Temp files a killed apply left behind are removed from
+                // every directory this apply touches.
+                let dir = path.parent();
+                if !dry_run && swept.insert(dir.clone()) {
+                    let fs_dir = dir.map_or_else(|| workdir.clone(), |d| d.to_fs_path(&workdir));
+                    worktree.sweep_temp_files(&fs_dir);
+                }
+                let outcome = apply_entry(
+                    &worktree,
+                    base_odb.as_ref(),
+                    &blobs,
+                    path,
+                    entry,
+                    dry_run,
+                    &removed,
+                );
+                if dry_run && entry.result.is_none() && matches!(outcome, Outcome::Applied) {
+                    removed.insert(path.clone());
+                }
+                progress.advance(1);
+                outcomes.push((path.clone(), entry.clone(), outcome));
+            }
+            Ok((outcomes, blobs))
+        })
+        .await?;
+        let (outcomes, blobs) = outcome;
+        for (path, entry, outcome) in outcomes {
+            let stage = matches!(outcome, Outcome::Applied | Outcome::AlreadyApplied)
+                && !manifest::same_state(entry.index.as_ref(), entry.base.as_ref());
+            match outcome {
+                Outcome::Applied => report.applied.push(path.to_string()),
+                Outcome::AlreadyApplied => report.already_applied.push(path.to_string()),
+                Outcome::Merged => report.merged.push(path.to_string()),
+                Outcome::Skipped(reason) => report.skipped.push(Failure {
+                    path: path.to_string(),
+                    kind: FailureKind::LocalChanges,
+                    reason,
+                }),
+                Outcome::Failed(kind, reason) => report.failed.push(Failure {
+                    path: path.to_string(),
+                    kind,
+                    reason,
+                }),
+            }
+            if stage {
+                let content = entry
+                    .index
+                    .as_ref()
+                    .and_then(|o| o.digest)
+                    .and_then(|d| blobs.get(&d).and_then(|r| r.as_ref().ok()).cloned());
+                staged.push((path, entry, content));
+            }
+        }
+    }
+
+    if options.update_index && !options.dry_run && !staged.is_empty() {
+        let workdir = workdir.clone();
+        let failures = blocking("update the index", move || update_index(&workdir, staged)).await?;
+        report.failed.extend(failures);
+    }
+    report.failed.sort_by(|a, b| a.path.cmp(&b.path));
+    Ok(report)
+}
+
+async fn blocking<T: Send + 'static>(
+    what: &'static str,
+    f: impl FnOnce() -> Result<T> + Send + 'static,
+) -> Result<T> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|source| Error::Task { what, source })?
+}
+
+/// Splits work into batches whose content fits comfortably in memory.
+fn batches(work: &[(RepoPath, Entry)]) -> Vec<&[(RepoPath, Entry)]> {
+    const BATCH_BYTES: u64 = 64 << 20;
+    let mut out = Vec::new();
+    let mut start = 0;
+    let mut bytes = 0u64;
+    for (i, (_, entry)) in work.iter().enumerate() {
+        let size: u64 = [&entry.result, &entry.base, &entry.index]
+            .into_iter()
+            .flatten()
+            .map(|o| o.size)
+            .sum();
+        if i > start && bytes.saturating_add(size) > BATCH_BYTES {
+            out.push(&work[start..i]);
+            start = i;
+            bytes = 0;
+        }
+        bytes = bytes.saturating_add(size);
+    }
+    if start < work.len() {
+        out.push(&work[start..]);
+    }
+    out
+}
+
+type Blobs = HashMap<Digest, std::result::Result<Bytes, (FailureKind, String)>>;
+
+/// Fetches every blob the batch may need; a missing or corrupted blob fails
+/// only the entries that need it.
+async fn fetch(store: &dyn BlobStore, batch: &[(RepoPath, Entry)]) -> Blobs {
+    let mut blobs = Blobs::new();
+    for (_, entry) in batch {
+        for object in [&entry.result, &entry.index, &entry.base]
+            .into_iter()
+            .flatten()
+        {
+            let Some(digest) = object.digest else {
+                continue;
+            };
+            if blobs.contains_key(&digest) {
+                continue;
+            }
+            let fetched = match store.get(&digest).await {
+                Ok(bytes) => Ok(bytes),
+                Err(e @ handoff_store::Error::NotFound { .. }) => {
+                    Err((FailureKind::BlobMissing, e.to_string()))
+                }
+                Err(e @ handoff_store::Error::Corrupted { .. }) => {
+                    Err((FailureKind::BlobCorrupted, e.to_string()))
+                }
+                Err(e) => Err((FailureKind::Io, e.to_string())),
+            };
+            blobs.insert(digest, fetched);
+        }
+    }
+    blobs
+}
+
+#[derive(Debug)]
+enum Outcome {
+    Applied,
+    AlreadyApplied,
+    Merged,
+    Skipped(String),
+    Failed(FailureKind, String),
+}
+
+/// The content of `object`, verified against the manifest's git id.
+fn content<'a>(
+    blobs: &'a Blobs,
+    object: &Object,
+) -> std::result::Result<&'a Bytes, (FailureKind, String)> {
+    let Some(digest) = object.digest else {
+        return Err((
+            FailureKind::BlobMissing,
+            "the snapshot does not carry this content".to_owned(),
+        ));
+    };
+    match blobs.get(&digest) {
+        Some(Ok(bytes)) => {
+            // The store verified the digest; the manifest's git id must agree
+            // too, or the manifest was tampered with.
+            if Oid::for_blob(bytes) != object.oid || bytes.len() as u64 != object.size {
+                return Err((
+                    FailureKind::BlobCorrupted,
+                    format!(
+                        "blob {digest} does not match the manifest's object {} ({} bytes)",
+                        object.oid, object.size
+                    ),
+                ));
+            }
+            Ok(bytes)
+        }
+        Some(Err(e)) => Err(e.clone()),
+        None => Err((
+            FailureKind::BlobMissing,
+            format!("blob {digest} was not fetched"),
+        )),
+    }
+}
+
+fn apply_entry(
+    worktree: &Worktree,
+    odb: Option<&gix::Repository>,
+    blobs: &Blobs,
+    path: &RepoPath,
+    entry: &Entry,
+    dry_run: bool,
+    removed_in_dry_run: &HashSet<RepoPath>,
+) -> Outcome {
+    let gitlink = |o: &Option<Object>| o.as_ref().is_some_and(|o| o.kind == Kind::Gitlink);
+    if gitlink(&entry.base) || gitlink(&entry.result) {
+        let at = entry
+            .result
+            .as_ref()
+            .map_or_else(String::new, |o| format!(" at {}", o.oid));
+        return Outcome::Skipped(format!(
+            "nested repository{at}: not carried by a snapshot; clone it separately"
+        ));
+    }
+    let current = match worktree.current(path) {
+        Ok(Ok(current)) => current,
+        Ok(Err(blocked)) => return blocked_failure(blocked),
+        Err(e) => return Outcome::Failed(FailureKind::Io, format!("could not inspect: {e}")),
+    };
+    // A dry run did not delete the files of a directory that the snapshot
+    // replaces by a file: judge as if it had.
+    let current = match current {
+        Current::Directory if dry_run && worktree.only_contains(path, removed_in_dry_run) => {
+            Current::Absent
+        }
+        other => other,
+    };
+    let now = match &current {
+        Current::Absent => None,
+        Current::Object(obj, _) => Some(obj),
+        Current::Directory => {
+            return if entry.result.is_none() && entry.base.is_none() {
+                Outcome::AlreadyApplied
+            } else {
+                Outcome::Failed(
+                    FailureKind::IsDirectory,
+                    "a directory is in the way".to_owned(),
+                )
+            };
+        }
+        Current::Repository(_) => {
+            return Outcome::Failed(
+                FailureKind::IsDirectory,
+                "a nested repository is in the way".to_owned(),
+            );
+        }
+    };
+    if manifest::same_state(now, entry.result.as_ref()) {
+        return Outcome::AlreadyApplied;
+    }
+    if manifest::same_state(now, entry.base.as_ref()) {
+        return match &entry.result {
+            None => remove(worktree, path, dry_run),
+            Some(result) => match content(blobs, result) {
+                Ok(data) => write(worktree, path, result.kind, data, dry_run, Outcome::Applied),
+                Err((kind, reason)) => Outcome::Failed(kind, reason),
+            },
+        };
+    }
+    // Changed locally too.
+    let (Some(base), Some(result), Current::Object(ours, ours_data)) =
+        (&entry.base, &entry.result, &current)
+    else {
+        return match (&entry.base, &entry.result) {
+            (None, Some(_)) => Outcome::Failed(
+                FailureKind::AlreadyExists,
+                "the path already exists with different content".to_owned(),
+            ),
+            (Some(_), None) => Outcome::Failed(
+                FailureKind::LocalChanges,
+                "changed locally, so it was not deleted".to_owned(),
+            ),
+            _ => Outcome::Failed(FailureKind::LocalChanges, "changed locally".to_owned()),
+        };
+    };
+    let regular = |o: &Object| matches!(o.kind, Kind::File | Kind::Executable);
+    if !(regular(base) && regular(result) && regular(ours)) {
+        return Outcome::Failed(
+            FailureKind::LocalChanges,
+            "changed locally, and symlinks cannot be merged".to_owned(),
+        );
+    }
+    let theirs = match content(blobs, result) {
+        Ok(data) => data,
+        Err((kind, reason)) => return Outcome::Failed(kind, reason),
+    };
+    let base_data = match content(blobs, base) {
+        Ok(data) => data.to_vec(),
+        Err(_) => match odb.and_then(|repo| repo.find_blob(base.oid.0).ok()) {
+            Some(mut blob) => blob.take_data(),
+            None => {
+                return Outcome::Failed(
+                    FailureKind::BaseUnavailable,
+                    format!(
+                        "changed locally, and the base content ({}) is neither in the snapshot nor in this repository",
+                        base.oid
+                    ),
+                );
+            }
+        },
+    };
+    match merge3(&base_data, ours_data, theirs) {
+        Merge::Clean(merged) => {
+            // The snapshot's mode change wins; otherwise keep the local mode.
+            let kind = if result.kind != base.kind {
+                result.kind
+            } else {
+                ours.kind
+            };
+            write(worktree, path, kind, &merged, dry_run, Outcome::Merged)
+        }
+        Merge::Conflict { regions } => Outcome::Failed(
+            FailureKind::Conflict,
+            format!("changed locally; {regions} overlapping edit(s) conflict with the snapshot"),
+        ),
+        Merge::Binary => Outcome::Failed(
+            FailureKind::Conflict,
+            "changed locally, and binary content cannot be merged".to_owned(),
+        ),
+    }
+}
+
+fn blocked_failure(blocked: Blocked) -> Outcome {
+    match blocked {
+        Blocked::Symlink(at) => Outcome::Failed(
+            FailureKind::ThroughSymlink,
+            format!("{at} is a symlink; refusing to write through it"),
+        ),
+        Blocked::NotADirectory(at) => Outcome::Failed(
+            FailureKind::NotADirectory,
+            format!("{at} is not a directory"),
+        ),
+    }
+}
+
+fn write(
+    worktree: &Worktree,
+    path: &RepoPath,
+    kind: Kind,
+    data: &[u8],
+    dry_run: bool,
+    done: Outcome,
+) -> Outcome {
+    if dry_run {
+        return done;
+    }
+    match worktree.write(path, kind, data) {
+        Ok(Ok(())) => done,
+        Ok(Err(blocked)) => blocked_failure(blocked),
+        Err(e) => Outcome::Failed(FailureKind::Io, format!("could not write: {e}")),
+    }
+}
+
+fn remove(worktree: &Worktree, path: &RepoPath, dry_run: bool) -> Outcome {
+    if dry_run {
+        return Outcome::Applied;
+    }
+    match worktree.remove(path) {
+        Ok(Ok(())) => Outcome::Applied,
+        Ok(Err(blocked)) => blocked_failure(blocked),
+        Err(e) => Outcome::Failed(FailureKind::Io, format!("could not delete: {e}")),
+    }
+}
+
+/// Sets the target's index entries to the snapshot's staged state.
+fn update_index(
+    workdir: &Path,
+    staged: Vec<(RepoPath, Entry, Option<Bytes>)>,
+) -> Result<Vec<Failure>> {
+    let repo = gix::open(workdir).map_err(|e| Error::git("open the repository", workdir, e))?;
+    let mut index = repo
+        .index_or_empty()
+        .map_err(|e| Error::git("read the index", workdir, e))
+        .map(|index| (*index).clone())?;
+    let worktree = Worktree::new(workdir);
+    let mut failures = Vec::new();
+    let mut removals: HashSet<PathBuf> = HashSet::new();
+    for (path, entry, content) in staged {
+        let key: &BStr = path.as_str().as_bytes().as_bstr();
+        let Some(obj) = &entry.index else {
+            removals.insert(PathBuf::from(path.as_str()));
+            continue;
+        };
+        // The blob must exist in the target's object database for git to use
+        // the entry; write it unless it is already there.
+        if obj.kind.has_content() && !repo.has_object(obj.oid.0) {
+            let data = content.or_else(|| match worktree.current(&path) {
+                Ok(Ok(Current::Object(now, data))) if now.oid == obj.oid => Some(Bytes::from(data)),
+                _ => None,
+            });
+            let written = data.map(|d| repo.write_blob(&d).map(|id| id.detach()));
+            match written {
+                Some(Ok(id)) if id == obj.oid.0 => {}
+                _ => {
+                    failures.push(Failure {
+                        path: path.to_string(),
+                        kind: FailureKind::BlobMissing,
+                        reason: "the staged content could not be written to the index".to_owned(),
+                    });
+                    continue;
+                }
+            }
+        }
+        let mode = match obj.kind {
+            Kind::File => gix::index::entry::Mode::FILE,
+            Kind::Executable => gix::index::entry::Mode::FILE_EXECUTABLE,
+            Kind::Symlink => gix::index::entry::Mode::SYMLINK,
+            Kind::Gitlink => gix::index::entry::Mode::COMMIT,
+        };
+        // A stat matching the file on disk marks the entry clean when the
+        // working tree holds the staged content; otherwise git re-hashes.
+        let stat = match worktree.current(&path) {
+            Ok(Ok(Current::Object(now, _))) if now.same_state(obj) => {
+                gix::index::fs::Metadata::from_path_no_follow(&worktree.fs_path(&path))
+                    .ok()
+                    .and_then(|m| gix::index::entry::Stat::from_fs(&m).ok())
+                    .unwrap_or_default()
+            }
+            _ => gix::index::entry::Stat::default(),
+        };
+        match index.entry_index_by_path(key) {
+            Ok(pos) => {
+                let e = &mut index.entries_mut()[pos];
+                e.id = obj.oid.0;
+                e.mode = mode;
+                e.stat = stat;
+            }
+            Err(_) => {
+                index.dangerously_push_entry(
+                    stat,
+                    obj.oid.0,
+                    gix::index::entry::Flags::empty(),
+                    mode,
+                    key,
+                );
+                index.sort_entries();
+            }
+        }
+    }
+    if !removals.is_empty() {
+        index.remove_entries(|_, p, _| removals.contains(Path::new(&*p.to_str_lossy())));
+    }
+    // Cached trees are stale after any change.
+    index.remove_tree();
+    index.remove_resolve_undo();
+    index
+        .write(gix::index::write::Options::default())
+        .map_err(|e| Error::git("write the index", workdir, e))?;
+    Ok(failures)
+}

@@ -1,0 +1,1 @@
+//! Export a snapshot as a unified diff that `git apply` accepts.

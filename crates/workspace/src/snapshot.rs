@@ -1,0 +1,569 @@
+//! Capture everything uncommitted in a git working tree relative to `HEAD`.
+//!
+//! The change set comes from gix's status (`HEAD` tree ↔ index ↔ working
+//! tree, with a directory walk that honours `.gitignore`,
+//! `.git/info/exclude` and `core.excludesFile`). For every path it reports,
+//! the manifest records three states — base (`HEAD`), index and working tree
+//! — so that staged, unstaged and untracked changes are reproduced exactly.
+//! Symlinks are recorded as links and never followed; nested repositories
+//! and submodules are recorded as gitlinks and never descended into; ignored
+//! files and `.git/` are never read.
+
+use std::collections::{BTreeSet, HashMap};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use bytes::Bytes;
+use gix::bstr::{BString, ByteSlice};
+use handoff_store::{BlobStore, BlobStoreExt, Digest};
+
+use crate::manifest::{self, Base, Entry, Kind, Manifest, Object, Oid, Status};
+use crate::paths::RepoPath;
+use crate::progress::{NoProgress, Phase, Progress};
+use crate::{Error, Result};
+
+/// How to take a snapshot.
+#[derive(Debug, Clone)]
+pub struct SnapshotOptions {
+    /// Also store the base content of modified and deleted files, so that a
+    /// target without the base commit can still merge, and so that the
+    /// snapshot exports as a diff on its own (default `true`).
+    pub store_base_content: bool,
+    /// Where progress goes.
+    pub progress: Arc<dyn Progress>,
+}
+
+impl Default for SnapshotOptions {
+    fn default() -> Self {
+        Self {
+            store_base_content: true,
+            progress: Arc::new(NoProgress),
+        }
+    }
+}
+
+/// A path that was left out of a snapshot, and why.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Skipped {
+    /// The path, lossily converted to text.
+    pub path: String,
+    /// Why it was left out.
+    pub reason: String,
+}
+
+/// The captured state of a working tree, not yet stored.
+#[derive(Debug, Clone)]
+pub struct Capture {
+    /// The working tree's root.
+    pub workdir: PathBuf,
+    /// The manifest.
+    pub manifest: Manifest,
+    /// The content of every digest the manifest refers to.
+    pub contents: HashMap<Digest, Bytes>,
+    /// Paths that could not be captured.
+    pub skipped: Vec<Skipped>,
+}
+
+/// A stored snapshot.
+#[derive(Debug, Clone)]
+pub struct Snapshot {
+    /// The snapshot's id: the digest of its manifest.
+    pub id: Digest,
+    /// The manifest.
+    pub manifest: Manifest,
+    /// How many bytes this snapshot added to the store (0 when everything was
+    /// already there).
+    pub new_bytes: u64,
+    /// Paths that could not be captured.
+    pub skipped: Vec<Skipped>,
+}
+
+/// Captures the working tree containing `dir` and stores the snapshot: blobs
+/// first, the manifest last, so a stored manifest never names a missing blob.
+pub async fn snapshot(
+    dir: &Path,
+    store: &dyn BlobStore,
+    options: &SnapshotOptions,
+) -> Result<Snapshot> {
+    let dir = dir.to_owned();
+    let capture_options = options.clone();
+    let capture = tokio::task::spawn_blocking(move || capture(&dir, &capture_options))
+        .await
+        .map_err(|source| Error::Task {
+            what: "snapshot capture",
+            source,
+        })??;
+    store_capture(capture, store, options.progress.as_ref()).await
+}
+
+/// Stores a capture's blobs, then its manifest.
+pub async fn store_capture(
+    capture: Capture,
+    store: &dyn BlobStore,
+    progress: &dyn Progress,
+) -> Result<Snapshot> {
+    let mut digests: Vec<&Digest> = capture.contents.keys().collect();
+    digests.sort();
+    progress.begin(Phase::Upload, digests.len() as u64);
+    let mut new_bytes = 0;
+    for digest in digests {
+        if let Some(data) = capture.contents.get(digest) {
+            new_bytes += store.put_if_absent(data.clone()).await?.new_bytes;
+        }
+        progress.advance(1);
+    }
+    let put = store
+        .put_if_absent(Bytes::from(capture.manifest.to_json()))
+        .await?;
+    new_bytes += put.new_bytes;
+    tracing::debug!(id = %put.digest, entries = capture.manifest.entries.len(), new_bytes, "stored snapshot");
+    Ok(Snapshot {
+        id: put.digest,
+        manifest: capture.manifest,
+        new_bytes,
+        skipped: capture.skipped,
+    })
+}
+
+/// Loads and decodes a stored snapshot's manifest.
+pub async fn load_manifest(store: &dyn BlobStore, id: &Digest) -> Result<Manifest> {
+    let bytes = store.get(id).await?;
+    Manifest::from_json(&bytes).map_err(|source| Error::Manifest { id: *id, source })
+}
+
+/// Opens the repository whose working tree contains `dir`.
+pub(crate) fn open_repo(dir: &Path) -> Result<(gix::Repository, PathBuf)> {
+    let repo = gix::discover(dir).map_err(|e| Error::NotARepository {
+        path: dir.to_owned(),
+        source: Some(Box::new(e)),
+    })?;
+    let workdir = repo
+        .workdir()
+        .ok_or_else(|| Error::NotARepository {
+            path: dir.to_owned(),
+            source: None,
+        })?
+        .to_owned();
+    Ok((repo, workdir))
+}
+
+/// Reads `HEAD`'s commit, branch and the `origin` URL.
+pub(crate) fn read_base(repo: &gix::Repository, workdir: &Path) -> Result<Base> {
+    let head = repo
+        .head()
+        .map_err(|e| Error::git("read HEAD", workdir, e))?;
+    let commit = head.id().map(|id| Oid(id.detach()));
+    let branch = repo
+        .head_name()
+        .map_err(|e| Error::git("read HEAD", workdir, e))?
+        .filter(|name| name.as_bstr().starts_with(b"refs/heads/"))
+        .map(|name| name.shorten().to_str_lossy().into_owned());
+    let remote = repo
+        .config_snapshot()
+        .string("remote.origin.url")
+        .map(|url| url.to_str_lossy().into_owned());
+    Ok(Base {
+        commit,
+        branch,
+        remote,
+    })
+}
+
+/// Captures the working tree containing `dir` into memory.
+pub fn capture(dir: &Path, options: &SnapshotOptions) -> Result<Capture> {
+    let (repo, workdir) = open_repo(dir)?;
+    let base = read_base(&repo, &workdir)?;
+    let (touched, skipped_status) = changed_paths(&repo, &workdir)?;
+
+    let head_tree = match base.commit {
+        Some(commit) => Some(
+            repo.find_commit(commit.0)
+                .and_then(|c| c.tree())
+                .map_err(|e| Error::git("read HEAD's tree", &workdir, e))?,
+        ),
+        None => None,
+    };
+    let index = repo
+        .index_or_empty()
+        .map_err(|e| Error::git("read the index", &workdir, e))?;
+
+    let mut reader = Reader {
+        repo: &repo,
+        workdir: &workdir,
+        contents: HashMap::new(),
+    };
+    let mut manifest = Manifest::new(base);
+    let mut skipped = skipped_status;
+    options.progress.begin(Phase::Capture, touched.len() as u64);
+    for raw in touched {
+        options.progress.advance(1);
+        let Some(path) = representable(&raw, &mut skipped) else {
+            continue;
+        };
+        let base_obj = match &head_tree {
+            Some(tree) => reader.tree_object(tree, &path, options.store_base_content)?,
+            None => None,
+        };
+        let index_obj = index
+            .entry_by_path(raw.as_bstr())
+            .and_then(|e| index_kind(e.mode).map(|kind| (kind, e.id)))
+            .map(|(kind, id)| reader.odb_object(kind, id, &[&base_obj], options.store_base_content))
+            .transpose()?;
+        let result_obj = reader.worktree_object(&path)?;
+        if manifest::same_state(base_obj.as_ref(), result_obj.as_ref())
+            && manifest::same_state(base_obj.as_ref(), index_obj.as_ref())
+        {
+            // Racily-clean stat changes only: nothing to carry.
+            continue;
+        }
+        // The index content must be carried when it is neither base nor
+        // result (a partially staged file).
+        let index_obj = match index_obj {
+            Some(obj)
+                if obj.digest.is_none()
+                    && obj.kind.has_content()
+                    && !manifest::same_state(Some(&obj), base_obj.as_ref())
+                    && !manifest::same_state(Some(&obj), result_obj.as_ref()) =>
+            {
+                Some(reader.odb_object(obj.kind, obj.oid.0, &[], true)?)
+            }
+            Some(mut obj) => {
+                // Reuse where the same content is already carried.
+                for other in [&result_obj, &base_obj].into_iter().flatten() {
+                    if obj.digest.is_none() && obj.same_state(other) {
+                        obj.digest = other.digest;
+                    }
+                }
+                Some(obj)
+            }
+            None => None,
+        };
+        let status = classify(base_obj.as_ref(), index_obj.as_ref(), result_obj.as_ref());
+        manifest.entries.push(Entry {
+            path: path.as_str().to_owned(),
+            status,
+            from: None,
+            base: base_obj,
+            index: index_obj,
+            result: result_obj,
+        });
+    }
+    detect_renames(&mut manifest);
+    let contents = reader.contents;
+    Ok(Capture {
+        workdir,
+        manifest,
+        contents,
+        skipped,
+    })
+}
+
+/// Every path status reports as different between `HEAD`, index and working
+/// tree, plus untracked files; sorted and deduplicated.
+fn changed_paths(
+    repo: &gix::Repository,
+    workdir: &Path,
+) -> Result<(BTreeSet<BString>, Vec<Skipped>)> {
+    use gix::status::index_worktree::Item as Iw;
+    use gix::status::plumbing::index_as_worktree::EntryStatus;
+
+    let status_err = |e| Error::git("compute status", workdir, e);
+    let iter = repo
+        .status(gix::progress::Discard)
+        .map_err(status_err)?
+        .untracked_files(gix::status::UntrackedFiles::Files)
+        // Nested repositories are recorded by their HEAD, not inspected.
+        .index_worktree_submodules(None)
+        // Both sides of a rename must be visited; renames are detected later.
+        .tree_index_track_renames(gix::status::tree_index::TrackRenames::Disabled)
+        // The whole tree, whatever the process's current directory is.
+        .dirwalk_options(|o| o.empty_patterns_match_prefix(false))
+        .into_iter(Vec::<BString>::new())
+        .map_err(status_err)?;
+    let mut touched = BTreeSet::new();
+    let mut skipped = Vec::new();
+    for item in iter {
+        match item.map_err(status_err)? {
+            gix::status::Item::TreeIndex(change) => {
+                touched.insert(change.location().to_owned());
+            }
+            gix::status::Item::IndexWorktree(Iw::Modification {
+                rela_path, status, ..
+            }) => match status {
+                EntryStatus::NeedsUpdate(_) => {}
+                EntryStatus::Conflict { .. } => skipped.push(Skipped {
+                    path: rela_path.to_str_lossy().into_owned(),
+                    reason: "unresolved merge conflict".to_owned(),
+                }),
+                EntryStatus::Change(_) | EntryStatus::IntentToAdd => {
+                    touched.insert(rela_path);
+                }
+            },
+            gix::status::Item::IndexWorktree(Iw::DirectoryContents { entry, .. }) => {
+                if entry.status == gix::dir::entry::Status::Untracked {
+                    if entry.disk_kind == Some(gix::dir::entry::Kind::Untrackable) {
+                        skipped.push(Skipped {
+                            path: entry.rela_path.to_str_lossy().into_owned(),
+                            reason: "not a file, directory or symlink (fifo, socket or device)"
+                                .to_owned(),
+                        });
+                    } else {
+                        touched.insert(entry.rela_path);
+                    }
+                }
+            }
+            gix::status::Item::IndexWorktree(Iw::Rewrite {
+                source,
+                dirwalk_entry,
+                ..
+            }) => {
+                touched.insert(source.rela_path().to_owned());
+                touched.insert(dirwalk_entry.rela_path);
+            }
+        }
+    }
+    Ok((touched, skipped))
+}
+
+fn representable(raw: &BString, skipped: &mut Vec<Skipped>) -> Option<RepoPath> {
+    let text = match std::str::from_utf8(raw) {
+        Ok(text) => text,
+        Err(_) => {
+            skipped.push(Skipped {
+                path: raw.to_str_lossy().into_owned(),
+                reason: "path is not valid UTF-8".to_owned(),
+            });
+            return None;
+        }
+    };
+    // Directory entries from the walk (nested repositories) end in '/'.
+    let text = text.trim_end_matches('/');
+    match RepoPath::new(text) {
+        Ok(path) => Some(path),
+        Err(e) => {
+            skipped.push(Skipped {
+                path: text.to_owned(),
+                reason: e.to_string(),
+            });
+            None
+        }
+    }
+}
+
+fn index_kind(mode: gix::index::entry::Mode) -> Option<Kind> {
+    use gix::index::entry::Mode;
+    if mode == Mode::FILE {
+        Some(Kind::File)
+    } else if mode == Mode::FILE_EXECUTABLE {
+        Some(Kind::Executable)
+    } else if mode == Mode::SYMLINK {
+        Some(Kind::Symlink)
+    } else if mode == Mode::COMMIT {
+        Some(Kind::Gitlink)
+    } else {
+        None
+    }
+}
+
+fn classify(base: Option<&Object>, index: Option<&Object>, result: Option<&Object>) -> Status {
+    let gitlink = |o: Option<&Object>| o.is_some_and(|o| o.kind == Kind::Gitlink);
+    match (base, result) {
+        _ if gitlink(base) || gitlink(result) => Status::NestedRepository,
+        (None, Some(_)) if index.is_none() => Status::Untracked,
+        (None, Some(_)) => Status::Added,
+        (Some(_), None) => Status::Deleted,
+        (None, None) => Status::IndexOnly,
+        (Some(b), Some(r)) => {
+            let is_link = |o: &Object| o.kind == Kind::Symlink;
+            if is_link(b) != is_link(r) {
+                Status::TypeChanged
+            } else if b.oid == r.oid && b.kind != r.kind {
+                Status::ModeChanged
+            } else if b.oid == r.oid {
+                Status::IndexOnly
+            } else {
+                Status::Modified
+            }
+        }
+    }
+}
+
+/// Marks an added file whose content equals a deleted file's base content as
+/// renamed from it (exact renames, each source used once).
+fn detect_renames(manifest: &mut Manifest) {
+    let mut deleted: HashMap<(Kind, Oid), Vec<String>> = HashMap::new();
+    for entry in &manifest.entries {
+        if let (Status::Deleted, Some(base)) = (entry.status, &entry.base)
+            && base.kind.has_content()
+        {
+            deleted
+                .entry((base.kind, base.oid))
+                .or_default()
+                .push(entry.path.clone());
+        }
+    }
+    for entry in &mut manifest.entries {
+        if !matches!(entry.status, Status::Added | Status::Untracked) {
+            continue;
+        }
+        let Some(result) = &entry.result else {
+            continue;
+        };
+        if let Some(sources) = deleted.get_mut(&(result.kind, result.oid))
+            && !sources.is_empty()
+        {
+            entry.from = Some(sources.remove(0));
+            entry.status = Status::Renamed;
+        }
+    }
+}
+
+/// Reads objects from the repository and the working tree, collecting the
+/// content to store.
+struct Reader<'a> {
+    repo: &'a gix::Repository,
+    workdir: &'a Path,
+    contents: HashMap<Digest, Bytes>,
+}
+
+impl Reader<'_> {
+    fn keep(&mut self, data: Vec<u8>) -> Digest {
+        let digest = Digest::of(&data);
+        self.contents
+            .entry(digest)
+            .or_insert_with(|| Bytes::from(data));
+        digest
+    }
+
+    fn tree_object(
+        &mut self,
+        tree: &gix::Tree<'_>,
+        path: &RepoPath,
+        store_content: bool,
+    ) -> Result<Option<Object>> {
+        let entry = tree
+            .lookup_entry(path.components().map(str::as_bytes))
+            .map_err(|e| Error::git("look up a path in HEAD's tree", self.workdir, e))?;
+        let Some(entry) = entry else { return Ok(None) };
+        use gix::object::tree::EntryKind;
+        let kind = match entry.mode().kind() {
+            EntryKind::Blob => Kind::File,
+            EntryKind::BlobExecutable => Kind::Executable,
+            EntryKind::Link => Kind::Symlink,
+            EntryKind::Commit => Kind::Gitlink,
+            // A directory in the base; its files are entries of their own.
+            EntryKind::Tree => return Ok(None),
+        };
+        self.odb_object(kind, entry.object_id(), &[], store_content)
+            .map(Some)
+    }
+
+    /// An object from the object database; its content is read (and kept)
+    /// only when `store_content` is set and no `known` object already
+    /// carries it.
+    fn odb_object(
+        &mut self,
+        kind: Kind,
+        id: gix::ObjectId,
+        known: &[&Option<Object>],
+        store_content: bool,
+    ) -> Result<Object> {
+        let oid = Oid(id);
+        if kind == Kind::Gitlink {
+            return Ok(Object {
+                kind,
+                oid,
+                size: 0,
+                digest: None,
+            });
+        }
+        for other in known.iter().copied().flatten() {
+            if other.oid == oid && other.kind.has_content() {
+                return Ok(Object {
+                    kind,
+                    oid,
+                    size: other.size,
+                    digest: other.digest,
+                });
+            }
+        }
+        let mut blob = self
+            .repo
+            .find_blob(id)
+            .map_err(|e| Error::git("read a blob", self.workdir, e))?;
+        let data = blob.take_data();
+        let size = data.len() as u64;
+        let digest = store_content.then(|| self.keep(data));
+        Ok(Object {
+            kind,
+            oid,
+            size,
+            digest,
+        })
+    }
+
+    fn worktree_object(&mut self, path: &RepoPath) -> Result<Option<Object>> {
+        let fs_path = path.to_fs_path(self.workdir);
+        let meta = match std::fs::symlink_metadata(&fs_path) {
+            Ok(meta) => meta,
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::NotFound | std::io::ErrorKind::NotADirectory
+                ) =>
+            {
+                return Ok(None);
+            }
+            Err(source) => {
+                return Err(Error::Io {
+                    action: "inspect",
+                    path: fs_path,
+                    source,
+                });
+            }
+        };
+        let file_type = meta.file_type();
+        let (kind, data) = if file_type.is_symlink() {
+            let target =
+                std::fs::read_link(&fs_path).map_err(Error::io("read symlink", &fs_path))?;
+            let target = gix::path::into_bstr(target)
+                .map_err(|e| Error::git("read symlink", &fs_path, e))?
+                .into_owned();
+            (Kind::Symlink, Vec::from(target))
+        } else if file_type.is_file() {
+            let data = std::fs::read(&fs_path).map_err(Error::io("read", &fs_path))?;
+            let kind = if crate::worktree::is_executable(&meta) {
+                Kind::Executable
+            } else {
+                Kind::File
+            };
+            (kind, data)
+        } else if file_type.is_dir() {
+            if fs_path.join(".git").exists() {
+                let head = gix::open(&fs_path)
+                    .ok()
+                    .and_then(|nested| nested.head_id().ok().map(|id| id.detach()));
+                return Ok(Some(Object {
+                    kind: Kind::Gitlink,
+                    oid: head.map(Oid).unwrap_or_else(Oid::null),
+                    size: 0,
+                    digest: None,
+                }));
+            }
+            // A file replaced by a directory: the file is gone, the
+            // directory's files are entries of their own.
+            return Ok(None);
+        } else {
+            return Ok(None);
+        };
+        let oid = Oid::for_blob(&data);
+        let size = data.len() as u64;
+        let digest = self.keep(data);
+        Ok(Some(Object {
+            kind,
+            oid,
+            size,
+            digest: Some(digest),
+        }))
+    }
+}

@@ -1,0 +1,412 @@
+//! Filesystem access confined to one working tree.
+//!
+//! Every operation takes a validated [`RepoPath`] and refuses to go through a
+//! symlink or a non-directory on the way to it, so nothing outside the tree
+//! (or inside `.git/`, which `RepoPath` cannot name) is ever read or written.
+//! Writes are atomic: content goes to a temporary file in the same
+//! directory (named [`TEMP_PREFIX`]…), which is then renamed over the target;
+//! a crash leaves either the old file or the new one, never a torn one.
+
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+
+use crate::manifest::{Kind, Object, Oid};
+use crate::paths::RepoPath;
+
+/// The prefix of temporary files written next to their targets.
+pub const TEMP_PREFIX: &str = ".handoff-tmp-";
+
+/// What is at a path now.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Current {
+    /// Nothing.
+    Absent,
+    /// A file or symlink, with its content (the link target for symlinks).
+    Object(Object, Vec<u8>),
+    /// A directory that is not a nested repository.
+    Directory,
+    /// A nested repository, with its `HEAD` (null when it has none).
+    Repository(Oid),
+}
+
+/// Why a path cannot be reached safely.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Blocked {
+    /// An ancestor is a symlink.
+    Symlink(String),
+    /// An ancestor is a file (or something else that is not a directory).
+    NotADirectory(String),
+}
+
+/// A working tree root.
+#[derive(Debug, Clone)]
+pub(crate) struct Worktree {
+    root: PathBuf,
+}
+
+impl Worktree {
+    pub(crate) fn new(root: impl Into<PathBuf>) -> Self {
+        Self { root: root.into() }
+    }
+
+    /// Checks every ancestor directory of `path`. `Ok(false)` when one is
+    /// missing (so `path` is absent too).
+    fn ancestors_ok(&self, path: &RepoPath) -> io::Result<Result<bool, Blocked>> {
+        let mut dir = self.root.clone();
+        let mut rel = String::new();
+        let components: Vec<&str> = path.components().collect();
+        for component in &components[..components.len().saturating_sub(1)] {
+            dir.push(component);
+            if !rel.is_empty() {
+                rel.push('/');
+            }
+            rel.push_str(component);
+            match std::fs::symlink_metadata(&dir) {
+                Ok(meta) if meta.file_type().is_symlink() => return Ok(Err(Blocked::Symlink(rel))),
+                Ok(meta) if !meta.is_dir() => return Ok(Err(Blocked::NotADirectory(rel))),
+                Ok(_) => {}
+                Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Ok(false)),
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(Ok(true))
+    }
+
+    pub(crate) fn fs_path(&self, path: &RepoPath) -> PathBuf {
+        path.to_fs_path(&self.root)
+    }
+
+    /// What is at `path` now, without following symlinks.
+    pub(crate) fn current(&self, path: &RepoPath) -> io::Result<Result<Current, Blocked>> {
+        match self.ancestors_ok(path)? {
+            // Nothing can exist below a file.
+            Err(Blocked::NotADirectory(_)) => return Ok(Ok(Current::Absent)),
+            Err(blocked) => return Ok(Err(blocked)),
+            Ok(false) => return Ok(Ok(Current::Absent)),
+            Ok(true) => {}
+        }
+        let fs_path = self.fs_path(path);
+        let meta = match std::fs::symlink_metadata(&fs_path) {
+            Ok(meta) => meta,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Ok(Current::Absent)),
+            Err(e) => return Err(e),
+        };
+        let file_type = meta.file_type();
+        if file_type.is_symlink() {
+            let target = link_bytes(&std::fs::read_link(&fs_path)?)?;
+            return Ok(Ok(Current::Object(object(Kind::Symlink, &target), target)));
+        }
+        if file_type.is_dir() {
+            if fs_path.join(".git").exists() {
+                let head = gix::open(&fs_path)
+                    .ok()
+                    .and_then(|repo| repo.head_id().ok().map(|id| Oid(id.detach())));
+                return Ok(Ok(Current::Repository(head.unwrap_or_else(Oid::null))));
+            }
+            return Ok(Ok(Current::Directory));
+        }
+        if !file_type.is_file() {
+            // A fifo, socket or device: treat like a directory (not ours to replace).
+            return Ok(Ok(Current::Directory));
+        }
+        let data = std::fs::read(&fs_path)?;
+        let kind = if is_executable(&meta) {
+            Kind::Executable
+        } else {
+            Kind::File
+        };
+        Ok(Ok(Current::Object(object(kind, &data), data)))
+    }
+
+    /// Creates the missing ancestor directories of `path`.
+    fn create_parents(&self, path: &RepoPath) -> io::Result<Result<PathBuf, Blocked>> {
+        let mut dir = self.root.clone();
+        let mut rel = String::new();
+        let components: Vec<&str> = path.components().collect();
+        for component in &components[..components.len().saturating_sub(1)] {
+            dir.push(component);
+            if !rel.is_empty() {
+                rel.push('/');
+            }
+            rel.push_str(component);
+            match std::fs::symlink_metadata(&dir) {
+                Ok(meta) if meta.file_type().is_symlink() => return Ok(Err(Blocked::Symlink(rel))),
+                Ok(meta) if !meta.is_dir() => return Ok(Err(Blocked::NotADirectory(rel))),
+                Ok(_) => {}
+                Err(e) if e.kind() == io::ErrorKind::NotFound => match std::fs::create_dir(&dir) {
+                    Ok(()) => {}
+                    Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
+                        // Raced with another creator; check again what it is.
+                        let meta = std::fs::symlink_metadata(&dir)?;
+                        if !meta.is_dir() {
+                            return Ok(Err(Blocked::NotADirectory(rel)));
+                        }
+                    }
+                    Err(e) => return Err(e),
+                },
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(Ok(dir))
+    }
+
+    /// Atomically replaces whatever file or symlink is at `path` with
+    /// `content` of `kind`.
+    pub(crate) fn write(
+        &self,
+        path: &RepoPath,
+        kind: Kind,
+        content: &[u8],
+    ) -> io::Result<Result<(), Blocked>> {
+        let dir = match self.create_parents(path)? {
+            Ok(dir) => dir,
+            Err(blocked) => return Ok(Err(blocked)),
+        };
+        let target = self.fs_path(path);
+        match kind {
+            Kind::File | Kind::Executable => {
+                let mut tmp = tempfile::Builder::new()
+                    .prefix(TEMP_PREFIX)
+                    .tempfile_in(&dir)?;
+                tmp.write_all(content)?;
+                set_mode(tmp.as_file(), kind == Kind::Executable)?;
+                tmp.persist(&target).map_err(|e| e.error)?;
+            }
+            Kind::Symlink => {
+                let tmp = temp_name(&dir);
+                make_symlink(content, &tmp)?;
+                if let Err(e) = std::fs::rename(&tmp, &target) {
+                    let _ = std::fs::remove_file(&tmp);
+                    return Err(e);
+                }
+            }
+            Kind::Gitlink => {
+                return Err(io::Error::new(
+                    io::ErrorKind::Unsupported,
+                    "cannot write a nested repository",
+                ));
+            }
+        }
+        Ok(Ok(()))
+    }
+
+    /// Removes the file or symlink at `path`, then every ancestor directory
+    /// the removal left empty (as git does).
+    pub(crate) fn remove(&self, path: &RepoPath) -> io::Result<Result<(), Blocked>> {
+        if let Err(blocked) = self.ancestors_ok(path)? {
+            return Ok(Err(blocked));
+        }
+        match std::fs::remove_file(self.fs_path(path)) {
+            Ok(()) => {}
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+            Err(e) => return Err(e),
+        }
+        let mut parent = path.parent();
+        while let Some(dir) = parent {
+            // Fails (and stops) on the first non-empty directory.
+            if std::fs::remove_dir(self.fs_path(&dir)).is_err() {
+                break;
+            }
+            parent = dir.parent();
+        }
+        Ok(Ok(()))
+    }
+
+    /// Whether every file below directory `dir` is in `removed` (so that a
+    /// dry run can tell the directory would be gone).
+    pub(crate) fn only_contains(
+        &self,
+        dir: &RepoPath,
+        removed: &std::collections::HashSet<RepoPath>,
+    ) -> bool {
+        let Ok(entries) = std::fs::read_dir(self.fs_path(dir)) else {
+            return false;
+        };
+        entries.flatten().all(|entry| {
+            let Some(name) = entry.file_name().to_str().map(str::to_owned) else {
+                return false;
+            };
+            let Ok(child) = RepoPath::new(format!("{dir}/{name}")) else {
+                return false;
+            };
+            match entry.file_type() {
+                Ok(t) if t.is_dir() => self.only_contains(&child, removed),
+                Ok(_) => removed.contains(&child),
+                Err(_) => false,
+            }
+        })
+    }
+
+    /// Removes temporary files a crashed apply left in `dir`.
+    pub(crate) fn sweep_temp_files(&self, dir: &Path) {
+        let Ok(entries) = std::fs::read_dir(dir) else {
+            return;
+        };
+        for entry in entries.flatten() {
+            if entry.file_name().to_string_lossy().starts_with(TEMP_PREFIX)
+                && entry
+                    .file_type()
+                    .is_ok_and(|t| t.is_file() || t.is_symlink())
+            {
+                let _ = std::fs::remove_file(entry.path());
+            }
+        }
+    }
+}
+
+fn object(kind: Kind, content: &[u8]) -> Object {
+    Object {
+        kind,
+        oid: Oid::for_blob(content),
+        size: content.len() as u64,
+        digest: None,
+    }
+}
+
+fn temp_name(dir: &Path) -> PathBuf {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or(0);
+    dir.join(format!("{TEMP_PREFIX}{}-{n}-{nanos}", std::process::id()))
+}
+
+#[cfg(unix)]
+fn link_bytes(target: &Path) -> io::Result<Vec<u8>> {
+    use std::os::unix::ffi::OsStrExt;
+    Ok(target.as_os_str().as_bytes().to_vec())
+}
+
+#[cfg(not(unix))]
+fn link_bytes(target: &Path) -> io::Result<Vec<u8>> {
+    target
+        .to_str()
+        .map(|s| s.replace('\\', "/").into_bytes())
+        .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidData, "symlink target is not UTF-8"))
+}
+
+#[cfg(unix)]
+fn make_symlink(target: &[u8], at: &Path) -> io::Result<()> {
+    use std::os::unix::ffi::OsStrExt;
+    std::os::unix::fs::symlink(std::ffi::OsStr::from_bytes(target), at)
+}
+
+#[cfg(not(unix))]
+fn make_symlink(_target: &[u8], _at: &Path) -> io::Result<()> {
+    Err(io::Error::new(
+        io::ErrorKind::Unsupported,
+        "symlinks are not supported on this platform",
+    ))
+}
+
+#[cfg(unix)]
+fn set_mode(file: &std::fs::File, executable: bool) -> io::Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    file.set_permissions(std::fs::Permissions::from_mode(if executable {
+        0o755
+    } else {
+        0o644
+    }))
+}
+
+#[cfg(not(unix))]
+fn set_mode(_file: &std::fs::File, _executable: bool) -> io::Result<()> {
+    Ok(())
+}
+
+#[cfg(unix)]
+pub(crate) fn is_executable(meta: &std::fs::Metadata) -> bool {
+    use std::os::unix::fs::PermissionsExt;
+    meta.permissions().mode() & 0o111 != 0
+}
+
+#[cfg(not(unix))]
+pub(crate) fn is_executable(_meta: &std::fs::Metadata) -> bool {
+    false
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn path(p: &str) -> RepoPath {
+        RepoPath::new(p).unwrap()
+    }
+
+    #[test]
+    fn refuses_to_go_through_symlinks() {
+        let outside = tempfile::tempdir().unwrap();
+        let tree = tempfile::tempdir().unwrap();
+        std::os::unix::fs::symlink(outside.path(), tree.path().join("link")).unwrap();
+        let wt = Worktree::new(tree.path());
+        let p = path("link/evil.txt");
+        assert_eq!(
+            wt.write(&p, Kind::File, b"x").unwrap(),
+            Err(Blocked::Symlink("link".into()))
+        );
+        assert_eq!(
+            wt.current(&p).unwrap(),
+            Err(Blocked::Symlink("link".into()))
+        );
+        assert_eq!(wt.remove(&p).unwrap(), Err(Blocked::Symlink("link".into())));
+        assert_eq!(std::fs::read_dir(outside.path()).unwrap().count(), 0);
+    }
+
+    #[test]
+    fn writes_atomically_with_mode_and_leaves_no_temp_files() {
+        let tree = tempfile::tempdir().unwrap();
+        let wt = Worktree::new(tree.path());
+        let p = path("a/b/run.sh");
+        wt.write(&p, Kind::Executable, b"#!/bin/sh\n")
+            .unwrap()
+            .unwrap();
+        let Current::Object(obj, data) = wt.current(&p).unwrap().unwrap() else {
+            panic!()
+        };
+        assert_eq!(
+            (obj.kind, data.as_slice()),
+            (Kind::Executable, &b"#!/bin/sh\n"[..])
+        );
+        wt.write(&p, Kind::File, b"plain").unwrap().unwrap();
+        let Current::Object(obj, _) = wt.current(&p).unwrap().unwrap() else {
+            panic!()
+        };
+        assert_eq!(obj.kind, Kind::File);
+        let names: Vec<_> = std::fs::read_dir(tree.path().join("a/b"))
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(names, vec![std::ffi::OsString::from("run.sh")]);
+    }
+
+    #[test]
+    fn replaces_a_file_by_a_symlink_and_removes_empty_parents() {
+        let tree = tempfile::tempdir().unwrap();
+        let wt = Worktree::new(tree.path());
+        let p = path("d/e/x");
+        wt.write(&p, Kind::File, b"data").unwrap().unwrap();
+        wt.write(&p, Kind::Symlink, b"../target").unwrap().unwrap();
+        assert_eq!(
+            std::fs::read_link(tree.path().join("d/e/x")).unwrap(),
+            PathBuf::from("../target")
+        );
+        wt.remove(&p).unwrap().unwrap();
+        assert!(!tree.path().join("d").exists());
+        assert!(tree.path().exists());
+    }
+
+    #[test]
+    fn a_file_in_the_way_blocks_parents() {
+        let tree = tempfile::tempdir().unwrap();
+        std::fs::write(tree.path().join("f"), "file").unwrap();
+        let wt = Worktree::new(tree.path());
+        assert_eq!(
+            wt.write(&path("f/g"), Kind::File, b"x").unwrap(),
+            Err(Blocked::NotADirectory("f".into()))
+        );
+        assert_eq!(wt.current(&path("f/g")).unwrap(), Ok(Current::Absent));
+    }
+}

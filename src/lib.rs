@@ -1,0 +1,210 @@
+//! Shared test support for handoff's integration tests, examples and
+//! benchmarks: real git repositories in temporary directories, built with a
+//! fixed author, committer and dates so that commit ids are stable.
+//!
+//! This is development tooling, not part of the published API: its helpers
+//! panic with a clear message when git fails, as tests should.
+#![forbid(unsafe_code)]
+#![deny(missing_docs)]
+#![allow(clippy::expect_used, clippy::unwrap_used, clippy::panic)]
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::process::Command;
+
+/// A git repository in a temporary directory (removed on drop).
+#[derive(Debug)]
+pub struct GitRepo {
+    dir: tempfile::TempDir,
+}
+
+/// What a working tree holds at one path: git's mode and the bytes (the
+/// link target for symlinks).
+pub type TreeState = BTreeMap<String, (u32, Vec<u8>)>;
+
+impl GitRepo {
+    /// `git init` with branch `main` and a fixed identity.
+    pub fn init() -> Self {
+        let dir = tempfile::Builder::new()
+            .prefix("handoff-repo-")
+            .tempdir()
+            .expect("create a temporary directory");
+        let repo = Self { dir };
+        repo.git(&["init", "-q", "-b", "main"]);
+        repo.git(&["config", "core.autocrlf", "false"]);
+        repo
+    }
+
+    /// `git clone` of `source` (by path) into a new temporary directory.
+    pub fn clone_from(source: &GitRepo) -> Self {
+        let dir = tempfile::Builder::new()
+            .prefix("handoff-clone-")
+            .tempdir()
+            .expect("create a temporary directory");
+        let status = git_command(dir.path())
+            .args(["clone", "-q"])
+            .arg(source.path())
+            .arg(".")
+            .status()
+            .expect("run git clone");
+        assert!(status.success(), "git clone failed");
+        Self { dir }
+    }
+
+    /// The working tree's root.
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// Runs git with the fixed identity; panics with git's output on failure.
+    pub fn git(&self, args: &[&str]) -> String {
+        let out = git_command(self.path())
+            .args(args)
+            .output()
+            .expect("run git");
+        assert!(
+            out.status.success(),
+            "git {args:?} failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    /// Writes a file (creating parent directories).
+    pub fn write(&self, rel: &str, content: impl AsRef<[u8]>) -> &Self {
+        let path = self.path().join(rel);
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent).expect("create parent directory");
+        }
+        std::fs::write(&path, content).expect("write file");
+        self
+    }
+
+    /// Sets or clears the executable bits.
+    pub fn chmod(&self, rel: &str, executable: bool) -> &Self {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = if executable { 0o755 } else { 0o644 };
+        std::fs::set_permissions(self.path().join(rel), std::fs::Permissions::from_mode(mode))
+            .expect("chmod");
+        self
+    }
+
+    /// Creates a symlink at `rel` pointing at `target`.
+    pub fn symlink(&self, rel: &str, target: &str) -> &Self {
+        let path = self.path().join(rel);
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent).expect("create parent directory");
+        }
+        std::os::unix::fs::symlink(target, path).expect("create symlink");
+        self
+    }
+
+    /// Removes a file or symlink.
+    pub fn remove(&self, rel: &str) -> &Self {
+        std::fs::remove_file(self.path().join(rel)).expect("remove file");
+        self
+    }
+
+    /// `git add -A && git commit`.
+    pub fn commit_all(&self, message: &str) -> String {
+        self.git(&["add", "-A"]);
+        self.git(&["commit", "-q", "--allow-empty", "-m", message]);
+        self.head()
+    }
+
+    /// `HEAD`'s commit id.
+    pub fn head(&self) -> String {
+        self.git(&["rev-parse", "HEAD"]).trim().to_owned()
+    }
+
+    /// `git status --porcelain=v1 -z --untracked-files=all`, split into entries.
+    pub fn status(&self) -> Vec<String> {
+        let out = self.git(&["status", "--porcelain=v1", "--untracked-files=all", "--no-renames"]);
+        let mut lines: Vec<String> = out.lines().map(str::to_owned).collect();
+        lines.sort();
+        lines
+    }
+
+    /// Every file and symlink in the working tree outside `.git`, with git's
+    /// mode (100644, 100755, 120000) and content.
+    pub fn tree_state(&self) -> TreeState {
+        let mut out = TreeState::new();
+        collect(self.path(), self.path(), &mut out);
+        out
+    }
+}
+
+/// Asserts two working trees are equal, naming only the differing paths.
+pub fn assert_same_tree(actual: &TreeState, expected: &TreeState) {
+    let mut diffs = Vec::new();
+    for (path, (mode, data)) in expected {
+        match actual.get(path) {
+            None => diffs.push(format!("{path}: missing")),
+            Some((m, d)) if (m, d) != (mode, data) => diffs.push(format!(
+                "{path}: mode {m:o} ({} bytes), expected {mode:o} ({} bytes)",
+                d.len(),
+                data.len()
+            )),
+            Some(_) => {}
+        }
+    }
+    for path in actual.keys().filter(|p| !expected.contains_key(*p)) {
+        diffs.push(format!("{path}: unexpected"));
+    }
+    assert!(diffs.is_empty(), "working trees differ:\n{}", diffs.join("\n"));
+}
+
+fn collect(root: &Path, dir: &Path, out: &mut TreeState) {
+    use std::os::unix::ffi::OsStrExt;
+    use std::os::unix::fs::PermissionsExt;
+    let mut entries: Vec<_> = std::fs::read_dir(dir)
+        .expect("read directory")
+        .map(|e| e.expect("directory entry"))
+        .collect();
+    entries.sort_by_key(|e| e.file_name());
+    for entry in entries {
+        let path = entry.path();
+        if path.strip_prefix(root).is_ok_and(|p| p == Path::new(".git")) {
+            continue;
+        }
+        let rel = path
+            .strip_prefix(root)
+            .expect("below root")
+            .to_string_lossy()
+            .into_owned();
+        let meta = std::fs::symlink_metadata(&path).expect("stat");
+        if meta.file_type().is_symlink() {
+            let target = std::fs::read_link(&path).expect("readlink");
+            out.insert(rel, (0o120000, target.as_os_str().as_bytes().to_vec()));
+        } else if meta.is_dir() {
+            if path.join(".git").exists() {
+                out.insert(rel, (0o160000, Vec::new()));
+            } else {
+                collect(root, &path, out);
+            }
+        } else {
+            let mode = if meta.permissions().mode() & 0o111 != 0 {
+                0o100755
+            } else {
+                0o100644
+            };
+            out.insert(rel, (mode, std::fs::read(&path).expect("read")));
+        }
+    }
+}
+
+/// A `git` command in `dir` with a fixed identity and dates, and no user or
+/// system configuration, so results are the same on every machine.
+pub fn git_command(dir: &Path) -> Command {
+    let mut cmd = Command::new("git");
+    cmd.current_dir(dir)
+        .env("GIT_CONFIG_NOSYSTEM", "1")
+        .env("GIT_CONFIG_GLOBAL", "/dev/null")
+        .env("GIT_AUTHOR_NAME", "Handoff Test")
+        .env("GIT_AUTHOR_EMAIL", "test@handoff.invalid")
+        .env("GIT_AUTHOR_DATE", "2026-01-01T00:00:00Z")
+        .env("GIT_COMMITTER_NAME", "Handoff Test")
+        .env("GIT_COMMITTER_EMAIL", "test@handoff.invalid")
+        .env("GIT_COMMITTER_DATE", "2026-01-01T00:00:00Z");
+    cmd
+}

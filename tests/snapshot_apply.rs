@@ -1,0 +1,241 @@
+//! Round trips on real git repositories: snapshot every kind of uncommitted
+//! change in repository A, apply it to a fresh clone of A's base, and compare
+//! the working trees byte for byte and mode for mode, and `git status`.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use handoff_dev::{GitRepo, assert_same_tree};
+use handoff_store::{FsStore, MemoryStore};
+use handoff_workspace::{
+    ApplyOptions, ApplyReport, FailureKind, SnapshotOptions, Status, apply, snapshot,
+};
+
+fn base_repo() -> GitRepo {
+    let repo = GitRepo::init();
+    repo.write("README.md", "# project\n\nline\n")
+        .write("src/lib.rs", "pub fn one() -> u32 {\n    1\n}\n")
+        .write("src/staged.rs", "staged base\n")
+        .write("src/partial.rs", "a\nb\nc\n")
+        .write("to_delete.txt", "bye\n")
+        .write("to_delete_staged.txt", "bye staged\n")
+        .write("old name.txt", "rename me\nplease\n")
+        .write("script.sh", "#!/bin/sh\necho hi\n")
+        .write("was_exec.sh", "#!/bin/sh\n")
+        .write("bin.dat", [0u8, 1, 2, 3, 255, 0, 9])
+        .write("empty_base.txt", "")
+        .write("type/file_to_link", "i become a link\n")
+        .write("type/link_to_file_target", "t\n")
+        .write("dir_to_file/inner.txt", "inner\n")
+        .write(".gitignore", "ignored/\n*.log\n")
+        .symlink("link", "README.md")
+        .symlink("type/link_to_file", "link_to_file_target")
+        .chmod("was_exec.sh", true);
+    repo.commit_all("base");
+    repo
+}
+
+fn make_changes(repo: &GitRepo) {
+    // unstaged modification
+    repo.write("src/lib.rs", "pub fn one() -> u32 {\n    1\n}\n\npub fn two() -> u32 {\n    2\n}\n");
+    // staged modification
+    repo.write("src/staged.rs", "staged change\n");
+    repo.git(&["add", "src/staged.rs"]);
+    // partially staged: index differs from both HEAD and worktree
+    repo.write("src/partial.rs", "a\nB\nc\n");
+    repo.git(&["add", "src/partial.rs"]);
+    repo.write("src/partial.rs", "a\nB\nc\nd\n");
+    // staged addition, untracked addition
+    repo.write("src/new_staged.rs", "new and staged\n");
+    repo.git(&["add", "src/new_staged.rs"]);
+    repo.write("notes/untracked.md", "untracked note\n");
+    // deletions, unstaged and staged
+    repo.remove("to_delete.txt");
+    repo.git(&["rm", "-q", "to_delete_staged.txt"]);
+    // rename (git mv, staged)
+    repo.git(&["mv", "old name.txt", "new name.txt"]);
+    // exec bit changes
+    repo.chmod("script.sh", true);
+    repo.chmod("was_exec.sh", false);
+    // binary modification and addition
+    repo.write("bin.dat", [0u8, 1, 2, 3, 254, 0, 9, 10]);
+    repo.write("new.bin", (0..=255u8).cycle().take(3000).collect::<Vec<_>>());
+    // empty files
+    repo.write("empty_new.txt", "");
+    repo.write("empty_base.txt", "now has content\n");
+    // symlinks: retarget, add, file → link, link → file
+    repo.remove("link");
+    repo.symlink("link", "src/lib.rs");
+    repo.symlink("new_link", "notes/untracked.md");
+    repo.remove("type/file_to_link");
+    repo.symlink("type/file_to_link", "../README.md");
+    repo.remove("type/link_to_file");
+    repo.write("type/link_to_file", "now a file\n");
+    // a directory replaced by a file
+    repo.remove("dir_to_file/inner.txt");
+    std::fs::remove_dir(repo.path().join("dir_to_file")).unwrap();
+    repo.write("dir_to_file", "now a file\n");
+    // spaces and non-ASCII names
+    repo.write("with space/a file.txt", "spaced\n");
+    repo.write("café/naïve ñ.txt", "unicode\n");
+    // ignored files are never captured
+    repo.write("ignored/big.txt", "ignored\n");
+    repo.write("debug.log", "ignored too\n");
+    // no trailing newline
+    repo.write("README.md", "# project\n\nline\nno newline at end");
+}
+
+/// A's working tree without its ignored files, which a snapshot never carries.
+fn carried_state(a: &GitRepo) -> handoff_dev::TreeState {
+    let mut state = a.tree_state();
+    state.retain(|path, _| !path.starts_with("ignored/") && !path.ends_with(".log"));
+    state
+}
+
+async fn round_trip(store: &dyn handoff_store::BlobStore) {
+    let a = base_repo();
+    let b = GitRepo::clone_from(&a);
+    make_changes(&a);
+
+    let snap = snapshot(a.path(), store, &SnapshotOptions::default())
+        .await
+        .expect("snapshot");
+    assert!(snap.skipped.is_empty(), "{:?}", snap.skipped);
+    let paths: Vec<&str> = snap.manifest.entries.iter().map(|e| e.path.as_str()).collect();
+    assert!(!paths.iter().any(|p| p.starts_with("ignored") || p.ends_with(".log")));
+    assert!(!paths.iter().any(|p| p.starts_with(".git/")));
+    let status_of = |p: &str| {
+        snap.manifest
+            .entries
+            .iter()
+            .find(|e| e.path == p)
+            .map(|e| e.status)
+    };
+    assert_eq!(status_of("notes/untracked.md"), Some(Status::Untracked));
+    assert_eq!(status_of("src/new_staged.rs"), Some(Status::Added));
+    assert_eq!(status_of("new name.txt"), Some(Status::Renamed));
+    assert_eq!(status_of("script.sh"), Some(Status::ModeChanged));
+    assert_eq!(status_of("type/file_to_link"), Some(Status::TypeChanged));
+    assert_eq!(status_of("to_delete.txt"), Some(Status::Deleted));
+
+    let report = apply(b.path(), store, &snap.id, &ApplyOptions::default())
+        .await
+        .expect("apply");
+    assert!(report.failed.is_empty(), "{:#?}", report.failed);
+    assert!(report.warnings.is_empty(), "{:?}", report.warnings);
+    assert_eq!(report.applied.len(), snap.manifest.entries.len());
+    assert_same_tree(&b.tree_state(), &carried_state(&a));
+    assert_eq!(b.status(), a.status());
+
+    // Applying twice is a no-op.
+    let again = apply(b.path(), store, &snap.id, &ApplyOptions::default())
+        .await
+        .expect("apply again");
+    assert_eq!(
+        again,
+        ApplyReport {
+            already_applied: report.applied.clone(),
+            ..ApplyReport::default()
+        }
+    );
+    assert_same_tree(&b.tree_state(), &carried_state(&a));
+    assert_eq!(b.status(), a.status());
+}
+
+#[tokio::test]
+async fn every_change_kind_round_trips_through_memory_store() {
+    round_trip(&MemoryStore::new()).await;
+}
+
+#[tokio::test]
+async fn every_change_kind_round_trips_through_fs_store() {
+    let dir = tempfile::tempdir().unwrap();
+    round_trip(&FsStore::new(dir.path())).await;
+}
+
+#[tokio::test]
+async fn unchanged_tree_snapshots_again_without_new_bytes() {
+    let a = base_repo();
+    make_changes(&a);
+    let store = MemoryStore::new();
+    let first = snapshot(a.path(), &store, &SnapshotOptions::default()).await.unwrap();
+    assert!(first.new_bytes > 0);
+    let second = snapshot(a.path(), &store, &SnapshotOptions::default()).await.unwrap();
+    assert_eq!(second.id, first.id);
+    assert_eq!(second.new_bytes, 0);
+}
+
+#[tokio::test]
+async fn local_edits_merge_conflict_or_fail_per_file() {
+    let a = base_repo();
+    let b = GitRepo::clone_from(&a);
+    a.write("src/lib.rs", "// header from the snapshot\npub fn one() -> u32 {\n    1\n}\n");
+    a.write("README.md", "# snapshot title\n\nline\n");
+    a.write("src/staged.rs", "snapshot side\n");
+    a.write("notes.txt", "from snapshot\n");
+    a.remove("to_delete.txt");
+    let store = MemoryStore::new();
+    let snap = snapshot(a.path(), &store, &SnapshotOptions::default()).await.unwrap();
+
+    // Target: a disjoint edit (merges), an overlapping edit (conflict), an
+    // identical edit (already applied), an existing new file, a modified
+    // file the snapshot deletes.
+    b.write("src/lib.rs", "pub fn one() -> u32 {\n    1\n}\n// footer from the target\n");
+    b.write("README.md", "# target title\n\nline\n");
+    b.write("src/staged.rs", "snapshot side\n");
+    b.write("notes.txt", "local notes\n");
+    b.write("to_delete.txt", "edited locally\n");
+    let before_conflict = std::fs::read(b.path().join("README.md")).unwrap();
+
+    let report = apply(b.path(), &store, &snap.id, &ApplyOptions::default()).await.unwrap();
+    assert_eq!(report.merged, vec!["src/lib.rs"]);
+    assert_eq!(report.already_applied, vec!["src/staged.rs"]);
+    let failed: Vec<(&str, FailureKind)> = report
+        .failed
+        .iter()
+        .map(|f| (f.path.as_str(), f.kind))
+        .collect();
+    assert_eq!(
+        failed,
+        vec![
+            ("README.md", FailureKind::Conflict),
+            ("notes.txt", FailureKind::AlreadyExists),
+            ("to_delete.txt", FailureKind::LocalChanges),
+        ]
+    );
+    assert_eq!(
+        std::fs::read_to_string(b.path().join("src/lib.rs")).unwrap(),
+        "// header from the snapshot\npub fn one() -> u32 {\n    1\n}\n// footer from the target\n"
+    );
+    assert_eq!(std::fs::read(b.path().join("README.md")).unwrap(), before_conflict);
+    assert_eq!(std::fs::read_to_string(b.path().join("to_delete.txt")).unwrap(), "edited locally\n");
+}
+
+#[tokio::test]
+async fn warns_when_target_head_is_not_the_base() {
+    let a = base_repo();
+    let b = GitRepo::clone_from(&a);
+    b.write("other.txt", "x\n");
+    b.commit_all("diverge");
+    a.write("src/lib.rs", "changed\n");
+    let store = MemoryStore::new();
+    let snap = snapshot(a.path(), &store, &SnapshotOptions::default()).await.unwrap();
+    let report = apply(b.path(), &store, &snap.id, &ApplyOptions::default()).await.unwrap();
+    assert_eq!(report.applied, vec!["src/lib.rs"]);
+    assert_eq!(report.warnings.len(), 1, "{:?}", report.warnings);
+}
+
+#[tokio::test]
+async fn dry_run_changes_nothing() {
+    let a = base_repo();
+    let b = GitRepo::clone_from(&a);
+    make_changes(&a);
+    let store = MemoryStore::new();
+    let snap = snapshot(a.path(), &store, &SnapshotOptions::default()).await.unwrap();
+    let before = (b.tree_state(), b.status());
+    let options = ApplyOptions {
+        dry_run: true,
+        ..ApplyOptions::default()
+    };
+    let report = apply(b.path(), &store, &snap.id, &options).await.unwrap();
+    assert_eq!(report.applied.len(), snap.manifest.entries.len(), "{report:#?}");
+    assert_eq!((b.tree_state(), b.status()), before);
+}
