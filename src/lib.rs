@@ -119,7 +119,12 @@ impl GitRepo {
 
     /// `git status --porcelain=v1 -z --untracked-files=all`, split into entries.
     pub fn status(&self) -> Vec<String> {
-        let out = self.git(&["status", "--porcelain=v1", "--untracked-files=all", "--no-renames"]);
+        let out = self.git(&[
+            "status",
+            "--porcelain=v1",
+            "--untracked-files=all",
+            "--no-renames",
+        ]);
         let mut lines: Vec<String> = out.lines().map(str::to_owned).collect();
         lines.sort();
         lines
@@ -151,7 +156,11 @@ pub fn assert_same_tree(actual: &TreeState, expected: &TreeState) {
     for path in actual.keys().filter(|p| !expected.contains_key(*p)) {
         diffs.push(format!("{path}: unexpected"));
     }
-    assert!(diffs.is_empty(), "working trees differ:\n{}", diffs.join("\n"));
+    assert!(
+        diffs.is_empty(),
+        "working trees differ:\n{}",
+        diffs.join("\n")
+    );
 }
 
 fn collect(root: &Path, dir: &Path, out: &mut TreeState) {
@@ -164,7 +173,10 @@ fn collect(root: &Path, dir: &Path, out: &mut TreeState) {
     entries.sort_by_key(|e| e.file_name());
     for entry in entries {
         let path = entry.path();
-        if path.strip_prefix(root).is_ok_and(|p| p == Path::new(".git")) {
+        if path
+            .strip_prefix(root)
+            .is_ok_and(|p| p == Path::new(".git"))
+        {
             continue;
         }
         let rel = path

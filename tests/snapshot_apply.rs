@@ -35,7 +35,10 @@ fn base_repo() -> GitRepo {
 
 fn make_changes(repo: &GitRepo) {
     // unstaged modification
-    repo.write("src/lib.rs", "pub fn one() -> u32 {\n    1\n}\n\npub fn two() -> u32 {\n    2\n}\n");
+    repo.write(
+        "src/lib.rs",
+        "pub fn one() -> u32 {\n    1\n}\n\npub fn two() -> u32 {\n    2\n}\n",
+    );
     // staged modification
     repo.write("src/staged.rs", "staged change\n");
     repo.git(&["add", "src/staged.rs"]);
@@ -57,7 +60,10 @@ fn make_changes(repo: &GitRepo) {
     repo.chmod("was_exec.sh", false);
     // binary modification and addition
     repo.write("bin.dat", [0u8, 1, 2, 3, 254, 0, 9, 10]);
-    repo.write("new.bin", (0..=255u8).cycle().take(3000).collect::<Vec<_>>());
+    repo.write(
+        "new.bin",
+        (0..=255u8).cycle().take(3000).collect::<Vec<_>>(),
+    );
     // empty files
     repo.write("empty_new.txt", "");
     repo.write("empty_base.txt", "now has content\n");
@@ -99,8 +105,17 @@ async fn round_trip(store: &dyn handoff_store::BlobStore) {
         .await
         .expect("snapshot");
     assert!(snap.skipped.is_empty(), "{:?}", snap.skipped);
-    let paths: Vec<&str> = snap.manifest.entries.iter().map(|e| e.path.as_str()).collect();
-    assert!(!paths.iter().any(|p| p.starts_with("ignored") || p.ends_with(".log")));
+    let paths: Vec<&str> = snap
+        .manifest
+        .entries
+        .iter()
+        .map(|e| e.path.as_str())
+        .collect();
+    assert!(
+        !paths
+            .iter()
+            .any(|p| p.starts_with("ignored") || p.ends_with(".log"))
+    );
     assert!(!paths.iter().any(|p| p.starts_with(".git/")));
     let status_of = |p: &str| {
         snap.manifest
@@ -156,9 +171,13 @@ async fn unchanged_tree_snapshots_again_without_new_bytes() {
     let a = base_repo();
     make_changes(&a);
     let store = MemoryStore::new();
-    let first = snapshot(a.path(), &store, &SnapshotOptions::default()).await.unwrap();
+    let first = snapshot(a.path(), &store, &SnapshotOptions::default())
+        .await
+        .unwrap();
     assert!(first.new_bytes > 0);
-    let second = snapshot(a.path(), &store, &SnapshotOptions::default()).await.unwrap();
+    let second = snapshot(a.path(), &store, &SnapshotOptions::default())
+        .await
+        .unwrap();
     assert_eq!(second.id, first.id);
     assert_eq!(second.new_bytes, 0);
 }
@@ -167,25 +186,35 @@ async fn unchanged_tree_snapshots_again_without_new_bytes() {
 async fn local_edits_merge_conflict_or_fail_per_file() {
     let a = base_repo();
     let b = GitRepo::clone_from(&a);
-    a.write("src/lib.rs", "// header from the snapshot\npub fn one() -> u32 {\n    1\n}\n");
+    a.write(
+        "src/lib.rs",
+        "// header from the snapshot\npub fn one() -> u32 {\n    1\n}\n",
+    );
     a.write("README.md", "# snapshot title\n\nline\n");
     a.write("src/staged.rs", "snapshot side\n");
     a.write("notes.txt", "from snapshot\n");
     a.remove("to_delete.txt");
     let store = MemoryStore::new();
-    let snap = snapshot(a.path(), &store, &SnapshotOptions::default()).await.unwrap();
+    let snap = snapshot(a.path(), &store, &SnapshotOptions::default())
+        .await
+        .unwrap();
 
     // Target: a disjoint edit (merges), an overlapping edit (conflict), an
     // identical edit (already applied), an existing new file, a modified
     // file the snapshot deletes.
-    b.write("src/lib.rs", "pub fn one() -> u32 {\n    1\n}\n// footer from the target\n");
+    b.write(
+        "src/lib.rs",
+        "pub fn one() -> u32 {\n    1\n}\n// footer from the target\n",
+    );
     b.write("README.md", "# target title\n\nline\n");
     b.write("src/staged.rs", "snapshot side\n");
     b.write("notes.txt", "local notes\n");
     b.write("to_delete.txt", "edited locally\n");
     let before_conflict = std::fs::read(b.path().join("README.md")).unwrap();
 
-    let report = apply(b.path(), &store, &snap.id, &ApplyOptions::default()).await.unwrap();
+    let report = apply(b.path(), &store, &snap.id, &ApplyOptions::default())
+        .await
+        .unwrap();
     assert_eq!(report.merged, vec!["src/lib.rs"]);
     assert_eq!(report.already_applied, vec!["src/staged.rs"]);
     let failed: Vec<(&str, FailureKind)> = report
@@ -205,8 +234,14 @@ async fn local_edits_merge_conflict_or_fail_per_file() {
         std::fs::read_to_string(b.path().join("src/lib.rs")).unwrap(),
         "// header from the snapshot\npub fn one() -> u32 {\n    1\n}\n// footer from the target\n"
     );
-    assert_eq!(std::fs::read(b.path().join("README.md")).unwrap(), before_conflict);
-    assert_eq!(std::fs::read_to_string(b.path().join("to_delete.txt")).unwrap(), "edited locally\n");
+    assert_eq!(
+        std::fs::read(b.path().join("README.md")).unwrap(),
+        before_conflict
+    );
+    assert_eq!(
+        std::fs::read_to_string(b.path().join("to_delete.txt")).unwrap(),
+        "edited locally\n"
+    );
 }
 
 #[tokio::test]
@@ -217,8 +252,12 @@ async fn warns_when_target_head_is_not_the_base() {
     b.commit_all("diverge");
     a.write("src/lib.rs", "changed\n");
     let store = MemoryStore::new();
-    let snap = snapshot(a.path(), &store, &SnapshotOptions::default()).await.unwrap();
-    let report = apply(b.path(), &store, &snap.id, &ApplyOptions::default()).await.unwrap();
+    let snap = snapshot(a.path(), &store, &SnapshotOptions::default())
+        .await
+        .unwrap();
+    let report = apply(b.path(), &store, &snap.id, &ApplyOptions::default())
+        .await
+        .unwrap();
     assert_eq!(report.applied, vec!["src/lib.rs"]);
     assert_eq!(report.warnings.len(), 1, "{:?}", report.warnings);
 }
@@ -229,13 +268,19 @@ async fn dry_run_changes_nothing() {
     let b = GitRepo::clone_from(&a);
     make_changes(&a);
     let store = MemoryStore::new();
-    let snap = snapshot(a.path(), &store, &SnapshotOptions::default()).await.unwrap();
+    let snap = snapshot(a.path(), &store, &SnapshotOptions::default())
+        .await
+        .unwrap();
     let before = (b.tree_state(), b.status());
     let options = ApplyOptions {
         dry_run: true,
         ..ApplyOptions::default()
     };
     let report = apply(b.path(), &store, &snap.id, &options).await.unwrap();
-    assert_eq!(report.applied.len(), snap.manifest.entries.len(), "{report:#?}");
+    assert_eq!(
+        report.applied.len(),
+        snap.manifest.entries.len(),
+        "{report:#?}"
+    );
     assert_eq!((b.tree_state(), b.status()), before);
 }

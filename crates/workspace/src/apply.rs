@@ -518,6 +518,10 @@ fn apply_entry(
             } else {
                 ours.kind
             };
+            if kind == ours.kind && merged == *ours_data {
+                // The local file already holds the merge: nothing to write.
+                return Outcome::Merged;
+            }
             write(worktree, path, kind, &merged, dry_run, Outcome::Merged)
         }
         Merge::Conflict { regions } => Outcome::Failed(

@@ -1,0 +1,266 @@
+//! Hostile and broken snapshots: every bad entry fails alone with a clear
+//! reason, the good entries are still applied, and nothing outside the
+//! working tree is touched.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::path::Path;
+
+use handoff_dev::GitRepo;
+use handoff_store::{BlobStore, Bytes, Digest, MemoryStore};
+use handoff_workspace::{
+    ApplyOptions, ApplyReport, Base, Entry, FailureKind, Kind, Manifest, Object, Oid, Status,
+    apply_manifest,
+};
+
+fn object(kind: Kind, data: &[u8]) -> Object {
+    Object {
+        kind,
+        oid: Oid::for_blob(data),
+        size: data.len() as u64,
+        digest: Some(Digest::of(data)),
+    }
+}
+
+fn added(path: &str, kind: Kind, data: &[u8]) -> Entry {
+    Entry {
+        path: path.to_owned(),
+        status: Status::Untracked,
+        from: None,
+        base: None,
+        index: None,
+        result: Some(object(kind, data)),
+    }
+}
+
+async fn store_with(contents: &[&[u8]]) -> MemoryStore {
+    let store = MemoryStore::new();
+    for c in contents {
+        store.put(Bytes::copy_from_slice(c)).await.unwrap();
+    }
+    store
+}
+
+/// Every file below `dir`, for before/after comparison of the outside world.
+fn listing(dir: &Path) -> Vec<(String, Vec<u8>)> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).unwrap() {
+            let e = e.unwrap();
+            let p = e.path();
+            if e.file_type().unwrap().is_dir() {
+                stack.push(p);
+            } else {
+                out.push((
+                    p.display().to_string(),
+                    std::fs::read(&p).unwrap_or_default(),
+                ));
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+fn kinds(report: &ApplyReport) -> Vec<(&str, FailureKind)> {
+    report
+        .failed
+        .iter()
+        .map(|f| (f.path.as_str(), f.kind))
+        .collect()
+}
+
+#[tokio::test]
+async fn hostile_paths_fail_alone_and_good_entries_apply() {
+    let repo = GitRepo::init();
+    repo.write("keep.txt", "keep\n");
+    repo.commit_all("base");
+    let outside = tempfile::tempdir().unwrap();
+    std::fs::write(outside.path().join("victim"), "untouched").unwrap();
+    let before = listing(outside.path());
+    let escape = format!("{}/victim", outside.path().display());
+
+    let evil: &[u8] = b"pwned";
+    let good: &[u8] = b"good\n";
+    let mut manifest = Manifest::new(Base::default());
+    for path in [
+        "../escape.txt",
+        "a/../../escape.txt",
+        escape.as_str(),
+        "C:/windows/evil",
+        ".git/config",
+        ".GIT/hooks/pre-commit",
+        "sub/.git/HEAD",
+        "git~1/config",
+        ".git./config",
+        "nul\0byte",
+        "bell\u{7}",
+    ] {
+        manifest.entries.push(added(path, Kind::File, evil));
+    }
+    manifest.entries.push(added("good.txt", Kind::File, good));
+    manifest.entries.push(added("good.txt", Kind::File, evil));
+    let store = store_with(&[evil, good]).await;
+
+    let report = apply_manifest(repo.path(), &store, &manifest, &ApplyOptions::default())
+        .await
+        .unwrap();
+    assert_eq!(report.applied, vec!["good.txt"]);
+    let mut expected: Vec<(&str, FailureKind)> = manifest.entries[..11]
+        .iter()
+        .map(|e| (e.path.as_str(), FailureKind::InvalidPath))
+        .collect();
+    expected.push(("good.txt", FailureKind::DuplicatePath));
+    expected.sort_by(|a, b| a.0.cmp(b.0));
+    assert_eq!(kinds(&report), expected);
+    assert!(
+        report
+            .failed
+            .iter()
+            .filter(|f| f.kind == FailureKind::InvalidPath)
+            .all(|f| f.reason.starts_with("refused: path "))
+    );
+    assert_eq!(std::fs::read(repo.path().join("good.txt")).unwrap(), good);
+    assert_eq!(listing(outside.path()), before);
+    assert!(!repo.path().parent().unwrap().join("escape.txt").exists());
+    let git_config = std::fs::read_to_string(repo.path().join(".git/config")).unwrap();
+    assert!(!git_config.contains("pwned"));
+}
+
+#[tokio::test]
+async fn never_writes_through_symlinks() {
+    let repo = GitRepo::init();
+    repo.write("keep.txt", "keep\n");
+    repo.commit_all("base");
+    let outside = tempfile::tempdir().unwrap();
+    let before = listing(outside.path());
+    let target = outside.path().display().to_string();
+    // A link that already exists in the target, and one the snapshot itself
+    // creates before writing through it.
+    repo.symlink("existing_link", &target);
+    let link_target = target.as_bytes();
+    let evil: &[u8] = b"pwned";
+    let mut manifest = Manifest::new(Base::default());
+    manifest
+        .entries
+        .push(added("existing_link/evil", Kind::File, evil));
+    manifest
+        .entries
+        .push(added("new_link", Kind::Symlink, link_target));
+    manifest
+        .entries
+        .push(added("new_link/evil", Kind::File, evil));
+    manifest
+        .entries
+        .push(added("new_link/deeper/evil", Kind::File, evil));
+    let store = store_with(&[evil, link_target]).await;
+
+    let report = apply_manifest(repo.path(), &store, &manifest, &ApplyOptions::default())
+        .await
+        .unwrap();
+    assert_eq!(report.applied, vec!["new_link"]);
+    assert_eq!(
+        kinds(&report),
+        vec![
+            ("existing_link/evil", FailureKind::ThroughSymlink),
+            ("new_link/deeper/evil", FailureKind::ThroughSymlink),
+            ("new_link/evil", FailureKind::ThroughSymlink),
+        ]
+    );
+    assert_eq!(listing(outside.path()), before);
+}
+
+#[tokio::test]
+async fn missing_corrupted_and_mismatched_blobs_fail_their_entry() {
+    let repo = GitRepo::init();
+    repo.write("keep.txt", "keep\n");
+    repo.commit_all("base");
+    let fine: &[u8] = b"fine\n";
+    let lost: &[u8] = b"never stored\n";
+    let rotten: &[u8] = b"will rot\n";
+    let store = store_with(&[fine, rotten]).await;
+    store.overwrite_unchecked(Digest::of(rotten), Bytes::from_static(b"will r0t\n"));
+    // A tampered manifest: the digest is real, but the git id claims other
+    // content.
+    let mut lying = object(Kind::File, fine);
+    lying.oid = Oid::for_blob(b"something else");
+
+    let mut manifest = Manifest::new(Base::default());
+    manifest.entries.push(added("fine.txt", Kind::File, fine));
+    manifest.entries.push(added("lost.txt", Kind::File, lost));
+    manifest
+        .entries
+        .push(added("rotten.txt", Kind::File, rotten));
+    let mut tampered = added("tampered.txt", Kind::File, fine);
+    tampered.result = Some(lying);
+    manifest.entries.push(tampered);
+
+    let report = apply_manifest(repo.path(), &store, &manifest, &ApplyOptions::default())
+        .await
+        .unwrap();
+    assert_eq!(report.applied, vec!["fine.txt"]);
+    assert_eq!(
+        kinds(&report),
+        vec![
+            ("lost.txt", FailureKind::BlobMissing),
+            ("rotten.txt", FailureKind::BlobCorrupted),
+            ("tampered.txt", FailureKind::BlobCorrupted),
+        ]
+    );
+    let rotten_reason = &report.failed[1].reason;
+    assert!(
+        rotten_reason.contains(&Digest::of(rotten).to_string()),
+        "{rotten_reason}"
+    );
+    for name in ["lost.txt", "rotten.txt", "tampered.txt"] {
+        assert!(!repo.path().join(name).exists(), "{name} was written");
+    }
+}
+
+#[tokio::test]
+async fn directories_in_the_way_are_reported() {
+    let repo = GitRepo::init();
+    repo.write("keep.txt", "keep\n");
+    repo.commit_all("base");
+    repo.write("dir/inside.txt", "local\n");
+    let data: &[u8] = b"file\n";
+    let mut manifest = Manifest::new(Base::default());
+    manifest.entries.push(added("dir", Kind::File, data));
+    manifest
+        .entries
+        .push(added("keep.txt/child", Kind::File, data));
+    let store = store_with(&[data]).await;
+    let report = apply_manifest(repo.path(), &store, &manifest, &ApplyOptions::default())
+        .await
+        .unwrap();
+    assert_eq!(
+        kinds(&report),
+        vec![
+            ("dir", FailureKind::IsDirectory),
+            ("keep.txt/child", FailureKind::NotADirectory),
+        ]
+    );
+    assert_eq!(
+        std::fs::read(repo.path().join("dir/inside.txt")).unwrap(),
+        b"local\n"
+    );
+    assert_eq!(
+        std::fs::read(repo.path().join("keep.txt")).unwrap(),
+        b"keep\n"
+    );
+}
+
+#[tokio::test]
+async fn manifest_decoding_refuses_other_formats() {
+    let store = MemoryStore::new();
+    let put = store
+        .put(Bytes::from_static(
+            br#"{"format":"evil/v1","base":{},"entries":[]}"#,
+        ))
+        .await
+        .unwrap();
+    let err = handoff_workspace::load_manifest(&store, &put.digest)
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains(&put.digest.to_string()), "{err}");
+}
