@@ -1,1 +1,2 @@
+//! The `handoff` command (being built).
 fn main() {}

@@ -1,9 +1,65 @@
 //! The snapshot manifest: a versioned, stable JSON description of everything
 //! uncommitted in a working tree, whose file contents live in a blob store.
 //!
-//! See the crate documentation for the format. Manifests are untrusted input:
+//! # Format `handoff.snapshot/v1`
+//!
+//! A manifest is one JSON object, stored as a blob; its SHA-256 digest is the
+//! snapshot id. The canonical encoding ([`Manifest::to_json`]) is compact,
+//! with fields in the order below and entries sorted by path, so the same
+//! working-tree state always gets the same id.
+//!
+//! ```json
+//! {
+//!   "format": "handoff.snapshot/v1",
+//!   "base": {
+//!     "commit": "3b18e512dba79e4c8300dd08aeb37f8e728b8dad",
+//!     "branch": "main",
+//!     "remote": "https://example.com/repo.git"
+//!   },
+//!   "entries": [
+//!     {
+//!       "path": "src/lib.rs",
+//!       "status": "modified",
+//!       "base":   { "kind": "file", "oid": "<40 hex>", "size": 120, "digest": "sha256:<64 hex>" },
+//!       "index":  { "kind": "file", "oid": "<40 hex>", "size": 120, "digest": "sha256:<64 hex>" },
+//!       "result": { "kind": "executable", "oid": "<40 hex>", "size": 131, "digest": "sha256:<64 hex>" }
+//!     },
+//!     {
+//!       "path": "new name.txt", "status": "renamed", "from": "old name.txt",
+//!       "base": null,
+//!       "index":  { "kind": "file", "oid": "<40 hex>", "size": 17, "digest": "sha256:<64 hex>" },
+//!       "result": { "kind": "file", "oid": "<40 hex>", "size": 17, "digest": "sha256:<64 hex>" }
+//!     }
+//!   ]
+//! }
+//! ```
+//!
+//! | field | meaning |
+//! |---|---|
+//! | `format` | always `handoff.snapshot/v1`; readers refuse other values |
+//! | `base.commit` | `HEAD` when the snapshot was taken (`null` before the first commit) |
+//! | `base.branch` | the checked-out branch's short name, `null` when detached |
+//! | `base.remote` | the `origin` remote's URL, `null` when there is none |
+//! | `entries[].path` | `/`-separated, relative to the working-tree root, UTF-8 |
+//! | `entries[].status` | `added`, `modified`, `deleted`, `renamed`, `untracked`, `mode_changed`, `type_changed`, `nested_repository`, `index_only` — descriptive only |
+//! | `entries[].from` | for `renamed`: the source path (which has its own `deleted` entry) |
+//! | `entries[].base` | the object at the path in `HEAD`, `null` if none |
+//! | `entries[].index` | the object the index holds at the path, `null` if none |
+//! | `entries[].result` | the working-tree object to reproduce, `null` for a deletion |
+//!
+//! An object is `kind` (`file` = mode 100644, `executable` = 100755,
+//! `symlink` = 120000 whose content is the link target, `gitlink` = 160000 a
+//! nested repository whose `oid` is its `HEAD` commit), `oid` (git's SHA-1
+//! object id), `size` in bytes and `digest`, the blob holding the content,
+//! absent for gitlinks and for content that was not stored.
+//!
+//! Readers ignore unknown fields, so later versions may add fields without
+//! changing the format tag; a change of meaning gets a new tag.
+//!
+//! Manifests are untrusted input (they may come from another machine):
 //! [`Manifest::from_json`] checks the format tag, and every entry's path is
-//! validated again (per entry) when a manifest is applied.
+//! validated again, per entry, when a manifest is applied; content is checked
+//! against both its digest and its git id.
 
 use std::fmt;
 use std::str::FromStr;
