@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 
-use crate::Digest;
+use crate::{Digest, DocKey, Version};
 
 /// Result alias for store operations.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
@@ -47,6 +47,47 @@ pub enum Error {
         /// Why it was refused.
         reason: String,
     },
+    /// An optimistic-concurrency write lost: someone else wrote first.
+    #[error("document {key} in {store} changed: expected to replace {}, but {} already exists", expected.map_or_else(|| "nothing".to_owned(), |v| v.to_string()), attempted)]
+    Conflict {
+        /// The document.
+        key: DocKey,
+        /// The version the writer had read (`None`: it expected no document).
+        expected: Option<Version>,
+        /// The version it tried to create.
+        attempted: Version,
+        /// The store's description.
+        store: String,
+    },
+    /// No document under the key.
+    #[error("document {key} not found in {store}")]
+    DocumentNotFound {
+        /// The key.
+        key: DocKey,
+        /// The store's description.
+        store: String,
+    },
+    /// A document key is malformed.
+    #[error("invalid document key {key:?}: {reason}")]
+    InvalidKey {
+        /// The key, cut to 80 characters.
+        key: String,
+        /// Why.
+        reason: &'static str,
+    },
+    /// A remote backend failed.
+    #[error("{store} could not {action} {object}")]
+    Backend {
+        /// What was being done.
+        action: &'static str,
+        /// The object's name.
+        object: String,
+        /// The store's description.
+        store: String,
+        /// The underlying error.
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync + 'static>,
+    },
     /// A filesystem operation failed.
     #[error("could not {action} {}", path.display())]
     Io {
@@ -73,6 +114,14 @@ impl Error {
     /// Whether this error means the blob is absent (as opposed to broken or
     /// unreachable).
     pub fn is_not_found(&self) -> bool {
-        matches!(self, Error::NotFound { .. })
+        matches!(
+            self,
+            Error::NotFound { .. } | Error::DocumentNotFound { .. }
+        )
+    }
+
+    /// Whether this error is a lost optimistic-concurrency race.
+    pub fn is_conflict(&self) -> bool {
+        matches!(self, Error::Conflict { .. })
     }
 }

@@ -10,6 +10,10 @@
 //! directory, flushed to disk, then renamed into place, so a reader (or a
 //! process that crashed mid-write) never sees a partial blob under a digest.
 //! Temporary files start with `.tmp-` and are never read as blobs.
+//!
+//! Documents live under `docs/<key>/<17-digit version>.v`. A new version is
+//! written to a temporary file and published with `link(2)`, which fails if
+//! the version exists: an atomic create-if-absent of complete content.
 
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
@@ -17,7 +21,8 @@ use std::path::{Path, PathBuf};
 use async_trait::async_trait;
 use bytes::Bytes;
 
-use crate::{BlobStore, Digest, Error, Put, Result};
+use crate::document::{next_version, parse_version_name, version_name};
+use crate::{BlobStore, Digest, DocKey, DocumentStore, Error, Put, Result, Version, Versioned};
 
 /// A blob store in a local directory, safe to share between processes.
 #[derive(Debug, Clone)]
@@ -41,6 +46,11 @@ impl FsStore {
     pub fn with_sync(mut self, sync: bool) -> Self {
         self.sync = sync;
         self
+    }
+
+    /// How the store names itself in errors.
+    pub fn name(&self) -> String {
+        format!("store {}", self.root.display())
     }
 
     /// The store's root directory.
@@ -130,7 +140,7 @@ impl FsStore {
             Err(e) if e.kind() == io::ErrorKind::NotFound => {
                 return Err(Error::NotFound {
                     digest: *digest,
-                    store: self.describe(),
+                    store: self.name(),
                 });
             }
             Err(source) => {
@@ -147,10 +157,202 @@ impl FsStore {
                 digest: *digest,
                 actual,
                 len: data.len() as u64,
-                store: self.describe(),
+                store: self.name(),
             });
         }
         Ok(Bytes::from(data))
+    }
+}
+
+impl FsStore {
+    fn doc_dir(&self, key: &DocKey) -> PathBuf {
+        let mut dir = self.root.join("docs");
+        dir.extend(key.as_str().split('/'));
+        dir
+    }
+
+    fn put_version_blocking(
+        &self,
+        key: &DocKey,
+        expected: Option<Version>,
+        data: &[u8],
+    ) -> Result<Version> {
+        let attempted = next_version(key, expected)?;
+        let dir = self.doc_dir(key);
+        // Versions are never removed, so checking that the version the writer
+        // read exists is race-free, and it keeps the chain without gaps.
+        if let Some(expected) = expected
+            && !dir.join(version_name(expected)).is_file()
+        {
+            return Err(if dir.is_dir() {
+                Error::Conflict {
+                    key: key.clone(),
+                    expected: Some(expected),
+                    attempted,
+                    store: self.name(),
+                }
+            } else {
+                Error::DocumentNotFound {
+                    key: key.clone(),
+                    store: self.name(),
+                }
+            });
+        }
+        std::fs::create_dir_all(&dir).map_err(|source| Error::Io {
+            action: "create directory",
+            path: dir.clone(),
+            source,
+        })?;
+        let target = dir.join(version_name(attempted));
+        let io_err = |action: &'static str| {
+            let path = target.clone();
+            move |source: io::Error| Error::Io {
+                action,
+                path,
+                source,
+            }
+        };
+        let mut tmp = tempfile::Builder::new()
+            .prefix(".tmp-")
+            .tempfile_in(&dir)
+            .map_err(io_err("create temporary file for document"))?;
+        tmp.write_all(data).map_err(io_err("write document"))?;
+        if self.sync {
+            tmp.as_file()
+                .sync_data()
+                .map_err(io_err("flush document"))?;
+        }
+        match std::fs::hard_link(tmp.path(), &target) {
+            Ok(()) => Ok(attempted),
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => Err(Error::Conflict {
+                key: key.clone(),
+                expected,
+                attempted,
+                store: self.name(),
+            }),
+            Err(source) => Err(Error::Io {
+                action: "publish document version",
+                path: target,
+                source,
+            }),
+        }
+    }
+
+    fn get_latest_blocking(&self, key: &DocKey) -> Result<Option<Versioned>> {
+        let dir = self.doc_dir(key);
+        let entries = match std::fs::read_dir(&dir) {
+            Ok(entries) => entries,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+            Err(source) => {
+                return Err(Error::Io {
+                    action: "list document versions",
+                    path: dir,
+                    source,
+                });
+            }
+        };
+        let latest = entries
+            .filter_map(|e| e.ok())
+            .filter_map(|e| e.file_name().to_str().and_then(parse_version_name))
+            .max();
+        let Some(version) = latest else {
+            return Ok(None);
+        };
+        let path = dir.join(version_name(version));
+        let data = std::fs::read(&path).map_err(|source| Error::Io {
+            action: "read document",
+            path,
+            source,
+        })?;
+        Ok(Some(Versioned {
+            version,
+            data: Bytes::from(data),
+        }))
+    }
+
+    fn list_blocking(&self, prefix: &str) -> Result<Vec<DocKey>> {
+        let base = self.root.join("docs");
+        let mut out = Vec::new();
+        let mut stack = vec![(base, String::new())];
+        while let Some((dir, rel)) = stack.pop() {
+            let entries = match std::fs::read_dir(&dir) {
+                Ok(entries) => entries,
+                Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
+                Err(source) => {
+                    return Err(Error::Io {
+                        action: "list documents",
+                        path: dir,
+                        source,
+                    });
+                }
+            };
+            let mut is_doc = false;
+            for entry in entries.filter_map(|e| e.ok()) {
+                let Some(name) = entry.file_name().to_str().map(str::to_owned) else {
+                    continue;
+                };
+                if parse_version_name(&name).is_some() {
+                    is_doc = true;
+                } else if entry.file_type().is_ok_and(|t| t.is_dir()) {
+                    let child = if rel.is_empty() {
+                        name
+                    } else {
+                        format!("{rel}/{name}")
+                    };
+                    stack.push((entry.path(), child));
+                }
+            }
+            if is_doc
+                && let Ok(key) = DocKey::new(rel)
+                && crate::document::under_prefix(&key, prefix)
+            {
+                out.push(key);
+            }
+        }
+        out.sort();
+        Ok(out)
+    }
+}
+
+#[async_trait]
+impl DocumentStore for FsStore {
+    async fn put_version(
+        &self,
+        key: &DocKey,
+        expected: Option<Version>,
+        data: Bytes,
+    ) -> Result<Version> {
+        let this = self.clone();
+        let owned = key.clone();
+        blocking(
+            || format!("write document {key}"),
+            move || this.put_version_blocking(&owned, expected, &data),
+        )
+        .await
+    }
+
+    async fn get_latest(&self, key: &DocKey) -> Result<Option<Versioned>> {
+        let this = self.clone();
+        let owned = key.clone();
+        blocking(
+            || format!("read document {key}"),
+            move || this.get_latest_blocking(&owned),
+        )
+        .await
+    }
+
+    async fn list(&self, prefix: &str) -> Result<Vec<DocKey>> {
+        let this = self.clone();
+        let prefix = prefix.to_owned();
+        blocking(
+            || "list documents".to_owned(),
+            move || this.list_blocking(&prefix),
+        )
+        .await
+    }
+
+    fn describe(&self) -> String {
+        self.name()
     }
 }
 
@@ -203,7 +405,7 @@ impl BlobStore for FsStore {
     }
 
     fn describe(&self) -> String {
-        format!("store {}", self.root.display())
+        self.name()
     }
 }
 
@@ -220,6 +422,14 @@ mod tests {
             std::fs::write(files.blob_path(digest), &data).is_ok()
         })
         .await;
+        Ok(())
+    }
+
+    #[tokio::test]
+    async fn document_conformance() -> std::io::Result<()> {
+        let dir = tempfile::tempdir()?;
+        crate::testing::document_store_conformance(&FsStore::new(dir.path()).with_sync(false))
+            .await;
         Ok(())
     }
 

@@ -41,6 +41,7 @@
 #![deny(missing_docs)]
 
 mod digest;
+mod document;
 mod error;
 mod fs;
 pub mod location;
@@ -55,6 +56,9 @@ use async_trait::async_trait;
 pub use bytes::Bytes;
 
 pub use digest::{Digest, Hasher};
+pub use document::{
+    DocKey, DocumentStore, DocumentStoreExt, DynDocumentStore, MAX_VERSION, Version, Versioned,
+};
 pub use error::{Error, Result};
 pub use fs::FsStore;
 pub use memory::MemoryStore;

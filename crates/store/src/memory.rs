@@ -1,23 +1,30 @@
 //! [`MemoryStore`]: blobs in a map, for tests and embedding.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex, PoisonError};
 
 use async_trait::async_trait;
 use bytes::Bytes;
 
-use crate::{BlobStore, Digest, Error, Put, Result};
+use crate::document::next_version;
+use crate::{BlobStore, Digest, DocKey, DocumentStore, Error, Put, Result, Version, Versioned};
 
 /// An in-memory blob store. Cloning shares the contents.
 #[derive(Debug, Default, Clone)]
 pub struct MemoryStore {
     blobs: Arc<Mutex<HashMap<Digest, Bytes>>>,
+    docs: Arc<Mutex<BTreeMap<DocKey, Vec<Bytes>>>>,
 }
 
 impl MemoryStore {
     /// An empty store.
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// How the store names itself in errors.
+    pub fn name(&self) -> String {
+        "memory store".to_owned()
     }
 
     /// How many blobs are stored.
@@ -77,7 +84,7 @@ impl BlobStore for MemoryStore {
         let data = self.lock().get(digest).cloned();
         let data = data.ok_or_else(|| Error::NotFound {
             digest: *digest,
-            store: self.describe(),
+            store: self.name(),
         })?;
         let actual = Digest::of(&data);
         if actual != *digest {
@@ -85,7 +92,7 @@ impl BlobStore for MemoryStore {
                 digest: *digest,
                 actual,
                 len: data.len() as u64,
-                store: self.describe(),
+                store: self.name(),
             });
         }
         Ok(data)
@@ -96,7 +103,62 @@ impl BlobStore for MemoryStore {
     }
 
     fn describe(&self) -> String {
-        "memory store".to_owned()
+        self.name()
+    }
+}
+
+#[async_trait]
+impl DocumentStore for MemoryStore {
+    async fn put_version(
+        &self,
+        key: &DocKey,
+        expected: Option<Version>,
+        data: Bytes,
+    ) -> Result<Version> {
+        let attempted = next_version(key, expected)?;
+        let mut docs = self.docs.lock().unwrap_or_else(PoisonError::into_inner);
+        let versions = docs.entry(key.clone()).or_default();
+        let have = versions.len() as u64;
+        if have + 1 != attempted.0 {
+            if have < attempted.0.saturating_sub(1) && have == 0 {
+                docs.remove(key);
+                return Err(Error::DocumentNotFound {
+                    key: key.clone(),
+                    store: self.name(),
+                });
+            }
+            return Err(Error::Conflict {
+                key: key.clone(),
+                expected,
+                attempted,
+                store: self.name(),
+            });
+        }
+        versions.push(data);
+        Ok(attempted)
+    }
+
+    async fn get_latest(&self, key: &DocKey) -> Result<Option<Versioned>> {
+        let docs = self.docs.lock().unwrap_or_else(PoisonError::into_inner);
+        Ok(docs.get(key).and_then(|versions| {
+            versions.last().map(|data| Versioned {
+                version: Version(versions.len() as u64),
+                data: data.clone(),
+            })
+        }))
+    }
+
+    async fn list(&self, prefix: &str) -> Result<Vec<DocKey>> {
+        let docs = self.docs.lock().unwrap_or_else(PoisonError::into_inner);
+        Ok(docs
+            .keys()
+            .filter(|k| crate::document::under_prefix(k, prefix))
+            .cloned()
+            .collect())
+    }
+
+    fn describe(&self) -> String {
+        self.name()
     }
 }
 
@@ -113,5 +175,10 @@ mod tests {
             true
         })
         .await;
+    }
+
+    #[tokio::test]
+    async fn document_conformance() {
+        crate::testing::document_store_conformance(&MemoryStore::new()).await;
     }
 }

@@ -6,7 +6,9 @@
 
 use bytes::Bytes;
 
-use crate::{BlobStore, BlobStoreExt, Digest, Error};
+use crate::{
+    BlobStore, BlobStoreExt, Digest, DocKey, DocumentStore, DocumentStoreExt, Error, Version,
+};
 
 /// Overwrites the stored bytes of `digest` with `data`, bypassing hashing, to
 /// simulate corruption on the medium. Returns `false` when the backend cannot
@@ -114,4 +116,120 @@ pub async fn corruption(store: &dyn BlobStore, corrupt: &Corrupt<'_>) {
         assert_eq!(healed.new_bytes, data.len() as u64);
         assert_eq!(store.get(&put.digest).await.expect("get healed"), data);
     }
+}
+
+/// Runs every document-store check against `store`, which must start empty.
+pub async fn document_store_conformance(store: &dyn DocumentStore) {
+    document_versions(store).await;
+    document_conflicts(store).await;
+    document_races(store).await;
+    document_listing(store).await;
+}
+
+fn key(text: &str) -> DocKey {
+    DocKey::new(text).expect("valid key")
+}
+
+/// Create, read, update: versions count up and the newest wins.
+pub async fn document_versions(store: &dyn DocumentStore) {
+    let k = key("conformance/versions");
+    assert!(store.get_latest(&k).await.expect("get missing").is_none());
+    assert!(store.get(&k).await.expect_err("missing").is_not_found());
+    let v1 = store
+        .create(&k, Bytes::from_static(b"one"))
+        .await
+        .expect("create");
+    assert_eq!(v1, Version(1));
+    let v2 = store
+        .update(&k, v1, Bytes::from_static(b"two"))
+        .await
+        .expect("update");
+    assert_eq!(v2, Version(2));
+    let latest = store.get(&k).await.expect("get");
+    assert_eq!(
+        (latest.version, &latest.data[..]),
+        (Version(2), &b"two"[..])
+    );
+}
+
+/// Stale writers get a typed conflict naming the document; nothing is lost.
+pub async fn document_conflicts(store: &dyn DocumentStore) {
+    let k = key("conformance/conflicts");
+    let v1 = store
+        .create(&k, Bytes::from_static(b"first"))
+        .await
+        .expect("create");
+    match store.create(&k, Bytes::from_static(b"again")).await {
+        Err(err @ Error::Conflict { .. }) => assert!(err.to_string().contains(k.as_str()), "{err}"),
+        other => panic!("expected Conflict on second create, got {other:?}"),
+    }
+    store
+        .update(&k, v1, Bytes::from_static(b"winner"))
+        .await
+        .expect("update");
+    match store.update(&k, v1, Bytes::from_static(b"loser")).await {
+        Err(Error::Conflict {
+            expected,
+            attempted,
+            ..
+        }) => {
+            assert_eq!((expected, attempted), (Some(Version(1)), Version(2)));
+        }
+        other => panic!("expected Conflict on stale update, got {other:?}"),
+    }
+    // A version the writer cannot have read is refused, never creating a gap.
+    assert!(
+        store
+            .update(&k, Version(7), Bytes::from_static(b"gap"))
+            .await
+            .is_err()
+    );
+    let missing = key("conformance/never-created");
+    assert!(
+        store
+            .update(&missing, Version(1), Bytes::from_static(b"x"))
+            .await
+            .is_err()
+    );
+    let latest = store.get(&k).await.expect("get");
+    assert_eq!(
+        (latest.version, &latest.data[..]),
+        (Version(2), &b"winner"[..])
+    );
+}
+
+/// Eight writers race from the same version: exactly one wins.
+pub async fn document_races(store: &dyn DocumentStore) {
+    let k = key("conformance/race");
+    let v1 = store
+        .create(&k, Bytes::from_static(b"start"))
+        .await
+        .expect("create");
+    let w = |i: u8| store.update(&k, v1, Bytes::from(vec![b'0' + i]));
+    let r = tokio::join!(w(0), w(1), w(2), w(3), w(4), w(5), w(6), w(7));
+    let results = [r.0, r.1, r.2, r.3, r.4, r.5, r.6, r.7];
+    let winners = results.iter().filter(|r| r.is_ok()).count();
+    assert_eq!(winners, 1, "{results:?}");
+    assert!(
+        results
+            .iter()
+            .filter_map(|r| r.as_ref().err())
+            .all(Error::is_conflict)
+    );
+    let latest = store.get(&k).await.expect("get");
+    assert_eq!(latest.version, Version(2));
+}
+
+/// Listing by prefix is sorted and respects segment boundaries.
+pub async fn document_listing(store: &dyn DocumentStore) {
+    for k in ["list/a", "list/b/c", "listing/x"] {
+        store
+            .create(&key(k), Bytes::from_static(b"{}"))
+            .await
+            .expect("create");
+    }
+    let listed = store.list("list").await.expect("list");
+    assert_eq!(listed, vec![key("list/a"), key("list/b/c")]);
+    let all = store.list("").await.expect("list all");
+    assert!(all.contains(&key("listing/x")) && all.len() >= 3);
 }
