@@ -356,6 +356,162 @@ impl DocumentStore for FsStore {
     }
 }
 
+/// Creates `path` with the content `fill` writes, atomically: a temporary
+/// file beside it is filled, flushed and renamed into place, so `path` never
+/// holds partial content.
+pub(crate) fn write_new_file(
+    path: &Path,
+    fill: impl FnOnce(&mut std::fs::File) -> io::Result<()>,
+) -> Result<()> {
+    let dir = match path.parent() {
+        Some(dir) if !dir.as_os_str().is_empty() => dir,
+        _ => Path::new("."),
+    };
+    let err = |action: &'static str| {
+        let path = path.to_owned();
+        move |source: io::Error| Error::Io {
+            action,
+            path,
+            source,
+        }
+    };
+    let mut tmp = tempfile::Builder::new()
+        .prefix(".tmp-")
+        .tempfile_in(dir)
+        .map_err(err("create temporary file for"))?;
+    fill(tmp.as_file_mut()).map_err(err("write"))?;
+    tmp.as_file().sync_data().map_err(err("flush"))?;
+    tmp.persist(path)
+        .map_err(|e| e.error)
+        .map_err(err("rename into place"))?;
+    Ok(())
+}
+
+/// Copies `reader` into a new temporary file in `dir` while hashing it.
+pub(crate) fn spool(
+    reader: &mut impl io::Read,
+    dir: &Path,
+) -> io::Result<(tempfile::NamedTempFile, Digest, u64)> {
+    std::fs::create_dir_all(dir)?;
+    let mut tmp = tempfile::Builder::new().prefix(".tmp-").tempfile_in(dir)?;
+    let mut hasher = crate::Hasher::new();
+    let mut buf = vec![0u8; 1 << 20];
+    let mut len = 0u64;
+    loop {
+        let n = match reader.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        };
+        hasher.update(&buf[..n]);
+        tmp.write_all(&buf[..n])?;
+        len += n as u64;
+    }
+    Ok((tmp, hasher.finish(), len))
+}
+
+/// Streams the file at `path` through SHA-256, in constant memory.
+pub(crate) fn hash_file(path: &Path) -> io::Result<(Digest, u64)> {
+    let mut file = std::fs::File::open(path)?;
+    let mut hasher = crate::Hasher::new();
+    let mut buf = vec![0u8; 1 << 20];
+    let mut len = 0u64;
+    loop {
+        let n = match io::Read::read(&mut file, &mut buf) {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        };
+        hasher.update(&buf[..n]);
+        len += n as u64;
+    }
+    Ok((hasher.finish(), len))
+}
+
+impl FsStore {
+    fn put_file_blocking(&self, path: &Path) -> Result<Put> {
+        let io_err = |action: &'static str, p: &Path| {
+            let p = p.to_owned();
+            move |source: io::Error| Error::Io {
+                action,
+                path: p,
+                source,
+            }
+        };
+        let mut source = std::fs::File::open(path).map_err(io_err("open", path))?;
+        let tmp_dir = self.root.join("tmp");
+        let (tmp, digest, len) =
+            spool(&mut source, &tmp_dir).map_err(io_err("copy into the store", path))?;
+        let target = self.blob_path(&digest);
+        if self.verified_len(&target, &digest)?.is_some() {
+            return Ok(Put {
+                digest,
+                new_bytes: 0,
+            });
+        }
+        if self.sync {
+            tmp.as_file()
+                .sync_data()
+                .map_err(io_err("flush", &target))?;
+        }
+        if let Some(dir) = target.parent() {
+            std::fs::create_dir_all(dir).map_err(io_err("create directory", dir))?;
+        }
+        tmp.persist(&target)
+            .map_err(|e| e.error)
+            .map_err(io_err("rename blob into place", &target))?;
+        Ok(Put {
+            digest,
+            new_bytes: len,
+        })
+    }
+
+    fn get_to_file_blocking(&self, digest: &Digest, dest: &Path) -> Result<u64> {
+        let source_path = self.blob_path(digest);
+        let mut source = match std::fs::File::open(&source_path) {
+            Ok(file) => file,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                return Err(Error::NotFound {
+                    digest: *digest,
+                    store: self.name(),
+                });
+            }
+            Err(source) => {
+                return Err(Error::Io {
+                    action: "open blob",
+                    path: source_path,
+                    source,
+                });
+            }
+        };
+        let dir = match dest.parent() {
+            Some(dir) if !dir.as_os_str().is_empty() => dir.to_owned(),
+            _ => PathBuf::from("."),
+        };
+        let (tmp, actual, len) = spool(&mut source, &dir).map_err(|source| Error::Io {
+            action: "copy blob to",
+            path: dest.to_owned(),
+            source,
+        })?;
+        if actual != *digest {
+            return Err(Error::Corrupted {
+                digest: *digest,
+                actual,
+                len,
+                store: self.name(),
+            });
+        }
+        tmp.persist(dest).map_err(|e| Error::Io {
+            action: "rename into place",
+            path: dest.to_owned(),
+            source: e.error,
+        })?;
+        Ok(len)
+    }
+}
+
 async fn blocking<T: Send + 'static>(
     what: impl FnOnce() -> String,
     f: impl FnOnce() -> Result<T> + Send + 'static,
@@ -387,6 +543,27 @@ impl BlobStore for FsStore {
         blocking(
             || format!("get {digest}"),
             move || this.get_blocking(&digest),
+        )
+        .await
+    }
+
+    async fn put_file(&self, path: &Path) -> Result<Put> {
+        let this = self.clone();
+        let owned = path.to_owned();
+        blocking(
+            || format!("store file {}", path.display()),
+            move || this.put_file_blocking(&owned),
+        )
+        .await
+    }
+
+    async fn get_to_file(&self, digest: &Digest, path: &Path) -> Result<u64> {
+        let this = self.clone();
+        let digest = *digest;
+        let owned = path.to_owned();
+        blocking(
+            || format!("copy {digest} to {}", path.display()),
+            move || this.get_to_file_blocking(&digest, &owned),
         )
         .await
     }

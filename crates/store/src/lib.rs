@@ -12,7 +12,12 @@
 //!
 //! - [`FsStore`]: the embedded default, a sharded directory tree with atomic
 //!   writes (temp file + rename), safe to share between processes;
-//! - [`MemoryStore`]: for tests and embedding.
+//! - [`MemoryStore`]: for tests and embedding;
+//! - `ObjectStoreBackend` (feature `object-store`): S3, GCS, Azure or a local
+//!   directory through the `object_store` crate, named by URL.
+//!
+//! Every backend also implements [`DocumentStore`]: small versioned documents
+//! (run records) with optimistic concurrency.
 //!
 //! [`location`] resolves where the default store lives (`--store`,
 //! `HANDOFF_STORE`, `$XDG_DATA_HOME/handoff`).
@@ -46,6 +51,8 @@ mod error;
 mod fs;
 pub mod location;
 mod memory;
+#[cfg(feature = "object-store")]
+mod object;
 #[cfg(any(test, feature = "testing"))]
 pub mod testing;
 
@@ -62,6 +69,12 @@ pub use document::{
 pub use error::{Error, Result};
 pub use fs::FsStore;
 pub use memory::MemoryStore;
+#[cfg(feature = "object-store")]
+pub use object::ObjectStoreBackend;
+/// The `object_store` crate this build uses, for hosts that configure
+/// clients themselves.
+#[cfg(feature = "object-store")]
+pub use object_store;
 
 /// What a [`BlobStore::put`] did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -91,6 +104,40 @@ pub trait BlobStore: Send + Sync + Debug {
     /// Whether a blob is stored under `digest` (not verified: use `get`).
     async fn has(&self, digest: &Digest) -> Result<bool>;
 
+    /// Stores the content of the file at `path`.
+    ///
+    /// Backends override this to stream in constant memory; the default reads
+    /// the file whole.
+    async fn put_file(&self, path: &std::path::Path) -> Result<Put> {
+        let data = tokio::fs::read(path).await.map_err(|source| Error::Io {
+            action: "read",
+            path: path.to_owned(),
+            source,
+        })?;
+        self.put(Bytes::from(data)).await
+    }
+
+    /// Writes the blob to a new file at `path`, verified; the file appears
+    /// only once its whole content has been checked against `digest`.
+    /// Returns the size.
+    ///
+    /// Backends override this to stream in constant memory; the default
+    /// holds the blob whole.
+    async fn get_to_file(&self, digest: &Digest, path: &std::path::Path) -> Result<u64> {
+        let data = self.get(digest).await?;
+        let path = path.to_owned();
+        let len = data.len() as u64;
+        tokio::task::spawn_blocking(move || {
+            fs::write_new_file(&path, |file| std::io::Write::write_all(file, &data))
+        })
+        .await
+        .map_err(|source| Error::Task {
+            what: format!("write {digest} to a file"),
+            source,
+        })??;
+        Ok(len)
+    }
+
     /// A short human-readable name of the store, used in error messages
     /// (for example the directory of a filesystem store).
     fn describe(&self) -> String;
@@ -98,6 +145,13 @@ pub trait BlobStore: Send + Sync + Debug {
 
 /// A type-erased blob store.
 pub type DynBlobStore = dyn BlobStore;
+
+/// A full store: blobs and versioned documents, as every backend here
+/// provides. `Arc<dyn Store>` converts to `&dyn BlobStore` and
+/// `&dyn DocumentStore` where those are wanted.
+pub trait Store: BlobStore + DocumentStore {}
+
+impl<T: BlobStore + DocumentStore + ?Sized> Store for T {}
 
 /// Conveniences derived from [`BlobStore`]'s operations.
 #[async_trait]
@@ -142,6 +196,12 @@ macro_rules! forward_blob_store {
             }
             async fn has(&self, digest: &Digest) -> Result<bool> {
                 (**self).has(digest).await
+            }
+            async fn put_file(&self, path: &std::path::Path) -> Result<Put> {
+                (**self).put_file(path).await
+            }
+            async fn get_to_file(&self, digest: &Digest, path: &std::path::Path) -> Result<u64> {
+                (**self).get_to_file(digest, path).await
             }
             fn describe(&self) -> String {
                 (**self).describe()

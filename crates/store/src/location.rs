@@ -5,7 +5,7 @@ use std::ffi::OsString;
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use crate::{DynBlobStore, Error, FsStore, Result};
+use crate::{Error, FsStore, Result, Store};
 
 /// The environment variable naming the store.
 pub const ENV_VAR: &str = "HANDOFF_STORE";
@@ -16,6 +16,10 @@ pub const ENV_VAR: &str = "HANDOFF_STORE";
 pub enum Location {
     /// A directory on this machine, served by [`FsStore`].
     Dir(PathBuf),
+    /// An object store named by URL (`s3://bucket/prefix`, `gs://…`,
+    /// `az://…`), served by [`ObjectStoreBackend`](crate::ObjectStoreBackend)
+    /// (feature `object-store`).
+    Url(String),
 }
 
 impl Location {
@@ -77,18 +81,39 @@ impl Location {
             return Ok(Self::Dir(PathBuf::from(path)));
         }
         if let Some((scheme, _)) = text.split_once("://") {
-            return Err(Error::InvalidLocation {
-                location: text.to_owned(),
-                reason: format!("the {scheme}:// scheme is not supported by this build"),
-            });
+            return match scheme {
+                "s3" | "s3a" | "gs" | "az" | "azure" | "abfs" | "abfss" => {
+                    if cfg!(feature = "object-store") {
+                        Ok(Self::Url(text.to_owned()))
+                    } else {
+                        Err(Error::InvalidLocation {
+                            location: text.to_owned(),
+                            reason: format!(
+                                "{scheme}:// stores need handoff-store's `object-store` feature"
+                            ),
+                        })
+                    }
+                }
+                _ => Err(Error::InvalidLocation {
+                    location: text.to_owned(),
+                    reason: format!("the {scheme}:// scheme is not supported"),
+                }),
+            };
         }
         Ok(Self::Dir(PathBuf::from(text)))
     }
 
     /// Opens the store at this location.
-    pub fn open(&self) -> Result<Arc<DynBlobStore>> {
+    pub fn open(&self) -> Result<Arc<dyn Store>> {
         match self {
             Self::Dir(dir) => Ok(Arc::new(FsStore::new(dir.clone()))),
+            #[cfg(feature = "object-store")]
+            Self::Url(url) => Ok(Arc::new(crate::ObjectStoreBackend::from_url(url)?)),
+            #[cfg(not(feature = "object-store"))]
+            Self::Url(url) => Err(Error::InvalidLocation {
+                location: url.clone(),
+                reason: "object stores need handoff-store's `object-store` feature".to_owned(),
+            }),
         }
     }
 }
@@ -97,6 +122,7 @@ impl std::fmt::Display for Location {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Self::Dir(dir) => write!(f, "{}", dir.display()),
+            Self::Url(url) => f.write_str(url),
         }
     }
 }
@@ -157,6 +183,10 @@ mod tests {
         );
         assert!(Location::parse("file://relative").is_err());
         assert!(Location::parse("gopher://x").is_err());
+        assert_eq!(
+            Location::parse("s3://bucket/prefix").is_ok(),
+            cfg!(feature = "object-store")
+        );
         assert!(Location::parse("").is_err());
     }
 }

@@ -24,6 +24,61 @@ pub async fn blob_store_conformance(store: &dyn BlobStore, corrupt: &Corrupt<'_>
     empty_and_binary(store).await;
     concurrent_puts(store).await;
     corruption(store, corrupt).await;
+    large_streamed(store, 64 << 20).await;
+}
+
+/// A blob of `size` bytes (at least 64 MiB in the full suite) goes in from a
+/// file and comes back out to a file, verified, with streaming backends
+/// never holding it whole.
+pub async fn large_streamed(store: &dyn BlobStore, size: u64) {
+    use std::io::Write;
+    let dir = tempfile::tempdir().expect("temp dir");
+    let source = dir.path().join("large.bin");
+    let mut expected = crate::Hasher::new();
+    {
+        let mut file = std::io::BufWriter::new(std::fs::File::create(&source).expect("create"));
+        let mut state = 0x9e37_79b9_7f4a_7c15_u64;
+        let mut chunk = vec![0u8; 1 << 16];
+        let mut left = size + 123;
+        while left > 0 {
+            for b in chunk.iter_mut() {
+                state ^= state << 13;
+                state ^= state >> 7;
+                state ^= state << 17;
+                *b = state as u8;
+            }
+            let n = left.min(chunk.len() as u64) as usize;
+            expected.update(&chunk[..n]);
+            file.write_all(&chunk[..n]).expect("write");
+            left -= n as u64;
+        }
+        file.flush().expect("flush");
+    }
+    let expected = expected.finish();
+    let put = store.put_file(&source).await.expect("put_file");
+    assert_eq!(put.digest, expected);
+    assert_eq!(put.new_bytes, size + 123);
+    assert!(store.has(&expected).await.expect("has"));
+    let again = store.put_file(&source).await.expect("put_file again");
+    assert_eq!(again.new_bytes, 0, "re-putting stores nothing new");
+    let out = dir.path().join("out.bin");
+    let len = store
+        .get_to_file(&expected, &out)
+        .await
+        .expect("get_to_file");
+    assert_eq!(len, size + 123);
+    let (actual, _) = crate::fs::hash_file(&out).expect("hash");
+    assert_eq!(actual, expected);
+    let missing = Digest::of(b"not there");
+    let target = dir.path().join("never.bin");
+    assert!(
+        store
+            .get_to_file(&missing, &target)
+            .await
+            .expect_err("missing")
+            .is_not_found()
+    );
+    assert!(!target.exists(), "no file is created for a missing blob");
 }
 
 /// Put then get returns the same bytes under the SHA-256 of the content.
