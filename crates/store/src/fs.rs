@@ -412,6 +412,7 @@ pub(crate) fn spool(
 }
 
 /// Streams the file at `path` through SHA-256, in constant memory.
+#[cfg(any(test, feature = "testing", feature = "object-store"))]
 pub(crate) fn hash_file(path: &Path) -> io::Result<(Digest, u64)> {
     let mut file = std::fs::File::open(path)?;
     let mut hasher = crate::Hasher::new();

@@ -71,6 +71,30 @@ pub enum Error {
         /// Why.
         reason: String,
     },
+    /// The snapshot's base commit is not in the repository.
+    #[error("base commit {commit} is not in {}; fetch it first", repo.display())]
+    BaseMissing {
+        /// The missing commit.
+        commit: crate::Oid,
+        /// The repository.
+        repo: PathBuf,
+    },
+    /// A branch exists with other content.
+    #[error("branch {branch} already exists in {} with other content", repo.display())]
+    BranchExists {
+        /// The branch's short name.
+        branch: String,
+        /// The repository.
+        repo: PathBuf,
+    },
+    /// A branch name git would refuse.
+    #[error("invalid branch name {branch:?}: {reason}")]
+    InvalidBranch {
+        /// The name.
+        branch: String,
+        /// git's reason.
+        reason: String,
+    },
     /// A background task did not complete.
     #[error("{what} did not complete")]
     Task {

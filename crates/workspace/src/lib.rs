@@ -65,6 +65,7 @@
 #![deny(missing_docs)]
 
 pub mod apply;
+pub mod branch;
 pub mod diff;
 mod error;
 pub mod manifest;
@@ -75,6 +76,7 @@ pub mod snapshot;
 mod worktree;
 
 pub use apply::{ApplyOptions, ApplyReport, Failure, FailureKind, Warning, apply, apply_manifest};
+pub use branch::{BranchCommit, write_branch};
 pub use error::{Error, GitError, Result};
 pub use manifest::{Base, Entry, Kind, Manifest, Object, Oid, Status};
 pub use paths::{PathError, RepoPath};
