@@ -5,6 +5,7 @@
 //! `HANDOFF_BENCH_STORE_MIB` sets the total (default 1024). Prints the
 //! ratios; benchmarks report, they never fail on timings.
 #![allow(
+    missing_docs,
     clippy::unwrap_used,
     clippy::expect_used,
     clippy::print_stdout,
