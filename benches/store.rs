@@ -77,7 +77,10 @@ fn median(mut runs: Vec<Duration>) -> Duration {
 
 fn bench(c: &mut Criterion) {
     let mib = total_mib();
-    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap();
     let work = tempfile::tempdir().unwrap();
     let source = work.path().join("source");
     std::fs::create_dir(&source).unwrap();
@@ -115,7 +118,10 @@ fn bench(c: &mut Criterion) {
     }
     let throughput = |d: Duration| mib as f64 / d.as_secs_f64();
     let cp_t = throughput(median(cp_runs));
-    for (label, runs) in [("fsync on (default)", store_sync), ("fsync off", store_nosync)] {
+    for (label, runs) in [
+        ("fsync on (default)", store_sync),
+        ("fsync off", store_nosync),
+    ] {
         let t = throughput(median(runs));
         println!(
             "put {mib} MiB of 1 MiB blobs, {label}: {t:.0} MiB/s; cp -r: {cp_t:.0} MiB/s; ratio {:.2} (target >= 0.8)",
@@ -124,7 +130,9 @@ fn bench(c: &mut Criterion) {
     }
 
     let mut group = c.benchmark_group("store");
-    group.sample_size(10).measurement_time(Duration::from_secs(20));
+    group
+        .sample_size(10)
+        .measurement_time(Duration::from_secs(20));
     group.bench_function("put_file 1MiB blobs (fsync off)", |b| {
         b.iter_batched(
             || tempfile::tempdir_in(work.path()).unwrap(),

@@ -284,3 +284,51 @@ async fn dry_run_changes_nothing() {
     );
     assert_eq!((b.tree_state(), b.status()), before);
 }
+
+#[tokio::test]
+async fn exclusions_and_secret_scanning_of_a_capture() {
+    let a = base_repo();
+    a.write(".handoffignore", "private/\n");
+    a.commit_all("add .handoffignore");
+    a.write("private/diary.md", "dear diary\n");
+    a.write("scratch.tmp", "scratch\n");
+    a.write(
+        ".env",
+        "DATABASE_URL=postgres://app:hunter2hunter2@db/app\n",
+    );
+    let key = format!("AKIA{}", "Q3EGRDBSAK7XFZMN");
+    a.write(
+        "src/config.rs",
+        format!("// region\nconst KEY: &str = \"{key}\";\n"),
+    );
+    let options = SnapshotOptions {
+        exclude: vec!["*.tmp".to_owned()],
+        ..SnapshotOptions::default()
+    };
+    let capture = handoff_workspace::capture(a.path(), &options).unwrap();
+    let mut excluded = capture.excluded.clone();
+    excluded.sort();
+    assert_eq!(excluded, vec!["private/diary.md", "scratch.tmp"]);
+    let paths: Vec<&str> = capture
+        .manifest
+        .entries
+        .iter()
+        .map(|e| e.path.as_str())
+        .collect();
+    assert_eq!(paths, vec![".env", "src/config.rs"]);
+
+    let findings: Vec<(String, Option<u32>, &str)> = handoff_workspace::Scanner::builtin()
+        .unwrap()
+        .scan_capture(&capture)
+        .into_iter()
+        .map(|f| (f.path, f.line, f.rule))
+        .collect();
+    assert_eq!(
+        findings,
+        vec![
+            (".env".to_owned(), None, "dotenv-file"),
+            (".env".to_owned(), Some(1), "url-credentials"),
+            ("src/config.rs".to_owned(), Some(2), "aws-access-key-id"),
+        ]
+    );
+}

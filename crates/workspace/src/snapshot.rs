@@ -17,6 +17,7 @@ use bytes::Bytes;
 use gix::bstr::{BString, ByteSlice};
 use handoff_store::{BlobStore, BlobStoreExt, Digest};
 
+use crate::exclude::Exclusions;
 use crate::manifest::{self, Base, Entry, Kind, Manifest, Object, Oid, Status};
 use crate::paths::RepoPath;
 use crate::progress::{NoProgress, Phase, Progress};
@@ -29,6 +30,9 @@ pub struct SnapshotOptions {
     /// target without the base commit can still merge, and so that the
     /// snapshot exports as a diff on its own (default `true`).
     pub store_base_content: bool,
+    /// Extra exclusion patterns (gitignore syntax, like `--exclude`), applied
+    /// after the repository's `.handoffignore`.
+    pub exclude: Vec<String>,
     /// Where progress goes.
     pub progress: Arc<dyn Progress>,
 }
@@ -37,6 +41,7 @@ impl Default for SnapshotOptions {
     fn default() -> Self {
         Self {
             store_base_content: true,
+            exclude: Vec::new(),
             progress: Arc::new(NoProgress),
         }
     }
@@ -62,6 +67,8 @@ pub struct Capture {
     pub contents: HashMap<Digest, Bytes>,
     /// Paths that could not be captured.
     pub skipped: Vec<Skipped>,
+    /// Paths left out by `.handoffignore` or an exclusion pattern.
+    pub excluded: Vec<String>,
 }
 
 /// A stored snapshot.
@@ -192,6 +199,13 @@ pub fn capture(dir: &Path, options: &SnapshotOptions) -> Result<Capture> {
         workdir: &workdir,
         contents: HashMap::new(),
     };
+    let mut exclusions = match std::fs::read_to_string(workdir.join(crate::exclude::HANDOFFIGNORE))
+    {
+        Ok(text) => Exclusions::parse(&text),
+        Err(_) => Exclusions::default(),
+    };
+    exclusions.extend(options.exclude.iter().map(String::as_str));
+    let mut excluded = Vec::new();
     let mut manifest = Manifest::new(base);
     let mut skipped = skipped_status;
     options.progress.begin(Phase::Capture, touched.len() as u64);
@@ -200,6 +214,10 @@ pub fn capture(dir: &Path, options: &SnapshotOptions) -> Result<Capture> {
         let Some(path) = representable(&raw, &mut skipped) else {
             continue;
         };
+        if exclusions.is_excluded(path.as_str()) {
+            excluded.push(path.as_str().to_owned());
+            continue;
+        }
         let base_obj = match &head_tree {
             Some(tree) => reader.tree_object(tree, &path, options.store_base_content)?,
             None => None,
@@ -255,6 +273,7 @@ pub fn capture(dir: &Path, options: &SnapshotOptions) -> Result<Capture> {
         manifest,
         contents,
         skipped,
+        excluded,
     })
 }
 
