@@ -264,3 +264,121 @@ async fn manifest_decoding_refuses_other_formats() {
         .unwrap_err();
     assert!(err.to_string().contains(&put.digest.to_string()), "{err}");
 }
+
+#[tokio::test]
+async fn declared_sizes_entry_counts_and_nesting_are_bounded() {
+    let repo = GitRepo::init();
+    repo.write("keep.txt", "keep\n");
+    repo.commit_all("base");
+    let data: &[u8] = b"small\n";
+    let store = store_with(&[data]).await;
+    let mut huge = added("huge.bin", Kind::File, data);
+    if let Some(result) = &mut huge.result {
+        result.size = u64::MAX;
+    }
+    let mut manifest = Manifest::new(Base::default());
+    manifest.entries.push(huge);
+    manifest.entries.push(added("fine.txt", Kind::File, data));
+    let report = apply_manifest(repo.path(), &store, &manifest, &ApplyOptions::default())
+        .await
+        .unwrap();
+    assert_eq!(report.applied, vec!["fine.txt"]);
+    assert_eq!(kinds(&report), vec![("huge.bin", FailureKind::TooLarge)]);
+
+    // Too many entries for the configured limit: refused before any entry.
+    let put = store.put(Bytes::from(manifest.to_json())).await.unwrap();
+    let tight = ApplyOptions {
+        limits: handoff_workspace::Limits {
+            max_entries: 1,
+            ..Default::default()
+        },
+        ..ApplyOptions::default()
+    };
+    let err = handoff_workspace::apply(repo.path(), &store, &put.digest, &tight)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            handoff_workspace::Error::LimitExceeded {
+                limit: handoff_workspace::Limit::Entries,
+                ..
+            }
+        ),
+        "{err}"
+    );
+    let small = ApplyOptions {
+        limits: handoff_workspace::Limits {
+            max_manifest_bytes: 64,
+            ..Default::default()
+        },
+        ..ApplyOptions::default()
+    };
+    let err = handoff_workspace::apply(repo.path(), &store, &put.digest, &small)
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("manifest size limit"), "{err}");
+
+    // Deeply nested JSON is refused by the decoder, not by the stack.
+    let nested = format!(
+        r#"{{"format":"handoff.snapshot/v1","base":{{}},"entries":[{{"path":"x","status":"added","base":null,"index":null,"result":{}}}]}}"#,
+        "[".repeat(100_000)
+    );
+    let put = store.put(Bytes::from(nested)).await.unwrap();
+    let err = handoff_workspace::load_manifest(&store, &put.digest)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, handoff_workspace::Error::Manifest { .. }),
+        "{err}"
+    );
+}
+
+#[tokio::test]
+async fn snapshots_over_a_limit_are_refused_before_upload() {
+    use handoff_workspace::{Error, Limit, Limits, SnapshotOptions, snapshot};
+    let repo = GitRepo::init();
+    repo.write("keep.txt", "keep\n");
+    repo.commit_all("base");
+    repo.write("big.bin", vec![1u8; 4096]);
+    repo.write("a.txt", "a\n").write("b.txt", "b\n");
+    let cases = [
+        (
+            Limits {
+                max_file_bytes: 1024,
+                ..Limits::default()
+            },
+            Limit::FileBytes,
+        ),
+        (
+            Limits {
+                max_total_bytes: 2048,
+                ..Limits::default()
+            },
+            Limit::TotalBytes,
+        ),
+        (
+            Limits {
+                max_entries: 2,
+                ..Limits::default()
+            },
+            Limit::Entries,
+        ),
+    ];
+    for (limits, expected) in cases {
+        let store = MemoryStore::new();
+        let options = SnapshotOptions {
+            limits,
+            ..SnapshotOptions::default()
+        };
+        let err = snapshot(repo.path(), &store, &options).await.unwrap_err();
+        match err {
+            Error::LimitExceeded { limit, .. } => assert_eq!(limit, expected),
+            other => panic!("expected {expected:?}, got {other}"),
+        }
+        assert!(
+            store.is_empty(),
+            "nothing is uploaded when a limit is exceeded"
+        );
+    }
+}

@@ -27,6 +27,7 @@ use gix::bstr::{BStr, ByteSlice};
 use handoff_store::{BlobStore, Digest};
 use serde::Serialize;
 
+use crate::limits::Limits;
 use crate::manifest::{self, Entry, Kind, Manifest, Object, Oid};
 use crate::merge::{Merge, merge3};
 use crate::paths::RepoPath;
@@ -43,6 +44,8 @@ pub struct ApplyOptions {
     /// Reproduce the snapshot's staged changes in the target's index
     /// (default `true`).
     pub update_index: bool,
+    /// Limits on the manifest and its entries (a manifest is untrusted).
+    pub limits: Limits,
     /// Where progress goes.
     pub progress: Arc<dyn Progress>,
 }
@@ -52,6 +55,7 @@ impl Default for ApplyOptions {
         Self {
             dry_run: false,
             update_index: true,
+            limits: Limits::default(),
             progress: Arc::new(NoProgress),
         }
     }
@@ -86,6 +90,8 @@ pub enum FailureKind {
     BlobMissing,
     /// The content in the store is corrupted, or does not match the manifest.
     BlobCorrupted,
+    /// The entry declares content larger than the file size limit.
+    TooLarge,
     /// A filesystem operation failed.
     Io,
 }
@@ -161,7 +167,7 @@ pub async fn apply(
     id: &Digest,
     options: &ApplyOptions,
 ) -> Result<ApplyReport> {
-    let manifest = crate::snapshot::load_manifest(store, id).await?;
+    let manifest = crate::snapshot::load_manifest_within(store, id, &options.limits).await?;
     apply_manifest(dir, store, &manifest, options).await
 }
 
@@ -201,6 +207,22 @@ pub async fn apply_manifest(
                 kind: FailureKind::InvalidPath,
                 reason: format!("refused: {e}"),
             }),
+            Ok(_)
+                if [&entry.base, &entry.index, &entry.result]
+                    .into_iter()
+                    .flatten()
+                    .any(|o| o.size > options.limits.max_file_bytes) =>
+            {
+                report.failed.push(Failure {
+                    path: entry.path.clone(),
+                    kind: FailureKind::TooLarge,
+                    reason: format!(
+                        "declares content larger than the {} of {} bytes",
+                        crate::limits::Limit::FileBytes,
+                        options.limits.max_file_bytes
+                    ),
+                })
+            }
             Ok(path) if !seen.insert(path.clone()) => report.failed.push(Failure {
                 path: entry.path.clone(),
                 kind: FailureKind::DuplicatePath,

@@ -71,6 +71,18 @@ pub enum Error {
         /// Why.
         reason: String,
     },
+    /// A snapshot or manifest exceeds a configured limit.
+    #[error("{what} exceeds the {limit}: {actual} > {max}")]
+    LimitExceeded {
+        /// What was measured: a path, or "snapshot", or a snapshot id.
+        what: String,
+        /// Which limit.
+        limit: crate::limits::Limit,
+        /// The measured value.
+        actual: u64,
+        /// The limit's value.
+        max: u64,
+    },
     /// The snapshot's base commit is not in the repository.
     #[error("base commit {commit} is not in {}; fetch it first", repo.display())]
     BaseMissing {

@@ -69,6 +69,7 @@ pub mod branch;
 pub mod diff;
 mod error;
 pub mod exclude;
+pub mod limits;
 pub mod manifest;
 mod merge;
 pub mod paths;
@@ -81,6 +82,7 @@ pub use apply::{ApplyOptions, ApplyReport, Failure, FailureKind, Warning, apply,
 pub use branch::{BranchCommit, write_branch};
 pub use error::{Error, GitError, Result};
 pub use exclude::Exclusions;
+pub use limits::{Limit, Limits};
 pub use manifest::{Base, Entry, Kind, Manifest, Object, Oid, Status};
 pub use paths::{PathError, RepoPath};
 pub use progress::{NoProgress, Phase, Progress};

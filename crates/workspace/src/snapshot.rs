@@ -18,6 +18,7 @@ use gix::bstr::{BString, ByteSlice};
 use handoff_store::{BlobStore, BlobStoreExt, Digest};
 
 use crate::exclude::Exclusions;
+use crate::limits::{Limit, Limits};
 use crate::manifest::{self, Base, Entry, Kind, Manifest, Object, Oid, Status};
 use crate::paths::RepoPath;
 use crate::progress::{NoProgress, Phase, Progress};
@@ -33,6 +34,9 @@ pub struct SnapshotOptions {
     /// Extra exclusion patterns (gitignore syntax, like `--exclude`), applied
     /// after the repository's `.handoffignore`.
     pub exclude: Vec<String>,
+    /// Size and count limits; a capture that exceeds one fails before
+    /// anything is uploaded.
+    pub limits: Limits,
     /// Where progress goes.
     pub progress: Arc<dyn Progress>,
 }
@@ -42,6 +46,7 @@ impl Default for SnapshotOptions {
         Self {
             store_base_content: true,
             exclude: Vec::new(),
+            limits: Limits::default(),
             progress: Arc::new(NoProgress),
         }
     }
@@ -132,10 +137,40 @@ pub async fn store_capture(
     })
 }
 
-/// Loads and decodes a stored snapshot's manifest.
+/// Loads and decodes a stored snapshot's manifest within the default
+/// [`Limits`].
 pub async fn load_manifest(store: &dyn BlobStore, id: &Digest) -> Result<Manifest> {
+    load_manifest_within(store, id, &Limits::default()).await
+}
+
+/// Loads and decodes a stored snapshot's manifest, refusing one larger than
+/// `limits.max_manifest_bytes` or with more than `limits.max_entries`
+/// entries.
+pub async fn load_manifest_within(
+    store: &dyn BlobStore,
+    id: &Digest,
+    limits: &Limits,
+) -> Result<Manifest> {
     let bytes = store.get(id).await?;
-    Manifest::from_json(&bytes).map_err(|source| Error::Manifest { id: *id, source })
+    if bytes.len() as u64 > limits.max_manifest_bytes {
+        return Err(Error::LimitExceeded {
+            what: format!("snapshot {id}"),
+            limit: Limit::ManifestBytes,
+            actual: bytes.len() as u64,
+            max: limits.max_manifest_bytes,
+        });
+    }
+    let manifest =
+        Manifest::from_json(&bytes).map_err(|source| Error::Manifest { id: *id, source })?;
+    if manifest.entries.len() > limits.max_entries {
+        return Err(Error::LimitExceeded {
+            what: format!("snapshot {id}"),
+            limit: Limit::Entries,
+            actual: manifest.entries.len() as u64,
+            max: limits.max_entries as u64,
+        });
+    }
+    Ok(manifest)
 }
 
 /// Opens the repository whose working tree contains `dir`.
@@ -181,6 +216,15 @@ pub fn capture(dir: &Path, options: &SnapshotOptions) -> Result<Capture> {
     let (repo, workdir) = open_repo(dir)?;
     let base = read_base(&repo, &workdir)?;
     let (touched, skipped_status) = changed_paths(&repo, &workdir)?;
+    let limits = options.limits;
+    if touched.len() > limits.max_entries {
+        return Err(Error::LimitExceeded {
+            what: format!("changed paths in {}", workdir.display()),
+            limit: Limit::Entries,
+            actual: touched.len() as u64,
+            max: limits.max_entries as u64,
+        });
+    }
 
     let head_tree = match base.commit {
         Some(commit) => Some(
@@ -198,6 +242,7 @@ pub fn capture(dir: &Path, options: &SnapshotOptions) -> Result<Capture> {
         repo: &repo,
         workdir: &workdir,
         contents: HashMap::new(),
+        max_file_bytes: limits.max_file_bytes,
     };
     let mut exclusions = match std::fs::read_to_string(workdir.join(crate::exclude::HANDOFFIGNORE))
     {
@@ -267,6 +312,15 @@ pub fn capture(dir: &Path, options: &SnapshotOptions) -> Result<Capture> {
         });
     }
     detect_renames(&mut manifest);
+    let total = manifest.result_bytes();
+    if total > limits.max_total_bytes {
+        return Err(Error::LimitExceeded {
+            what: format!("the snapshot of {}", workdir.display()),
+            limit: Limit::TotalBytes,
+            actual: total,
+            max: limits.max_total_bytes,
+        });
+    }
     let contents = reader.contents;
     Ok(Capture {
         workdir,
@@ -443,6 +497,7 @@ struct Reader<'a> {
     repo: &'a gix::Repository,
     workdir: &'a Path,
     contents: HashMap<Digest, Bytes>,
+    max_file_bytes: u64,
 }
 
 impl Reader<'_> {
@@ -550,6 +605,14 @@ impl Reader<'_> {
                 .into_owned();
             (Kind::Symlink, Vec::from(target))
         } else if file_type.is_file() {
+            if meta.len() > self.max_file_bytes {
+                return Err(Error::LimitExceeded {
+                    what: path.to_string(),
+                    limit: Limit::FileBytes,
+                    actual: meta.len(),
+                    max: self.max_file_bytes,
+                });
+            }
             let data = std::fs::read(&fs_path).map_err(Error::io("read", &fs_path))?;
             let kind = if crate::worktree::is_executable(&meta) {
                 Kind::Executable

@@ -1,0 +1,63 @@
+//! Bounds on what a snapshot may hold, so that neither a huge working tree
+//! nor a hostile manifest can make handoff read, store or buffer without end.
+//!
+//! | limit | default | checked |
+//! |---|---|---|
+//! | `max_file_bytes` | 256 MiB | per entry, from file metadata before reading; per manifest entry before fetching |
+//! | `max_total_bytes` | 4 GiB | sum of working-tree results, before anything is uploaded |
+//! | `max_entries` | 200,000 | changed paths at capture; entries in a manifest |
+//! | `max_manifest_bytes` | 256 MiB | a stored manifest's size, before decoding |
+//!
+//! JSON nesting is bounded by `serde_json`'s recursion limit (128 levels).
+
+use serde::{Deserialize, Serialize};
+
+/// Configurable limits; see the module documentation for the defaults.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Limits {
+    /// The largest file a snapshot carries.
+    pub max_file_bytes: u64,
+    /// The largest total size of a snapshot's working-tree results.
+    pub max_total_bytes: u64,
+    /// The most entries (changed paths) a snapshot may have.
+    pub max_entries: usize,
+    /// The largest manifest accepted.
+    pub max_manifest_bytes: u64,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            max_file_bytes: 256 << 20,
+            max_total_bytes: 4 << 30,
+            max_entries: 200_000,
+            max_manifest_bytes: 256 << 20,
+        }
+    }
+}
+
+/// Which limit was exceeded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum Limit {
+    /// [`Limits::max_file_bytes`].
+    FileBytes,
+    /// [`Limits::max_total_bytes`].
+    TotalBytes,
+    /// [`Limits::max_entries`].
+    Entries,
+    /// [`Limits::max_manifest_bytes`].
+    ManifestBytes,
+}
+
+impl std::fmt::Display for Limit {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Limit::FileBytes => "file size limit (max_file_bytes)",
+            Limit::TotalBytes => "total snapshot size limit (max_total_bytes)",
+            Limit::Entries => "entry count limit (max_entries)",
+            Limit::ManifestBytes => "manifest size limit (max_manifest_bytes)",
+        })
+    }
+}
