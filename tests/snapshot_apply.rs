@@ -3,91 +3,12 @@
 //! the working trees byte for byte and mode for mode, and `git status`.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+use handoff_dev::scenario::{base_repo, make_changes};
 use handoff_dev::{GitRepo, assert_same_tree};
 use handoff_store::{FsStore, MemoryStore};
 use handoff_workspace::{
     ApplyOptions, ApplyReport, FailureKind, SnapshotOptions, Status, apply, snapshot,
 };
-
-fn base_repo() -> GitRepo {
-    let repo = GitRepo::init();
-    repo.write("README.md", "# project\n\nline\n")
-        .write("src/lib.rs", "pub fn one() -> u32 {\n    1\n}\n")
-        .write("src/staged.rs", "staged base\n")
-        .write("src/partial.rs", "a\nb\nc\n")
-        .write("to_delete.txt", "bye\n")
-        .write("to_delete_staged.txt", "bye staged\n")
-        .write("old name.txt", "rename me\nplease\n")
-        .write("script.sh", "#!/bin/sh\necho hi\n")
-        .write("was_exec.sh", "#!/bin/sh\n")
-        .write("bin.dat", [0u8, 1, 2, 3, 255, 0, 9])
-        .write("empty_base.txt", "")
-        .write("type/file_to_link", "i become a link\n")
-        .write("type/link_to_file_target", "t\n")
-        .write("dir_to_file/inner.txt", "inner\n")
-        .write(".gitignore", "ignored/\n*.log\n")
-        .symlink("link", "README.md")
-        .symlink("type/link_to_file", "link_to_file_target")
-        .chmod("was_exec.sh", true);
-    repo.commit_all("base");
-    repo
-}
-
-fn make_changes(repo: &GitRepo) {
-    // unstaged modification
-    repo.write(
-        "src/lib.rs",
-        "pub fn one() -> u32 {\n    1\n}\n\npub fn two() -> u32 {\n    2\n}\n",
-    );
-    // staged modification
-    repo.write("src/staged.rs", "staged change\n");
-    repo.git(&["add", "src/staged.rs"]);
-    // partially staged: index differs from both HEAD and worktree
-    repo.write("src/partial.rs", "a\nB\nc\n");
-    repo.git(&["add", "src/partial.rs"]);
-    repo.write("src/partial.rs", "a\nB\nc\nd\n");
-    // staged addition, untracked addition
-    repo.write("src/new_staged.rs", "new and staged\n");
-    repo.git(&["add", "src/new_staged.rs"]);
-    repo.write("notes/untracked.md", "untracked note\n");
-    // deletions, unstaged and staged
-    repo.remove("to_delete.txt");
-    repo.git(&["rm", "-q", "to_delete_staged.txt"]);
-    // rename (git mv, staged)
-    repo.git(&["mv", "old name.txt", "new name.txt"]);
-    // exec bit changes
-    repo.chmod("script.sh", true);
-    repo.chmod("was_exec.sh", false);
-    // binary modification and addition
-    repo.write("bin.dat", [0u8, 1, 2, 3, 254, 0, 9, 10]);
-    repo.write(
-        "new.bin",
-        (0..=255u8).cycle().take(3000).collect::<Vec<_>>(),
-    );
-    // empty files
-    repo.write("empty_new.txt", "");
-    repo.write("empty_base.txt", "now has content\n");
-    // symlinks: retarget, add, file → link, link → file
-    repo.remove("link");
-    repo.symlink("link", "src/lib.rs");
-    repo.symlink("new_link", "notes/untracked.md");
-    repo.remove("type/file_to_link");
-    repo.symlink("type/file_to_link", "../README.md");
-    repo.remove("type/link_to_file");
-    repo.write("type/link_to_file", "now a file\n");
-    // a directory replaced by a file
-    repo.remove("dir_to_file/inner.txt");
-    std::fs::remove_dir(repo.path().join("dir_to_file")).unwrap();
-    repo.write("dir_to_file", "now a file\n");
-    // spaces and non-ASCII names
-    repo.write("with space/a file.txt", "spaced\n");
-    repo.write("café/naïve ñ.txt", "unicode\n");
-    // ignored files are never captured
-    repo.write("ignored/big.txt", "ignored\n");
-    repo.write("debug.log", "ignored too\n");
-    // no trailing newline
-    repo.write("README.md", "# project\n\nline\nno newline at end");
-}
 
 /// A's working tree without its ignored files, which a snapshot never carries.
 fn carried_state(a: &GitRepo) -> handoff_dev::TreeState {

@@ -479,13 +479,17 @@ fn detect_renames(manifest: &mut Manifest) {
         if !matches!(entry.status, Status::Added | Status::Untracked) {
             continue;
         }
-        let Some(result) = &entry.result else {
-            continue;
-        };
-        if let Some(sources) = deleted.get_mut(&(result.kind, result.oid))
-            && !sources.is_empty()
-        {
-            entry.from = Some(sources.remove(0));
+        // The working-tree content, or what the index holds (a `git mv`
+        // followed by an edit is a staged rename with unstaged changes).
+        let candidates = [&entry.result, &entry.index];
+        let source = candidates.into_iter().flatten().find_map(|obj| {
+            deleted
+                .get_mut(&(obj.kind, obj.oid))
+                .filter(|sources| !sources.is_empty())
+                .map(|sources| sources.remove(0))
+        });
+        if let Some(from) = source {
+            entry.from = Some(from);
             entry.status = Status::Renamed;
         }
     }
