@@ -54,6 +54,14 @@ pub enum Error {
     /// The blob store failed.
     #[error(transparent)]
     Store(#[from] handoff_store::Error),
+    /// No snapshot with this id is in the store.
+    #[error("snapshot {id} not found in {store}")]
+    UnknownSnapshot {
+        /// The id asked for.
+        id: Digest,
+        /// The store's description.
+        store: String,
+    },
     /// A stored manifest could not be decoded.
     #[error("snapshot {id} has an invalid manifest")]
     Manifest {

@@ -88,6 +88,8 @@ pub struct Snapshot {
     pub new_bytes: u64,
     /// Paths that could not be captured.
     pub skipped: Vec<Skipped>,
+    /// Paths left out by `.handoffignore` or an exclusion pattern.
+    pub excluded: Vec<String>,
 }
 
 /// Captures the working tree containing `dir` and stores the snapshot: blobs
@@ -134,6 +136,7 @@ pub async fn store_capture(
         manifest: capture.manifest,
         new_bytes,
         skipped: capture.skipped,
+        excluded: capture.excluded,
     })
 }
 
@@ -151,7 +154,13 @@ pub async fn load_manifest_within(
     id: &Digest,
     limits: &Limits,
 ) -> Result<Manifest> {
-    let bytes = store.get(id).await?;
+    let bytes = match store.get(id).await {
+        Ok(bytes) => bytes,
+        Err(handoff_store::Error::NotFound { store, .. }) => {
+            return Err(Error::UnknownSnapshot { id: *id, store });
+        }
+        Err(e) => return Err(e.into()),
+    };
     if bytes.len() as u64 > limits.max_manifest_bytes {
         return Err(Error::LimitExceeded {
             what: format!("snapshot {id}"),

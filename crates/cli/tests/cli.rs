@@ -1,0 +1,263 @@
+//! The `handoff` binary end to end, on real git repositories: output,
+//! JSON shapes, exit codes and error messages.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+use handoff_dev::scenario::{base_repo, make_changes};
+use handoff_dev::{GitRepo, assert_same_tree, git_command};
+use serde_json::Value;
+
+struct Env {
+    store: tempfile::TempDir,
+}
+
+impl Env {
+    fn new() -> Self {
+        Self {
+            store: tempfile::tempdir().unwrap(),
+        }
+    }
+
+    fn handoff(&self, args: &[&str], dir: &Path) -> Output {
+        Command::new(env!("CARGO_BIN_EXE_handoff"))
+            .current_dir(dir)
+            .env_remove("HANDOFF_STORE")
+            .arg("--store")
+            .arg(self.store.path())
+            .args(args)
+            .output()
+            .unwrap()
+    }
+}
+
+fn stdout(out: &Output) -> String {
+    String::from_utf8(out.stdout.clone()).unwrap()
+}
+
+fn stderr(out: &Output) -> String {
+    String::from_utf8(out.stderr.clone()).unwrap()
+}
+
+fn json(out: &Output) -> Value {
+    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{e}: {}", stdout(out)))
+}
+
+fn snapshot_id(env: &Env, repo: &GitRepo) -> String {
+    let out = env.handoff(&["snapshot"], repo.path());
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    stdout(&out).trim().to_owned()
+}
+
+#[test]
+fn snapshot_prints_an_id_and_json_describes_it() {
+    let env = Env::new();
+    let a = base_repo();
+    make_changes(&a);
+    let id = snapshot_id(&env, &a);
+    assert!(id.starts_with("sha256:") && id.len() == 71, "{id}");
+
+    let out = env.handoff(&["snapshot", "--json"], a.path());
+    assert_eq!(out.status.code(), Some(0));
+    assert_eq!(stderr(&out), "", "no progress or warnings with --json");
+    let v = json(&out);
+    assert_eq!(v["id"], id.as_str(), "same state, same id");
+    assert_eq!(v["base"]["commit"], a.head().as_str());
+    assert_eq!(v["base"]["branch"], "main");
+    assert_eq!(v["base"]["remote"], Value::Null);
+    let files = v["files"].as_array().unwrap();
+    let status = |p: &str| {
+        files
+            .iter()
+            .find(|f| f["path"] == p)
+            .map(|f| f["status"].as_str().unwrap().to_owned())
+    };
+    assert_eq!(status("notes/untracked.md").as_deref(), Some("untracked"));
+    assert_eq!(status("to_delete.txt").as_deref(), Some("deleted"));
+    assert_eq!(status("new name.txt").as_deref(), Some("renamed"));
+    assert!(v["bytes"].as_u64().unwrap() > 0);
+}
+
+#[test]
+fn apply_reports_and_is_idempotent() {
+    let env = Env::new();
+    let a = base_repo();
+    let b = GitRepo::clone_from(&a);
+    make_changes(&a);
+    let id = snapshot_id(&env, &a);
+    let entries = json(&env.handoff(&["snapshot", "--json"], a.path()))["files"]
+        .as_array()
+        .unwrap()
+        .len();
+
+    let out = env.handoff(&["apply", &id, "--json"], b.path());
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(stderr(&out), "");
+    let report = json(&out);
+    assert_eq!(report["applied"].as_array().unwrap().len(), entries);
+    assert_eq!(report["failed"], serde_json::json!([]));
+    let mut expected = a.tree_state();
+    expected.retain(|p, _| !p.starts_with("ignored/") && !p.ends_with(".log"));
+    assert_same_tree(&b.tree_state(), &expected);
+
+    let again = json(&env.handoff(&["apply", &id, "--json"], b.path()));
+    assert_eq!(again["applied"], serde_json::json!([]));
+    assert_eq!(again["already_applied"].as_array().unwrap().len(), entries);
+
+    let human = env.handoff(&["apply", &id], b.path());
+    assert_eq!(human.status.code(), Some(0));
+    assert!(stdout(&human).starts_with(&format!("applied 0, already applied {entries}, merged 0")));
+}
+
+#[test]
+fn conflicts_exit_3_and_leave_the_file_alone() {
+    let env = Env::new();
+    let a = base_repo();
+    let b = GitRepo::clone_from(&a);
+    a.write("README.md", "# snapshot title\n\nline\n");
+    a.write("src/lib.rs", "// from the snapshot\n");
+    let id = snapshot_id(&env, &a);
+    b.write("README.md", "# local title\n\nline\n");
+    let out = env.handoff(&["apply", &id, "--json"], b.path());
+    assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
+    let report = json(&out);
+    assert_eq!(report["applied"], serde_json::json!(["src/lib.rs"]));
+    assert_eq!(report["failed"][0]["path"], "README.md");
+    assert_eq!(report["failed"][0]["kind"], "conflict");
+    assert_eq!(
+        std::fs::read_to_string(b.path().join("README.md")).unwrap(),
+        "# local title\n\nline\n"
+    );
+
+    let human = env.handoff(&["apply", &id], b.path());
+    assert_eq!(human.status.code(), Some(3));
+    assert!(
+        stdout(&human).contains("FAILED  README.md: changed locally"),
+        "{}",
+        stdout(&human)
+    );
+}
+
+#[test]
+fn dry_run_changes_nothing() {
+    let env = Env::new();
+    let a = base_repo();
+    let b = GitRepo::clone_from(&a);
+    make_changes(&a);
+    let id = snapshot_id(&env, &a);
+    let before = (b.tree_state(), b.status());
+    let out = env.handoff(&["apply", &id, "--dry-run"], b.path());
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(stdout(&out).starts_with("would apply "));
+    assert_eq!((b.tree_state(), b.status()), before);
+}
+
+#[test]
+fn diff_applies_with_git_apply() {
+    let env = Env::new();
+    let a = GitRepo::init();
+    a.write("edit.txt", "one\ntwo\n").write("gone.txt", "bye\n");
+    a.commit_all("base");
+    let b = GitRepo::clone_from(&a);
+    a.write("edit.txt", "one\n2\n")
+        .write("new.txt", "new\n")
+        .remove("gone.txt");
+    let id = snapshot_id(&env, &a);
+    let out = env.handoff(&["diff", &id], a.path());
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let patch = b.path().join("../handoff-cli-test.patch");
+    std::fs::write(&patch, &out.stdout).unwrap();
+    let applied = git_command(b.path())
+        .arg("apply")
+        .arg(&patch)
+        .status()
+        .unwrap();
+    std::fs::remove_file(&patch).unwrap();
+    assert!(applied.success());
+    assert_same_tree(&b.tree_state(), &a.tree_state());
+}
+
+#[test]
+fn errors_exit_1_with_one_line() {
+    let env = Env::new();
+    let not_repo = tempfile::tempdir().unwrap();
+    let one_line = |out: &Output, needle: &str| {
+        assert_eq!(out.status.code(), Some(1), "{}", stderr(out));
+        assert_eq!(stdout(out), "");
+        let err = stderr(out);
+        assert_eq!(err.lines().count(), 1, "{err}");
+        assert!(
+            err.starts_with("handoff: ") && err.contains(needle),
+            "{err}"
+        );
+    };
+    one_line(
+        &env.handoff(&["snapshot"], not_repo.path()),
+        "is not a git repository",
+    );
+
+    let a = base_repo();
+    let unknown = format!("sha256:{}", "ab".repeat(32));
+    one_line(
+        &env.handoff(&["apply", &unknown], a.path()),
+        &format!("snapshot {unknown} not found"),
+    );
+    one_line(
+        &env.handoff(&["apply", "sha256:nope"], a.path()),
+        "is not a snapshot id",
+    );
+
+    // A flipped byte in the stored manifest is reported, naming the digest.
+    a.write("x.txt", "x\n");
+    let id = snapshot_id(&env, &a);
+    let hex = id.trim_start_matches("sha256:");
+    let blob = env
+        .store
+        .path()
+        .join("blobs/sha256")
+        .join(&hex[..2])
+        .join(&hex[2..]);
+    let mut bytes = std::fs::read(&blob).unwrap();
+    bytes[10] ^= 1;
+    std::fs::write(&blob, bytes).unwrap();
+    one_line(
+        &env.handoff(&["apply", &id], a.path()),
+        &format!("{id} in store"),
+    );
+    one_line(&env.handoff(&["diff", &id], a.path()), "is corrupted");
+}
+
+#[test]
+fn store_comes_from_the_environment_without_the_flag() {
+    let store = tempfile::tempdir().unwrap();
+    let a = base_repo();
+    a.write("x.txt", "x\n");
+    let out = Command::new(env!("CARGO_BIN_EXE_handoff"))
+        .current_dir(a.path())
+        .env("HANDOFF_STORE", store.path())
+        .arg("snapshot")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let id = stdout(&out);
+    let hex = id.trim().trim_start_matches("sha256:");
+    assert!(
+        store
+            .path()
+            .join("blobs/sha256")
+            .join(&hex[..2])
+            .join(&hex[2..])
+            .is_file()
+    );
+}
+
+#[test]
+fn usage_errors_exit_2() {
+    let out = Command::new(env!("CARGO_BIN_EXE_handoff"))
+        .arg("apply")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let _ = git_command(Path::new("."));
+}
