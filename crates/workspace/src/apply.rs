@@ -237,6 +237,16 @@ pub async fn apply_manifest(
         (ea.result.is_some(), a.as_str()).cmp(&(eb.result.is_some(), b.as_str()))
     });
 
+    // A marker in the git directory says an apply is under way; finding it
+    // at the start means the last one was killed, so this one removes the
+    // temporary files it may have left in the directories it touches.
+    let marker = if options.dry_run {
+        None
+    } else {
+        let dir = workdir.clone();
+        Some(blocking("mark the apply", move || begin_marker(&dir)).await?)
+    };
+    let sweep = marker.as_ref().is_some_and(|m| m.interrupted);
     options.progress.begin(Phase::Apply, work.len() as u64);
     let mut staged = Vec::new();
     for batch in batches(&work) {
@@ -255,7 +265,7 @@ pub async fn apply_manifest(
                 // Temp files a killed apply left behind are removed from
                 // every directory this apply touches.
                 let dir = path.parent();
-                if !dry_run && swept.insert(dir.clone()) {
+                if sweep && swept.insert(dir.clone()) {
                     let fs_dir = dir.map_or_else(|| workdir.clone(), |d| d.to_fs_path(&workdir));
                     worktree.sweep_temp_files(&fs_dir);
                 }
@@ -313,7 +323,25 @@ pub async fn apply_manifest(
         report.failed.extend(failures);
     }
     report.failed.sort_by(|a, b| a.path.cmp(&b.path));
+    if let Some(marker) = marker {
+        let _ = std::fs::remove_file(&marker.path);
+    }
     Ok(report)
+}
+
+/// The in-progress marker of an apply.
+struct Marker {
+    path: PathBuf,
+    /// The marker was already there: the previous apply did not finish.
+    interrupted: bool,
+}
+
+fn begin_marker(workdir: &Path) -> Result<Marker> {
+    let repo = gix::open(workdir).map_err(|e| Error::git("open the repository", workdir, e))?;
+    let path = repo.git_dir().join("handoff-apply-in-progress");
+    let interrupted = path.exists();
+    std::fs::write(&path, b"").map_err(Error::io("write the apply marker", &path))?;
+    Ok(Marker { path, interrupted })
 }
 
 async fn blocking<T: Send + 'static>(
@@ -355,18 +383,17 @@ type Blobs = HashMap<Digest, std::result::Result<Bytes, (FailureKind, String)>>;
 /// Fetches every blob the batch may need; a missing or corrupted blob fails
 /// only the entries that need it.
 async fn fetch(store: &dyn BlobStore, batch: &[(RepoPath, Entry)]) -> Blobs {
-    let mut blobs = Blobs::new();
-    for (_, entry) in batch {
-        for object in [&entry.result, &entry.index, &entry.base]
-            .into_iter()
-            .flatten()
-        {
-            let Some(digest) = object.digest else {
-                continue;
-            };
-            if blobs.contains_key(&digest) {
-                continue;
-            }
+    use futures_util::stream::{self, StreamExt};
+    let mut wanted: Vec<Digest> = batch
+        .iter()
+        .flat_map(|(_, e)| [&e.result, &e.index, &e.base])
+        .flatten()
+        .filter_map(|o| o.digest)
+        .collect();
+    wanted.sort();
+    wanted.dedup();
+    stream::iter(wanted)
+        .map(|digest| async move {
             let fetched = match store.get(&digest).await {
                 Ok(bytes) => Ok(bytes),
                 Err(e @ handoff_store::Error::NotFound { .. }) => {
@@ -377,11 +404,15 @@ async fn fetch(store: &dyn BlobStore, batch: &[(RepoPath, Entry)]) -> Blobs {
                 }
                 Err(e) => Err((FailureKind::Io, e.to_string())),
             };
-            blobs.insert(digest, fetched);
-        }
-    }
-    blobs
+            (digest, fetched)
+        })
+        .buffer_unordered(FETCHES_IN_FLIGHT)
+        .collect()
+        .await
 }
+
+/// How many blob fetches run at once.
+const FETCHES_IN_FLIGHT: usize = 4;
 
 #[derive(Debug)]
 enum Outcome {

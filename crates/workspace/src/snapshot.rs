@@ -110,22 +110,30 @@ pub async fn snapshot(
     store_capture(capture, store, options.progress.as_ref()).await
 }
 
+/// How many blob uploads run at once.
+const UPLOADS_IN_FLIGHT: usize = 4;
+
 /// Stores a capture's blobs, then its manifest.
 pub async fn store_capture(
     capture: Capture,
     store: &dyn BlobStore,
     progress: &dyn Progress,
 ) -> Result<Snapshot> {
-    let mut digests: Vec<&Digest> = capture.contents.keys().collect();
-    digests.sort();
-    progress.begin(Phase::Upload, digests.len() as u64);
-    let mut new_bytes = 0;
-    for digest in digests {
-        if let Some(data) = capture.contents.get(digest) {
-            new_bytes += store.put_if_absent(data.clone()).await?.new_bytes;
-        }
-        progress.advance(1);
-    }
+    use futures_util::stream::{self, StreamExt, TryStreamExt};
+    let mut blobs: Vec<(&Digest, &Bytes)> = capture.contents.iter().collect();
+    blobs.sort_by_key(|(digest, _)| **digest);
+    progress.begin(Phase::Upload, blobs.len() as u64);
+    // A few uploads in flight: hashing and I/O overlap, and remote stores
+    // are latency-bound.
+    let mut new_bytes: u64 = stream::iter(blobs)
+        .map(|(_, data)| async move {
+            let put = store.put_if_absent(data.clone()).await;
+            progress.advance(1);
+            put.map(|p| p.new_bytes)
+        })
+        .buffer_unordered(UPLOADS_IN_FLIGHT)
+        .try_fold(0u64, |sum, n| async move { Ok(sum + n) })
+        .await?;
     let put = store
         .put_if_absent(Bytes::from(capture.manifest.to_json()))
         .await?;
