@@ -25,7 +25,7 @@ use std::sync::Arc;
 use bytes::Bytes;
 use gix::bstr::{BStr, ByteSlice};
 use handoff_store::{BlobStore, Digest};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::limits::Limits;
 use crate::manifest::{self, Entry, Kind, Manifest, Object, Oid};
@@ -62,7 +62,7 @@ impl Default for ApplyOptions {
 }
 
 /// Why an entry was not applied.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 #[non_exhaustive]
 pub enum FailureKind {
@@ -97,7 +97,7 @@ pub enum FailureKind {
 }
 
 /// An entry that was left untouched, and why.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Failure {
     /// The path as the manifest gives it.
     pub path: String,
@@ -108,7 +108,7 @@ pub struct Failure {
 }
 
 /// Something to know about an apply that is not an entry's failure.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 #[non_exhaustive]
 pub enum Warning {
@@ -136,7 +136,7 @@ impl std::fmt::Display for Warning {
 }
 
 /// What an apply did, entry by entry.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ApplyReport {
     /// Written or deleted.
     pub applied: Vec<String>,

@@ -1,0 +1,439 @@
+//! Cloud run records, stored as versioned JSON documents with optimistic
+//! concurrency.
+//!
+//! A [`RunRecord`] says which conversation a cloud run continues, with which
+//! harness, in which environment (repositories at base commits), its state,
+//! and its sessions — each with its prompt, times, the workspace snapshots
+//! at its start and end, and the report of applying the start snapshot.
+//!
+//! Every change goes through [`RunStore::update`] with the version that was
+//! read: if someone else wrote first, the update fails with
+//! [`Error::Conflict`] and nothing is overwritten. So of two racing
+//! follow-ups to one ended run exactly one is recorded, and the other caller
+//! knows its session was not.
+
+use std::fmt;
+use std::str::FromStr;
+
+use bytes::Bytes;
+use chrono::{DateTime, Utc};
+use handoff_conversation::ConversationId;
+use handoff_store::{Digest, DocKey, DocumentStore, DocumentStoreExt, Version};
+use handoff_workspace::ApplyReport;
+use serde::{Deserialize, Serialize};
+
+use crate::{Error, Result};
+
+macro_rules! run_uuid {
+    ($(#[$doc:meta])* $name:ident, $what:literal) => {
+        $(#[$doc])*
+        #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+        #[serde(transparent)]
+        pub struct $name(uuid::Uuid);
+
+        impl $name {
+            /// A new, time-ordered id (UUID v7).
+            pub fn new() -> Self {
+                Self(uuid::Uuid::now_v7())
+            }
+        }
+
+        impl Default for $name {
+            fn default() -> Self {
+                Self::new()
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                fmt::Display::fmt(&self.0, f)
+            }
+        }
+
+        impl fmt::Debug for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                fmt::Display::fmt(&self.0, f)
+            }
+        }
+
+        impl FromStr for $name {
+            type Err = Error;
+
+            fn from_str(text: &str) -> Result<Self> {
+                uuid::Uuid::parse_str(text).map(Self).map_err(|e| Error::InvalidId {
+                    what: $what,
+                    input: text.chars().take(64).collect(),
+                    reason: e.to_string(),
+                })
+            }
+        }
+    };
+}
+
+run_uuid!(
+    /// A cloud run's id.
+    RunId,
+    "run id"
+);
+run_uuid!(
+    /// A session's id within a run.
+    SessionId,
+    "session id"
+);
+
+/// Where a run is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RunState {
+    /// A session waits for a worker.
+    Queued,
+    /// A worker runs a session.
+    Running,
+    /// The last session ended; a follow-up may start another.
+    Ended,
+    /// The last session failed (see the session's `failure`).
+    Failed,
+}
+
+/// A repository the run works in.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Repository {
+    /// Its place in the run's workspace, relative (`.` for a single repo).
+    pub path: String,
+    /// Where to clone it from: the remote URL, or a local path.
+    pub source: Option<String>,
+    /// The base commit sessions start from.
+    pub commit: Option<String>,
+    /// The branch it was on.
+    pub branch: Option<String>,
+}
+
+/// A snapshot of one of the run's repositories.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RepoSnapshot {
+    /// The repository's `path`.
+    pub repo: String,
+    /// The snapshot id.
+    pub snapshot: Digest,
+}
+
+/// The report of applying a snapshot to one repository.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RepoReport {
+    /// The repository's `path`.
+    pub repo: String,
+    /// What was and was not applied.
+    pub report: ApplyReport,
+}
+
+/// One agent session of a run.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Session {
+    /// Its id.
+    pub id: SessionId,
+    /// The prompt that starts it (`None`: continue without a new prompt).
+    pub prompt: Option<String>,
+    /// Where it is (queued, running, ended, failed).
+    pub state: RunState,
+    /// When a worker started it.
+    pub started_at: Option<DateTime<Utc>>,
+    /// When it ended or failed.
+    pub ended_at: Option<DateTime<Utc>>,
+    /// The workspace to restore before the agent answers.
+    pub start: Vec<RepoSnapshot>,
+    /// The workspace when it ended.
+    pub end: Vec<RepoSnapshot>,
+    /// What applying `start` did.
+    pub apply: Vec<RepoReport>,
+    /// Attachments available to the session, by digest.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub attachments: Vec<Digest>,
+    /// The conversation as it stood when the session ended (a JSONL blob).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub conversation_at_end: Option<Digest>,
+    /// Why it failed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub failure: Option<String>,
+    /// The worker that claimed it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub worker: Option<String>,
+    /// Until when the worker's claim holds without a heartbeat.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lease_until: Option<DateTime<Utc>>,
+}
+
+impl Session {
+    /// A queued session.
+    pub fn queued(prompt: Option<String>, start: Vec<RepoSnapshot>) -> Self {
+        Self {
+            id: SessionId::new(),
+            prompt,
+            state: RunState::Queued,
+            started_at: None,
+            ended_at: None,
+            start,
+            end: Vec::new(),
+            apply: Vec::new(),
+            attachments: Vec::new(),
+            conversation_at_end: None,
+            failure: None,
+            worker: None,
+            lease_until: None,
+        }
+    }
+}
+
+/// A cloud run.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RunRecord {
+    /// Always `handoff.run/v1`.
+    pub format: String,
+    /// Its id.
+    pub id: RunId,
+    /// The conversation it continues.
+    pub conversation: ConversationId,
+    /// The harness that runs its turns.
+    pub harness: String,
+    /// The repositories it works in.
+    pub repositories: Vec<Repository>,
+    /// Where it is.
+    pub state: RunState,
+    /// Its sessions, oldest first.
+    pub sessions: Vec<Session>,
+    /// Created.
+    pub created_at: DateTime<Utc>,
+    /// Last changed.
+    pub updated_at: DateTime<Utc>,
+}
+
+/// The format tag of run records.
+pub const RUN_FORMAT_V1: &str = "handoff.run/v1";
+
+impl RunRecord {
+    /// A new queued run with one queued session.
+    pub fn new(
+        conversation: ConversationId,
+        harness: impl Into<String>,
+        repositories: Vec<Repository>,
+        first: Session,
+    ) -> Self {
+        let now = Utc::now();
+        Self {
+            format: RUN_FORMAT_V1.to_owned(),
+            id: RunId::new(),
+            conversation,
+            harness: harness.into(),
+            repositories,
+            state: RunState::Queued,
+            sessions: vec![first],
+            created_at: now,
+            updated_at: now,
+        }
+    }
+
+    /// The newest session.
+    pub fn last_session(&self) -> Option<&Session> {
+        self.sessions.last()
+    }
+
+    /// The newest session, mutably.
+    pub fn last_session_mut(&mut self) -> Option<&mut Session> {
+        self.sessions.last_mut()
+    }
+
+    /// The end snapshots of the newest session that ended well.
+    pub fn last_good_end(&self) -> Option<&[RepoSnapshot]> {
+        self.sessions
+            .iter()
+            .rev()
+            .find(|s| s.state == RunState::Ended)
+            .map(|s| s.end.as_slice())
+    }
+}
+
+/// A run record with the version it was read at.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Loaded {
+    /// The record.
+    pub record: RunRecord,
+    /// Its version, to pass back to [`RunStore::update`].
+    pub version: Version,
+}
+
+/// Run records in a [`DocumentStore`], under `runs/<id>`.
+#[derive(Debug, Clone, Copy)]
+pub struct RunStore<'a> {
+    docs: &'a dyn DocumentStore,
+}
+
+impl<'a> RunStore<'a> {
+    /// Run records in `docs`.
+    pub fn new(docs: &'a dyn DocumentStore) -> Self {
+        Self { docs }
+    }
+
+    fn key(id: RunId) -> Result<DocKey> {
+        Ok(DocKey::new(format!("runs/{id}"))?)
+    }
+
+    fn encode(record: &RunRecord) -> Result<Bytes> {
+        serde_json::to_vec_pretty(record)
+            .map(Bytes::from)
+            .map_err(|source| Error::RunRecord {
+                run: record.id,
+                source,
+            })
+    }
+
+    /// Stores a new run record (version 1).
+    pub async fn create(&self, record: &RunRecord) -> Result<Version> {
+        let data = Self::encode(record)?;
+        self.docs
+            .create(&Self::key(record.id)?, data)
+            .await
+            .map_err(|e| Error::from_store(e, record.id))
+    }
+
+    /// Reads a run record and the version it was read at.
+    pub async fn get(&self, id: RunId) -> Result<Loaded> {
+        let found = self
+            .docs
+            .get_latest(&Self::key(id)?)
+            .await
+            .map_err(|e| Error::from_store(e, id))?
+            .ok_or(Error::UnknownRun { run: id })?;
+        let record: RunRecord = serde_json::from_slice(&found.data)
+            .map_err(|source| Error::RunRecord { run: id, source })?;
+        if record.format != RUN_FORMAT_V1 || record.id != id {
+            return Err(Error::RunRecordMismatch { run: id });
+        }
+        Ok(Loaded {
+            record,
+            version: found.version,
+        })
+    }
+
+    /// Writes `record` as the next version after `read`. Fails with
+    /// [`Error::Conflict`] if the record changed since it was read.
+    pub async fn update(&self, read: Version, record: &mut RunRecord) -> Result<Version> {
+        record.updated_at = Utc::now().max(record.updated_at);
+        let data = Self::encode(record)?;
+        self.docs
+            .update(&Self::key(record.id)?, read, data)
+            .await
+            .map_err(|e| Error::from_store(e, record.id))
+    }
+
+    /// Every run id, oldest first (ids are time-ordered).
+    pub async fn list(&self) -> Result<Vec<RunId>> {
+        let keys = self.docs.list("runs").await?;
+        let mut ids: Vec<RunId> = keys
+            .iter()
+            .filter_map(|k| k.as_str().strip_prefix("runs/"))
+            .filter_map(|id| id.parse().ok())
+            .collect();
+        ids.sort();
+        Ok(ids)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use handoff_store::{FsStore, MemoryStore};
+
+    fn ended_run() -> RunRecord {
+        let mut record = RunRecord::new(
+            ConversationId::new(),
+            "warp",
+            vec![Repository {
+                path: ".".into(),
+                source: Some("https://example.invalid/repo.git".into()),
+                commit: Some("3b18e512dba79e4c8300dd08aeb37f8e728b8dad".into()),
+                branch: Some("main".into()),
+            }],
+            Session::queued(Some("first".into()), Vec::new()),
+        );
+        record.state = RunState::Ended;
+        if let Some(s) = record.last_session_mut() {
+            s.state = RunState::Ended;
+            s.end = vec![RepoSnapshot {
+                repo: ".".into(),
+                snapshot: Digest::of(b"end"),
+            }];
+        }
+        record
+    }
+
+    async fn racing_follow_ups(docs: &dyn DocumentStore) {
+        let runs = RunStore::new(docs);
+        let record = ended_run();
+        let v1 = runs.create(&record).await.unwrap();
+        assert!(matches!(
+            runs.create(&record).await,
+            Err(Error::Conflict { .. })
+        ));
+        // Two clients read the same ended run and each queue a follow-up.
+        let follow_up = |prompt: &'static str| {
+            let mut mine = record.clone();
+            async move {
+                let start = mine.last_good_end().unwrap_or_default().to_vec();
+                mine.sessions
+                    .push(Session::queued(Some(prompt.into()), start));
+                mine.state = RunState::Queued;
+                runs.update(v1, &mut mine).await
+            }
+        };
+        let (a, b) = tokio::join!(follow_up("a"), follow_up("b"));
+        let results = [a, b];
+        assert_eq!(
+            results.iter().filter(|r| r.is_ok()).count(),
+            1,
+            "{results:?}"
+        );
+        let loser = results.iter().find_map(|r| r.as_ref().err()).unwrap();
+        assert!(
+            matches!(loser, Error::Conflict { run, .. } if *run == record.id),
+            "{loser}"
+        );
+        assert!(loser.to_string().contains(&record.id.to_string()));
+        let now = runs.get(record.id).await.unwrap();
+        assert_eq!(now.version, Version(2));
+        assert_eq!(
+            now.record.sessions.len(),
+            2,
+            "exactly the winner's session was added"
+        );
+        assert_eq!(now.record.sessions[1].start, record.sessions[0].end);
+        assert_eq!(runs.list().await.unwrap(), vec![record.id]);
+    }
+
+    #[tokio::test]
+    async fn racing_follow_ups_on_memory() {
+        racing_follow_ups(&MemoryStore::new()).await;
+    }
+
+    #[tokio::test]
+    async fn racing_follow_ups_on_filesystem() {
+        let dir = tempfile::tempdir().unwrap();
+        racing_follow_ups(&FsStore::new(dir.path()).with_sync(false)).await;
+    }
+
+    #[tokio::test]
+    async fn unknown_and_invalid_records_are_clear_errors() {
+        let store = MemoryStore::new();
+        let runs = RunStore::new(&store);
+        let id = RunId::new();
+        assert!(matches!(runs.get(id).await, Err(Error::UnknownRun { run }) if run == id));
+        store
+            .create(
+                &DocKey::new(format!("runs/{id}")).unwrap(),
+                Bytes::from_static(b"{not json"),
+            )
+            .await
+            .unwrap();
+        let err = runs.get(id).await.unwrap_err();
+        assert!(matches!(err, Error::RunRecord { .. }), "{err}");
+        assert!(err.to_string().contains(&id.to_string()), "{err}");
+    }
+}
