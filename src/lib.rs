@@ -8,6 +8,8 @@
 #![deny(missing_docs)]
 #![allow(clippy::expect_used, clippy::unwrap_used, clippy::panic)]
 
+pub mod s3;
+
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::process::Command;

@@ -260,18 +260,26 @@ async fn an_interrupted_apply_is_cleaned_up_by_the_next() {
     let b = GitRepo::clone_from(&a);
     a.write("src/lib.rs", "changed\n");
     let store = MemoryStore::new();
-    let snap = snapshot(a.path(), &store, &SnapshotOptions::default()).await.unwrap();
+    let snap = snapshot(a.path(), &store, &SnapshotOptions::default())
+        .await
+        .unwrap();
     // What a killed apply leaves: its marker and a temporary file.
     let marker = b.path().join(".git/handoff-apply-in-progress");
     std::fs::write(&marker, b"").unwrap();
-    let stale = b.path().join(format!("src/{}leftover", handoff_workspace::TEMP_PREFIX));
+    let stale = b
+        .path()
+        .join(format!("src/{}leftover", handoff_workspace::TEMP_PREFIX));
     std::fs::write(&stale, b"half").unwrap();
-    let report = apply(b.path(), &store, &snap.id, &ApplyOptions::default()).await.unwrap();
+    let report = apply(b.path(), &store, &snap.id, &ApplyOptions::default())
+        .await
+        .unwrap();
     assert_eq!(report.applied, vec!["src/lib.rs"]);
     assert!(!stale.exists(), "stale temp file removed");
     assert!(!marker.exists(), "marker removed when the apply finishes");
     // A clean apply leaves other files alone, even ones with the prefix.
     std::fs::write(&stale, b"not ours to judge").unwrap();
-    apply(b.path(), &store, &snap.id, &ApplyOptions::default()).await.unwrap();
+    apply(b.path(), &store, &snap.id, &ApplyOptions::default())
+        .await
+        .unwrap();
     assert!(stale.exists());
 }

@@ -261,3 +261,33 @@ fn usage_errors_exit_2() {
     assert_eq!(out.status.code(), Some(2));
     let _ = git_command(Path::new("."));
 }
+
+#[test]
+fn an_s3_store_needs_only_the_standard_environment() {
+    let Some(server) = handoff_dev::s3::MotoServer::start() else {
+        return;
+    };
+    server.create_bucket("handoff-cli");
+    let a = base_repo();
+    let b = GitRepo::clone_from(&a);
+    make_changes(&a);
+    let run = |args: &[&str], dir: &Path| {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_handoff"));
+        cmd.current_dir(dir)
+            .env("HANDOFF_STORE", "s3://handoff-cli/team/store")
+            .args(args);
+        for (key, value) in server.env() {
+            cmd.env(key, value);
+        }
+        cmd.output().unwrap()
+    };
+    let out = run(&["snapshot"], a.path());
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let id = stdout(&out).trim().to_owned();
+    let out = run(&["apply", &id, "--json"], b.path());
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(json(&out)["failed"], serde_json::json!([]));
+    let mut expected = a.tree_state();
+    expected.retain(|p, _| !p.starts_with("ignored/") && !p.ends_with(".log"));
+    assert_same_tree(&b.tree_state(), &expected);
+}
