@@ -1,0 +1,287 @@
+//! [`CommandHarness`]: runs any agent CLI the user names.
+//!
+//! The prompt goes to the program's standard input (preceded by the handoff
+//! note when something was not applied), the conversation so far is a
+//! `handoff.conversation/v1` JSONL file named by `HANDOFF_CONVERSATION`, the
+//! attachments are files listed (one path per line) in
+//! `HANDOFF_ATTACHMENTS`, and the working directory is the run's workspace.
+//! Whatever the program prints on standard output is the assistant's reply.
+
+use std::path::PathBuf;
+use std::process::Stdio;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use handoff_conversation::{Message, Role};
+use tokio::io::AsyncWriteExt;
+
+use crate::{Direction, Error, Harness, HarnessKind, Result, Turn};
+
+/// A harness that runs a program per turn.
+#[derive(Debug, Clone)]
+pub struct CommandHarness {
+    program: PathBuf,
+    args: Vec<String>,
+    timeout: Duration,
+}
+
+impl CommandHarness {
+    /// Runs `program` with `args` (the program is looked up on `PATH` when
+    /// it has no `/`).
+    pub fn new(program: impl Into<PathBuf>, args: Vec<String>) -> Self {
+        Self {
+            program: program.into(),
+            args,
+            timeout: Duration::from_secs(30 * 60),
+        }
+    }
+
+    /// Parses a command line such as `"my-agent --fast"` (split on
+    /// whitespace; no shell quoting).
+    pub fn from_command_line(line: &str) -> Option<Self> {
+        let mut words = line.split_whitespace().map(str::to_owned);
+        let program = words.next()?;
+        Some(Self::new(program, words.collect()))
+    }
+
+    /// How long a turn may take (default 30 minutes).
+    pub fn with_timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = timeout;
+        self
+    }
+
+    fn kind_of(&self) -> HarnessKind {
+        HarnessKind::Other("command".to_owned())
+    }
+}
+
+#[async_trait]
+impl Harness for CommandHarness {
+    fn kind(&self) -> HarnessKind {
+        self.kind_of()
+    }
+
+    fn directions(&self) -> Vec<Direction> {
+        Direction::ALL.to_vec()
+    }
+
+    async fn run_turn(&self, turn: Turn<'_>) -> Result<Vec<Message>> {
+        let io = |action: &'static str| {
+            let harness = self.kind_of();
+            move |source| Error::Io {
+                action,
+                harness,
+                source,
+            }
+        };
+        let scratch = tempfile_dir().map_err(io("create a scratch directory"))?;
+        let conversation_path = scratch.join("conversation.jsonl");
+        let mut jsonl = Vec::new();
+        turn.conversation.write_jsonl(&mut jsonl)?;
+        tokio::fs::write(&conversation_path, &jsonl)
+            .await
+            .map_err(io("write the conversation file"))?;
+        let attachments_path = scratch.join("attachments.txt");
+        let list: String = turn
+            .attachments
+            .iter()
+            .map(|a| format!("{}\n", a.path.display()))
+            .collect();
+        tokio::fs::write(&attachments_path, list)
+            .await
+            .map_err(io("write the attachment list"))?;
+
+        let spawned = tokio::process::Command::new(&self.program)
+            .args(&self.args)
+            .current_dir(turn.workdir)
+            .env("HANDOFF_CONVERSATION", &conversation_path)
+            .env("HANDOFF_ATTACHMENTS", &attachments_path)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .kill_on_drop(true)
+            .spawn();
+        let mut child = match spawned {
+            Ok(child) => child,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                let _ = tokio::fs::remove_dir_all(&scratch).await;
+                return Err(Error::NotInstalled {
+                    program: self.program.display().to_string(),
+                    hint: "install it, put it on PATH, or name it by its full path".to_owned(),
+                });
+            }
+            Err(e) => return Err(io("start the agent program")(e)),
+        };
+        let mut input = turn.handoff.note();
+        if !input.is_empty() {
+            input.push('\n');
+        }
+        input.push_str(turn.prompt);
+        if let Some(mut stdin) = child.stdin.take() {
+            // An agent that does not read its input is not an error.
+            let _ = stdin.write_all(input.as_bytes()).await;
+        }
+        let waited = tokio::time::timeout(self.timeout, child.wait_with_output()).await;
+        let _ = tokio::fs::remove_dir_all(&scratch).await;
+        let output = match waited {
+            Err(_) => {
+                return Err(Error::TurnFailed {
+                    harness: self.kind_of(),
+                    reason: format!(
+                        "{} did not finish within {:?} and was killed",
+                        self.program.display(),
+                        self.timeout
+                    ),
+                });
+            }
+            Ok(result) => result.map_err(io("wait for the agent program"))?,
+        };
+        if !output.status.success() {
+            let stderr = String::from_utf8_lossy(&output.stderr);
+            let tail: String = stderr
+                .lines()
+                .rev()
+                .take(5)
+                .collect::<Vec<_>>()
+                .into_iter()
+                .rev()
+                .collect::<Vec<_>>()
+                .join("\n");
+            return Err(Error::TurnFailed {
+                harness: self.kind_of(),
+                reason: format!(
+                    "{} exited with {}: {}",
+                    self.program.display(),
+                    output.status,
+                    tail.trim()
+                ),
+            });
+        }
+        let reply = String::from_utf8_lossy(&output.stdout)
+            .trim_end()
+            .to_owned();
+        Ok(vec![
+            Message::text(Role::User, turn.prompt),
+            Message::text(Role::Assistant, reply),
+        ])
+    }
+}
+
+fn tempfile_dir() -> std::io::Result<PathBuf> {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let dir = std::env::temp_dir().join(format!(
+        "handoff-turn-{}-{}",
+        std::process::id(),
+        COUNTER.fetch_add(1, Ordering::Relaxed)
+    ));
+    std::fs::create_dir_all(&dir)?;
+    Ok(dir)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::Handoff;
+    use handoff_conversation::Conversation;
+
+    fn script(dir: &std::path::Path, body: &str) -> PathBuf {
+        use std::os::unix::fs::PermissionsExt;
+        let path = dir.join("agent.sh");
+        std::fs::write(&path, format!("#!/bin/sh\n{body}\n")).unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+        path
+    }
+
+    #[tokio::test]
+    async fn conformance_with_a_real_program() {
+        let dir = tempfile::tempdir().unwrap();
+        let agent = script(dir.path(), "prompt=$(cat); echo \"you said: $prompt\"");
+        crate::testing::harness_conformance(&CommandHarness::new(agent, vec![])).await;
+    }
+
+    #[tokio::test]
+    async fn passes_prompt_conversation_and_workdir() {
+        let bin = tempfile::tempdir().unwrap();
+        let work = tempfile::tempdir().unwrap();
+        std::fs::write(work.path().join("restored.txt"), "from the snapshot").unwrap();
+        let agent = script(
+            bin.path(),
+            "cat > prompt.txt; head -c 40 \"$HANDOFF_CONVERSATION\" > conv-head.txt; cat restored.txt; echo; echo done > agent-was-here.txt",
+        );
+        let mut conversation = Conversation::new("c", "command");
+        conversation.push(Message::text(Role::User, "earlier"));
+        let handoff = Handoff {
+            applied: 1,
+            not_applied: vec![crate::NotApplied {
+                path: "a.txt".into(),
+                reason: "conflict".into(),
+            }],
+            warnings: vec![],
+        };
+        let turn = Turn {
+            conversation: &conversation,
+            prompt: "next step",
+            workdir: work.path(),
+            attachments: &[],
+            handoff: &handoff,
+        };
+        let added = CommandHarness::new(agent, vec![])
+            .run_turn(turn)
+            .await
+            .unwrap();
+        assert_eq!(added[1].plain_text(), "from the snapshot");
+        let prompt = std::fs::read_to_string(work.path().join("prompt.txt")).unwrap();
+        assert!(
+            prompt.starts_with("Note from handoff") && prompt.ends_with("next step"),
+            "{prompt}"
+        );
+        assert!(prompt.contains("not applied: a.txt: conflict"));
+        let head = std::fs::read_to_string(work.path().join("conv-head.txt")).unwrap();
+        assert!(
+            head.starts_with("{\"format\":\"handoff.conversation/v1\""),
+            "{head}"
+        );
+        assert!(work.path().join("agent-was-here.txt").exists());
+    }
+
+    #[tokio::test]
+    async fn failures_are_typed() {
+        let bin = tempfile::tempdir().unwrap();
+        let work = tempfile::tempdir().unwrap();
+        let conversation = Conversation::new("c", "command");
+        let handoff = Handoff::default();
+        let turn = Turn {
+            conversation: &conversation,
+            prompt: "p",
+            workdir: work.path(),
+            attachments: &[],
+            handoff: &handoff,
+        };
+        let missing = CommandHarness::new("definitely-not-an-agent-binary", vec![])
+            .run_turn(turn)
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(&missing, Error::NotInstalled { program, .. } if program == "definitely-not-an-agent-binary"),
+            "{missing}"
+        );
+        let failing = script(bin.path(), "echo 'model overloaded' >&2; exit 7");
+        let err = CommandHarness::new(failing, vec![])
+            .run_turn(turn)
+            .await
+            .unwrap_err();
+        assert!(
+            err.to_string().contains("exit status: 7")
+                && err.to_string().contains("model overloaded"),
+            "{err}"
+        );
+        let slow = script(bin.path(), "sleep 30");
+        let err = CommandHarness::new(slow, vec![])
+            .with_timeout(Duration::from_millis(200))
+            .run_turn(turn)
+            .await
+            .unwrap_err();
+        assert!(err.to_string().contains("did not finish"), "{err}");
+    }
+}

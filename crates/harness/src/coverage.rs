@@ -1,0 +1,156 @@
+//! Which harness supports which direction of handoff — as data.
+//!
+//! The engine asks [`check`] before it creates anything; an unsupported
+//! direction is [`Error::Unsupported`] naming the harness and the direction.
+//! Adding a direction for a harness is a line in [`COVERAGE`], not an `if`
+//! in the engine.
+
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+use crate::{Error, Harness, Result};
+
+/// A direction of handoff.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Direction {
+    /// Fork a local conversation into a new cloud run.
+    LocalToCloud,
+    /// Follow up on a cloud run in the same conversation.
+    CloudToCloud,
+    /// Fork a cloud conversation into a local session.
+    CloudToLocal,
+}
+
+impl Direction {
+    /// Every direction.
+    pub const ALL: [Direction; 3] = [
+        Direction::LocalToCloud,
+        Direction::CloudToCloud,
+        Direction::CloudToLocal,
+    ];
+}
+
+impl fmt::Display for Direction {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Direction::LocalToCloud => "local→cloud",
+            Direction::CloudToCloud => "cloud→cloud",
+            Direction::CloudToLocal => "cloud→local",
+        })
+    }
+}
+
+/// Which agent a harness drives.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum HarnessKind {
+    /// Warp's agent.
+    Warp,
+    /// Anthropic's Claude Code.
+    ClaudeCode,
+    /// OpenAI's Codex CLI.
+    Codex,
+    /// Any other harness, by name (the command and scripted harnesses).
+    Other(String),
+}
+
+impl HarnessKind {
+    /// The name used in records and on the command line.
+    pub fn name(&self) -> &str {
+        match self {
+            HarnessKind::Warp => "warp",
+            HarnessKind::ClaudeCode => "claude-code",
+            HarnessKind::Codex => "codex",
+            HarnessKind::Other(name) => name,
+        }
+    }
+
+    /// The kind a name denotes.
+    pub fn from_name(name: &str) -> Self {
+        match name {
+            "warp" => HarnessKind::Warp,
+            "claude-code" => HarnessKind::ClaudeCode,
+            "codex" => HarnessKind::Codex,
+            other => HarnessKind::Other(other.to_owned()),
+        }
+    }
+}
+
+impl fmt::Display for HarnessKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// The coverage matrix for the named agents. Built-in harnesses of other
+/// kinds declare their own directions.
+pub const COVERAGE: &[(&str, &[Direction])] = &[
+    (
+        "warp",
+        &[
+            Direction::LocalToCloud,
+            Direction::CloudToCloud,
+            Direction::CloudToLocal,
+        ],
+    ),
+    (
+        "claude-code",
+        &[Direction::CloudToCloud, Direction::CloudToLocal],
+    ),
+    ("codex", &[Direction::CloudToCloud, Direction::CloudToLocal]),
+];
+
+/// The directions the matrix gives a kind (none for kinds it does not list).
+pub fn directions_of(kind: &HarnessKind) -> &'static [Direction] {
+    COVERAGE
+        .iter()
+        .find(|(name, _)| *name == kind.name())
+        .map_or(&[], |(_, directions)| directions)
+}
+
+/// Whether `harness` supports `direction`; the typed error names both.
+pub fn check(harness: &dyn Harness, direction: Direction) -> Result<()> {
+    if harness.directions().contains(&direction) {
+        Ok(())
+    } else {
+        Err(Error::Unsupported {
+            harness: harness.kind(),
+            direction,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_seed_matrix() {
+        use Direction::*;
+        for (kind, direction, supported) in [
+            (HarnessKind::Warp, LocalToCloud, true),
+            (HarnessKind::Warp, CloudToCloud, true),
+            (HarnessKind::Warp, CloudToLocal, true),
+            (HarnessKind::ClaudeCode, LocalToCloud, false),
+            (HarnessKind::ClaudeCode, CloudToCloud, true),
+            (HarnessKind::ClaudeCode, CloudToLocal, true),
+            (HarnessKind::Codex, LocalToCloud, false),
+            (HarnessKind::Codex, CloudToCloud, true),
+            (HarnessKind::Codex, CloudToLocal, true),
+        ] {
+            assert_eq!(
+                directions_of(&kind).contains(&direction),
+                supported,
+                "{kind} {direction}"
+            );
+        }
+        assert!(directions_of(&HarnessKind::Other("x".into())).is_empty());
+        assert_eq!(
+            HarnessKind::from_name("claude-code"),
+            HarnessKind::ClaudeCode
+        );
+        assert_eq!(HarnessKind::from_name("mine").name(), "mine");
+    }
+}

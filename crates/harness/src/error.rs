@@ -1,0 +1,50 @@
+//! The error type of this crate.
+
+use crate::{Direction, HarnessKind};
+
+/// Result alias for this crate.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// What went wrong.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The harness does not support this direction of handoff.
+    #[error("{harness} does not support {direction} handoff")]
+    Unsupported {
+        /// The harness.
+        harness: HarnessKind,
+        /// The direction asked for.
+        direction: Direction,
+    },
+    /// The agent's program is not installed.
+    #[error("{program} was not found on PATH; {hint}")]
+    NotInstalled {
+        /// The program's name.
+        program: String,
+        /// How to install it.
+        hint: String,
+    },
+    /// The turn failed: the agent exited non-zero, timed out or was killed.
+    #[error("{harness} turn failed: {reason}")]
+    TurnFailed {
+        /// The harness.
+        harness: HarnessKind,
+        /// What happened.
+        reason: String,
+    },
+    /// Preparing or reading the turn's files failed.
+    #[error("could not {action} for the {harness} turn")]
+    Io {
+        /// What was being done.
+        action: &'static str,
+        /// The harness.
+        harness: HarnessKind,
+        /// The underlying error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// Converting the conversation failed.
+    #[error(transparent)]
+    Conversation(#[from] handoff_conversation::Error),
+}

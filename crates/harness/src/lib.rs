@@ -1,0 +1,165 @@
+//! The small async [`Harness`] trait that agent adapters implement, the
+//! [`coverage`] matrix of which harness supports which direction of
+//! handoff, and two built-in harnesses for people without a hosted agent:
+//! [`CommandHarness`] runs any agent CLI, [`ScriptedHarness`] is a
+//! deterministic stand-in for examples and tests.
+//!
+//! A harness runs one turn: given the conversation so far, the prompt, the
+//! working directory (where the workspace has already been restored), the
+//! attachments as files, and the [`Handoff`] report of what was and was not
+//! applied, it returns the messages the turn added — and may change files
+//! in the working directory. Everything else (transcript conversion,
+//! locating sessions on disk) lives in each adapter crate.
+//!
+//! # Example
+//!
+//! ```
+//! use handoff_conversation::{Conversation, Message, Role};
+//! use handoff_harness::{Direction, Handoff, Harness, ScriptedHarness, Turn, coverage};
+//!
+//! # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+//! let harness = ScriptedHarness::echo("scripted");
+//! coverage::check(&harness, Direction::CloudToCloud)?;
+//! let dir = tempfile::tempdir().unwrap();
+//! let mut conversation = Conversation::new("demo", "scripted");
+//! conversation.push(Message::text(Role::User, "hello"));
+//! let turn = Turn {
+//!     conversation: &conversation,
+//!     prompt: "continue",
+//!     workdir: dir.path(),
+//!     attachments: &[],
+//!     handoff: &Handoff::default(),
+//! };
+//! let added = harness.run_turn(turn).await?;
+//! assert_eq!(added[0].role, Role::User);
+//! assert_eq!(added[1].plain_text(), "echo: continue");
+//! # Ok::<(), handoff_harness::Error>(())
+//! # }).unwrap();
+//! ```
+#![forbid(unsafe_code)]
+#![deny(missing_docs)]
+
+mod command;
+pub mod coverage;
+mod error;
+mod scripted;
+#[cfg(any(test, feature = "testing"))]
+pub mod testing;
+
+use std::fmt::Debug;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use handoff_conversation::{AttachmentRef, Conversation, Message};
+use serde::{Deserialize, Serialize};
+
+pub use command::CommandHarness;
+pub use coverage::{Direction, HarnessKind};
+pub use error::{Error, Result};
+pub use scripted::{ScriptedHarness, TurnFn};
+
+/// An attachment materialised as a file for the turn.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AttachmentFile {
+    /// Where the file is.
+    pub path: PathBuf,
+    /// What it is.
+    pub reference: AttachmentRef,
+}
+
+/// A change that was not applied when the workspace was restored.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NotApplied {
+    /// The repository (its path in the workspace) and file.
+    pub path: String,
+    /// Why.
+    pub reason: String,
+}
+
+/// What restoring the workspace did, as the agent should hear it.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Handoff {
+    /// How many changes were applied (including already applied and merged).
+    pub applied: usize,
+    /// Changes left untouched, with the reason.
+    pub not_applied: Vec<NotApplied>,
+    /// Other things the agent should know (such as a different base commit).
+    pub warnings: Vec<String>,
+}
+
+impl Handoff {
+    /// Whether everything applied.
+    pub fn is_complete(&self) -> bool {
+        self.not_applied.is_empty()
+    }
+
+    /// A note for the agent's prompt; empty when there is nothing to say.
+    pub fn note(&self) -> String {
+        if self.not_applied.is_empty() && self.warnings.is_empty() {
+            return String::new();
+        }
+        let mut note = String::from("Note from handoff: the workspace was restored best-effort.\n");
+        for item in &self.not_applied {
+            note.push_str(&format!("- not applied: {}: {}\n", item.path, item.reason));
+        }
+        for warning in &self.warnings {
+            note.push_str(&format!("- warning: {warning}\n"));
+        }
+        note
+    }
+}
+
+/// Everything a harness gets to run one turn.
+#[derive(Debug, Clone, Copy)]
+pub struct Turn<'a> {
+    /// The conversation so far.
+    pub conversation: &'a Conversation,
+    /// The new prompt.
+    pub prompt: &'a str,
+    /// The working directory, already restored.
+    pub workdir: &'a Path,
+    /// The conversation's attachments as files.
+    pub attachments: &'a [AttachmentFile],
+    /// What was and was not applied when the workspace was restored.
+    pub handoff: &'a Handoff,
+}
+
+/// An agent harness.
+#[async_trait]
+pub trait Harness: Send + Sync + Debug {
+    /// Which agent this drives.
+    fn kind(&self) -> HarnessKind;
+
+    /// The directions of handoff it supports; by default what the
+    /// [`coverage`] matrix says for its kind.
+    fn directions(&self) -> Vec<Direction> {
+        coverage::directions_of(&self.kind()).to_vec()
+    }
+
+    /// Runs one turn and returns the messages it added, starting with the
+    /// user's prompt. It may change files in `turn.workdir`.
+    async fn run_turn(&self, turn: Turn<'_>) -> Result<Vec<Message>>;
+}
+
+/// A type-erased harness.
+pub type DynHarness = dyn Harness;
+
+macro_rules! forward_harness {
+    ($($ptr:ty),*) => {$(
+        #[async_trait]
+        impl<T: Harness + ?Sized> Harness for $ptr {
+            fn kind(&self) -> HarnessKind {
+                (**self).kind()
+            }
+            fn directions(&self) -> Vec<Direction> {
+                (**self).directions()
+            }
+            async fn run_turn(&self, turn: Turn<'_>) -> Result<Vec<Message>> {
+                (**self).run_turn(turn).await
+            }
+        }
+    )*};
+}
+
+forward_harness!(&T, Box<T>, Arc<T>);
