@@ -49,6 +49,69 @@ pub enum Error {
         /// Why.
         reason: String,
     },
+    /// The run is queued or running; a follow-up must wait for it.
+    #[error("run {run} is {state:?}; wait for its session to end before following up")]
+    RunBusy {
+        /// The run.
+        run: RunId,
+        /// Its state.
+        state: crate::RunState,
+    },
+    /// The run has no ended session to continue from.
+    #[error("run {run} has no ended session to continue from")]
+    NothingToContinue {
+        /// The run.
+        run: RunId,
+    },
+    /// No git repository in the workspace.
+    #[error("no git repository in {}", workspace.display())]
+    NoRepository {
+        /// The workspace root.
+        workspace: std::path::PathBuf,
+    },
+    /// Likely secrets in what would leave the machine.
+    #[error("{} likely secret(s) found; exclude the files or allow secrets explicitly", findings.len())]
+    SecretsFound {
+        /// Where and which rule (never the secret).
+        findings: Vec<handoff_workspace::Finding>,
+    },
+    /// The environment for a session could not be prepared.
+    #[error("could not prepare the environment for run {run}: {reason}")]
+    Environment {
+        /// The run.
+        run: RunId,
+        /// Why.
+        reason: String,
+    },
+    /// A filesystem operation failed.
+    #[error("could not {action} {}", path.display())]
+    Io {
+        /// What was being done.
+        action: &'static str,
+        /// The path.
+        path: std::path::PathBuf,
+        /// The underlying error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// A background task did not complete.
+    #[error("{what} did not complete")]
+    Task {
+        /// What.
+        what: &'static str,
+        /// The underlying error.
+        #[source]
+        source: tokio::task::JoinError,
+    },
+    /// A bug in handoff.
+    #[error("internal error: {what}")]
+    Internal {
+        /// What.
+        what: String,
+    },
+    /// The harness failed or refused.
+    #[error(transparent)]
+    Harness(#[from] handoff_harness::Error),
     /// The store failed.
     #[error(transparent)]
     Store(#[from] handoff_store::Error),

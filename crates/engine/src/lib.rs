@@ -1,9 +1,20 @@
-//! The handoff directions and the records they keep.
+//! The three directions of handoff, the records they keep, and the
+//! embedded cloud runner.
 //!
-//! This crate grows with the engine issue; so far it holds the cloud
-//! [`run`] records: which conversation a run continues, its environment,
-//! state and sessions, stored with optimistic concurrency so racing
-//! follow-ups never overwrite each other.
+//! - [`push()`] (local → cloud): fork the local conversation, snapshot every
+//!   repository of the workspace (tracked and untracked changes), carry the
+//!   attachments and an optional prompt, and create a queued run.
+//! - [`run_session`]: the cloud runner. Prepares an [`Environment`], restores
+//!   the session's start snapshots before the agent answers, runs the turn
+//!   through a [`Harness`](handoff_harness::Harness), snapshots the end state.
+//! - [`follow_up()`] (cloud → cloud): a new session in the same conversation,
+//!   restored from the previous session's end.
+//! - [`continue_locally`] (cloud → local): a local fork of the conversation
+//!   and a `handoff/<run-id>` branch to review; the working tree is untouched
+//!   unless applying is asked for.
+//!
+//! Runs are [`run`] records with optimistic concurrency, so racing
+//! follow-ups and workers never overwrite each other.
 //!
 //! # Example
 //!
@@ -32,11 +43,20 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+pub mod conversations;
 mod error;
+pub mod follow_up;
+pub mod local;
+pub mod push;
 pub mod run;
+pub mod runner;
 
 pub use error::{Error, Result};
+pub use follow_up::follow_up;
+pub use local::{ContinuedLocally, continue_locally};
+pub use push::{Push, Pushed, discover_repositories, push};
 pub use run::{
     Loaded, RepoReport, RepoSnapshot, Repository, RunId, RunRecord, RunState, RunStore, Session,
     SessionId,
 };
+pub use runner::{Environment, LocalEnvironment, Prepared, Ran, WorkerOptions, run_session};

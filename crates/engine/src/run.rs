@@ -200,6 +200,10 @@ pub struct RunRecord {
     pub state: RunState,
     /// Its sessions, oldest first.
     pub sessions: Vec<Session>,
+    /// The conversation as it stands (a JSONL blob), after the last ended
+    /// session or as pushed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub conversation_head: Option<Digest>,
     /// Created.
     pub created_at: DateTime<Utc>,
     /// Last changed.
@@ -226,6 +230,7 @@ impl RunRecord {
             repositories,
             state: RunState::Queued,
             sessions: vec![first],
+            conversation_head: None,
             created_at: now,
             updated_at: now,
         }

@@ -1,0 +1,47 @@
+//! cloud → cloud: a follow-up to a run whose session has ended continues the
+//! same conversation in a new session, whose workspace is restored from the
+//! previous session's end snapshot.
+
+use handoff_harness::{Direction, Harness, coverage};
+use handoff_store::Store;
+
+use crate::run::{RunState, RunStore, Session};
+use crate::{Error, Result, RunId};
+
+/// Queues a follow-up session on `run` with `prompt`.
+///
+/// A run that is queued or running is refused with [`Error::RunBusy`]; of two
+/// racing follow-ups exactly one is queued and the other gets
+/// [`Error::Conflict`].
+pub async fn follow_up(
+    store: &dyn Store,
+    run: RunId,
+    harness: &dyn Harness,
+    prompt: String,
+) -> Result<Session> {
+    coverage::check(harness, Direction::CloudToCloud)?;
+    let runs = RunStore::new(store);
+    let loaded = runs.get(run).await?;
+    let mut record = loaded.record;
+    if matches!(record.state, RunState::Queued | RunState::Running) {
+        return Err(Error::RunBusy {
+            run,
+            state: record.state,
+        });
+    }
+    // Restore the last good end state; a run whose sessions all failed
+    // starts again from what it was first given.
+    let start = match record.last_good_end() {
+        Some(end) => end.to_vec(),
+        None => record
+            .sessions
+            .first()
+            .map(|s| s.start.clone())
+            .unwrap_or_default(),
+    };
+    let session = Session::queued(Some(prompt), start);
+    record.sessions.push(session.clone());
+    record.state = RunState::Queued;
+    runs.update(loaded.version, &mut record).await?;
+    Ok(session)
+}

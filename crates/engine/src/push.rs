@@ -1,0 +1,190 @@
+//! local → cloud: fork a local conversation into a new queued cloud run,
+//! carrying the uncommitted workspace of every repository it uses, its
+//! attachments and an optional pending prompt.
+//!
+//! Nothing reaches the store half-done: blobs, manifests, attachments and
+//! the conversation are stored first, and the run record — the only thing
+//! that points at them — is created last. If any step fails, the caller gets
+//! the error and no run exists.
+
+use std::path::{Path, PathBuf};
+
+use handoff_conversation::{Conversation, copy_attachments};
+use handoff_harness::{Direction, Harness, coverage};
+use handoff_store::{BlobStore, Store};
+use handoff_workspace::{Capture, Finding, NoProgress, Scanner, SnapshotOptions};
+
+use crate::run::{RepoSnapshot, Repository, RunRecord, RunStore, Session};
+use crate::{Error, Result, RunId, conversations};
+
+/// What to push.
+#[derive(Debug)]
+pub struct Push<'a> {
+    /// The workspace root: a git working tree, or a folder holding several.
+    pub workspace: &'a Path,
+    /// The local conversation to fork (it is not modified).
+    pub conversation: &'a Conversation,
+    /// The harness the cloud run will use.
+    pub harness: &'a dyn Harness,
+    /// Where the conversation's attachments are now.
+    pub attachments_from: &'a dyn BlobStore,
+    /// A prompt for the first cloud session (`None`: continue as is).
+    pub prompt: Option<String>,
+    /// How to capture each repository (exclusions, limits).
+    pub snapshot: SnapshotOptions,
+    /// Push even if likely secrets were found.
+    pub allow_secrets: bool,
+}
+
+/// What a push created.
+#[derive(Debug, Clone)]
+pub struct Pushed {
+    /// The new run.
+    pub run: RunId,
+    /// The record as created.
+    pub record: RunRecord,
+    /// Bytes this push added to the store.
+    pub new_bytes: u64,
+}
+
+/// The git repositories a workspace consists of: the root itself when it is
+/// a working tree, else every working tree at most two levels below it.
+pub fn discover_repositories(workspace: &Path) -> Result<Vec<(String, PathBuf)>> {
+    if workspace.join(".git").exists() {
+        return Ok(vec![(".".to_owned(), workspace.to_owned())]);
+    }
+    let mut found = Vec::new();
+    let mut stack = vec![(workspace.to_owned(), String::new(), 0)];
+    while let Some((dir, rel, depth)) = stack.pop() {
+        let entries = std::fs::read_dir(&dir).map_err(|source| Error::Io {
+            action: "list the workspace",
+            path: dir.clone(),
+            source,
+        })?;
+        for entry in entries.flatten() {
+            let Ok(kind) = entry.file_type() else {
+                continue;
+            };
+            if !kind.is_dir() {
+                continue;
+            }
+            let name = entry.file_name().to_string_lossy().into_owned();
+            if name.starts_with('.') {
+                continue;
+            }
+            let child_rel = if rel.is_empty() {
+                name
+            } else {
+                format!("{rel}/{name}")
+            };
+            if entry.path().join(".git").exists() {
+                found.push((child_rel, entry.path()));
+            } else if depth < 1 {
+                stack.push((entry.path(), child_rel, depth + 1));
+            }
+        }
+    }
+    found.sort();
+    if found.is_empty() {
+        return Err(Error::NoRepository {
+            workspace: workspace.to_owned(),
+        });
+    }
+    Ok(found)
+}
+
+/// local → cloud.
+pub async fn push(store: &dyn Store, request: Push<'_>) -> Result<Pushed> {
+    coverage::check(request.harness, Direction::LocalToCloud)?;
+    let repos = discover_repositories(request.workspace)?;
+
+    // Capture everything first, so secrets are found before anything leaves.
+    let mut captures: Vec<(String, Capture)> = Vec::new();
+    for (name, dir) in &repos {
+        let options = SnapshotOptions {
+            progress: std::sync::Arc::new(NoProgress),
+            ..request.snapshot.clone()
+        };
+        let dir = dir.clone();
+        let capture =
+            tokio::task::spawn_blocking(move || handoff_workspace::capture(&dir, &options))
+                .await
+                .map_err(|source| Error::Task {
+                    what: "capture the workspace",
+                    source,
+                })??;
+        captures.push((name.clone(), capture));
+    }
+    if !request.allow_secrets {
+        let findings = scan(&captures, request.conversation)?;
+        if !findings.is_empty() {
+            return Err(Error::SecretsFound { findings });
+        }
+    }
+
+    let fork = request.conversation.fork(None)?;
+    let blobs: &dyn BlobStore = store;
+    let mut new_bytes = 0;
+    let mut start = Vec::new();
+    let mut repositories = Vec::new();
+    for (name, capture) in captures {
+        let base = capture.manifest.base.clone();
+        let source = base
+            .remote
+            .clone()
+            .or_else(|| Some(capture.workdir.display().to_string()));
+        let snap = handoff_workspace::snapshot::store_capture(capture, blobs, &NoProgress).await?;
+        new_bytes += snap.new_bytes;
+        start.push(RepoSnapshot {
+            repo: name.clone(),
+            snapshot: snap.id,
+        });
+        repositories.push(Repository {
+            path: name,
+            source,
+            commit: base.commit.map(|c| c.to_string()),
+            branch: base.branch,
+        });
+    }
+    let copied = copy_attachments(&fork, request.attachments_from, blobs).await?;
+    new_bytes += copied.bytes;
+    let head = conversations::save(blobs, &fork).await?;
+
+    let mut session = Session::queued(request.prompt, start);
+    session.attachments = fork.attachments().map(|a| a.digest).collect();
+    let mut record = RunRecord::new(
+        fork.id,
+        request.harness.kind().name(),
+        repositories,
+        session,
+    );
+    record.conversation_head = Some(head);
+    RunStore::new(store).create(&record).await?;
+    Ok(Pushed {
+        run: record.id,
+        record,
+        new_bytes,
+    })
+}
+
+/// Likely secrets in what would leave: changed files and the conversation.
+fn scan(captures: &[(String, Capture)], conversation: &Conversation) -> Result<Vec<Finding>> {
+    let scanner = Scanner::builtin().map_err(|e| Error::Internal {
+        what: e.to_string(),
+    })?;
+    let mut findings = Vec::new();
+    for (name, capture) in captures {
+        for mut finding in scanner.scan_capture(capture) {
+            if name != "." {
+                finding.path = format!("{name}/{}", finding.path);
+            }
+            findings.push(finding);
+        }
+    }
+    for (index, message) in conversation.messages.iter().enumerate() {
+        let text = serde_json::to_vec(&message.parts).unwrap_or_default();
+        findings
+            .extend(scanner.scan_content(&format!("conversation:message/{}", index + 1), &text));
+    }
+    Ok(findings)
+}

@@ -1,0 +1,377 @@
+//! The cloud runner: runs a run's queued session.
+//!
+//! For a session it claims the session (a conditional write, so a session
+//! never runs twice even with many workers on one store), prepares an
+//! environment — a scratch checkout of every repository at its base commit —
+//! applies the session's start snapshots **before** the agent answers,
+//! passes what did not apply to the harness, runs the turn, captures the
+//! end-of-session snapshots and records the session as ended. Any failure
+//! marks the session and run failed with the reason.
+//!
+//! [`Environment`] lets hosts provide their own sandboxes; [`LocalEnvironment`]
+//! (scratch directories on this machine, repositories cloned with `git`) is
+//! the default.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use chrono::Utc;
+use handoff_harness::{AttachmentFile, Handoff, Harness, NotApplied, Turn};
+use handoff_store::{BlobStore, Store};
+use handoff_workspace::{ApplyOptions, SnapshotOptions};
+
+use crate::run::{RepoReport, RepoSnapshot, RunRecord, RunState, RunStore};
+use crate::{Error, Result, RunId, conversations};
+
+/// A prepared environment: where each repository of the run is checked out.
+#[derive(Debug, Clone)]
+pub struct Prepared {
+    /// The workspace root the agent runs in.
+    pub root: PathBuf,
+    /// Each repository's `path` in the run and its checkout.
+    pub repositories: Vec<(String, PathBuf)>,
+    /// A directory for files the run needs outside the repositories.
+    pub scratch: PathBuf,
+}
+
+/// Where sessions run.
+#[async_trait]
+pub trait Environment: Send + Sync + std::fmt::Debug {
+    /// Checks out every repository of `run` at its base commit.
+    async fn prepare(&self, run: &RunRecord) -> Result<Prepared>;
+}
+
+/// Scratch directories under a base directory on this machine.
+#[derive(Debug, Clone)]
+pub struct LocalEnvironment {
+    base: PathBuf,
+}
+
+impl LocalEnvironment {
+    /// Environments under `base` (one directory per session).
+    pub fn new(base: impl Into<PathBuf>) -> Self {
+        Self { base: base.into() }
+    }
+}
+
+#[async_trait]
+impl Environment for LocalEnvironment {
+    async fn prepare(&self, run: &RunRecord) -> Result<Prepared> {
+        let session = run
+            .last_session()
+            .map(|s| s.id.to_string())
+            .unwrap_or_default();
+        let top = self.base.join(format!("{}-{session}", run.id));
+        let root = top.join("workspace");
+        let scratch = top.join("scratch");
+        for dir in [&root, &scratch] {
+            tokio::fs::create_dir_all(dir)
+                .await
+                .map_err(|source| Error::Io {
+                    action: "create the environment",
+                    path: dir.clone(),
+                    source,
+                })?;
+        }
+        let mut repositories = Vec::new();
+        for repo in &run.repositories {
+            let dest = if repo.path == "." {
+                root.clone()
+            } else {
+                root.join(&repo.path)
+            };
+            let source = repo.source.clone().ok_or_else(|| Error::Environment {
+                run: run.id,
+                reason: format!("repository {} has no source to clone from", repo.path),
+            })?;
+            git(
+                &root,
+                &[
+                    "clone",
+                    "--quiet",
+                    "--no-checkout",
+                    &source,
+                    &dest.display().to_string(),
+                ],
+                run.id,
+            )
+            .await?;
+            if let Some(commit) = &repo.commit {
+                git(&dest, &["checkout", "--quiet", "--detach", commit], run.id).await?;
+            }
+            repositories.push((repo.path.clone(), dest));
+        }
+        Ok(Prepared {
+            root,
+            repositories,
+            scratch,
+        })
+    }
+}
+
+async fn git(dir: &Path, args: &[&str], run: RunId) -> Result<()> {
+    let output = tokio::process::Command::new("git")
+        .current_dir(dir)
+        .args(args)
+        .output()
+        .await
+        .map_err(|source| Error::Io {
+            action: "run git",
+            path: dir.to_owned(),
+            source,
+        })?;
+    if output.status.success() {
+        Ok(())
+    } else {
+        Err(Error::Environment {
+            run,
+            reason: format!(
+                "git {} failed: {}",
+                args.join(" "),
+                String::from_utf8_lossy(&output.stderr).trim()
+            ),
+        })
+    }
+}
+
+/// How a worker runs sessions.
+#[derive(Debug, Clone)]
+pub struct WorkerOptions {
+    /// The worker's name, recorded in the sessions it claims.
+    pub name: String,
+    /// How long a claim holds without a heartbeat.
+    pub lease: Duration,
+}
+
+impl Default for WorkerOptions {
+    fn default() -> Self {
+        Self {
+            name: format!("worker-{}", std::process::id()),
+            lease: Duration::from_secs(15 * 60),
+        }
+    }
+}
+
+/// What running a session did.
+#[derive(Debug, Clone)]
+pub struct Ran {
+    /// The record after the session.
+    pub record: RunRecord,
+    /// Where the environment is (kept for inspection).
+    pub environment: Prepared,
+}
+
+/// Claims and runs the queued session of `run`. Returns `Ok(None)` when the
+/// run has no queued session or another worker claimed it first.
+pub async fn run_session(
+    store: &dyn Store,
+    run: RunId,
+    harness: &dyn Harness,
+    environment: &dyn Environment,
+    options: &WorkerOptions,
+) -> Result<Option<Ran>> {
+    let runs = RunStore::new(store);
+    let loaded = runs.get(run).await?;
+    let mut record = loaded.record;
+    if record.state != RunState::Queued
+        || record
+            .last_session()
+            .is_none_or(|s| s.state != RunState::Queued)
+    {
+        return Ok(None);
+    }
+    let now = Utc::now();
+    record.state = RunState::Running;
+    if let Some(session) = record.last_session_mut() {
+        session.state = RunState::Running;
+        session.started_at = Some(now);
+        session.worker = Some(options.name.clone());
+        session.lease_until = chrono::Duration::from_std(options.lease)
+            .ok()
+            .map(|d| now + d);
+    }
+    let mut version = match runs.update(loaded.version, &mut record).await {
+        Ok(version) => version,
+        Err(Error::Conflict { .. }) => return Ok(None),
+        Err(e) => return Err(e),
+    };
+
+    match execute(store, &record, harness, environment).await {
+        Ok((outcome, prepared)) => {
+            loop {
+                let mut now = record.clone();
+                if let Some(session) = now.last_session_mut() {
+                    session.state = RunState::Ended;
+                    session.ended_at = Some(Utc::now());
+                    session.end = outcome.end.clone();
+                    session.apply = outcome.apply.clone();
+                    session.conversation_at_end = Some(outcome.conversation);
+                    session.lease_until = None;
+                }
+                now.state = RunState::Ended;
+                now.conversation_head = Some(outcome.conversation);
+                match runs.update(version, &mut now).await {
+                    Ok(_) => {
+                        return Ok(Some(Ran {
+                            record: now,
+                            environment: prepared,
+                        }));
+                    }
+                    // Someone touched the record meanwhile (a heartbeat, a
+                    // reader); our session is still ours: re-read and retry.
+                    Err(Error::Conflict { .. }) => {
+                        let fresh = runs.get(run).await?;
+                        record = fresh.record;
+                        version = fresh.version;
+                    }
+                    Err(e) => return Err(e),
+                }
+            }
+        }
+        Err(failure) => {
+            let reason = failure.to_string();
+            let mut now = record.clone();
+            if let Some(session) = now.last_session_mut() {
+                session.state = RunState::Failed;
+                session.ended_at = Some(Utc::now());
+                session.failure = Some(reason);
+                session.lease_until = None;
+            }
+            now.state = RunState::Failed;
+            // Recording the failure is best effort; the caller gets the cause.
+            let _ = runs.update(version, &mut now).await;
+            Err(failure)
+        }
+    }
+}
+
+struct Outcome {
+    end: Vec<RepoSnapshot>,
+    apply: Vec<RepoReport>,
+    conversation: handoff_store::Digest,
+}
+
+async fn execute(
+    store: &dyn Store,
+    record: &RunRecord,
+    harness: &dyn Harness,
+    environment: &dyn Environment,
+) -> Result<(Outcome, Prepared)> {
+    let blobs: &dyn BlobStore = store;
+    let session = record
+        .last_session()
+        .ok_or(Error::UnknownRun { run: record.id })?
+        .clone();
+    let prepared = environment.prepare(record).await?;
+
+    // Restore the workspace before the agent answers.
+    let mut reports = Vec::new();
+    let mut handoff = Handoff::default();
+    for start in &session.start {
+        let Some((_, dir)) = prepared
+            .repositories
+            .iter()
+            .find(|(name, _)| *name == start.repo)
+        else {
+            return Err(Error::Environment {
+                run: record.id,
+                reason: format!("the environment has no repository {}", start.repo),
+            });
+        };
+        let report =
+            handoff_workspace::apply(dir, blobs, &start.snapshot, &ApplyOptions::default()).await?;
+        let prefix = if start.repo == "." {
+            String::new()
+        } else {
+            format!("{}/", start.repo)
+        };
+        handoff.applied +=
+            report.applied.len() + report.already_applied.len() + report.merged.len();
+        handoff
+            .not_applied
+            .extend(
+                report
+                    .failed
+                    .iter()
+                    .chain(&report.skipped)
+                    .map(|f| NotApplied {
+                        path: format!("{prefix}{}", f.path),
+                        reason: f.reason.clone(),
+                    }),
+            );
+        handoff
+            .warnings
+            .extend(report.warnings.iter().map(|w| format!("{prefix}{w}")));
+        reports.push(RepoReport {
+            repo: start.repo.clone(),
+            report,
+        });
+    }
+
+    // Attachments as files, outside the repositories.
+    let mut conversation = match record.conversation_head {
+        Some(head) => conversations::load(blobs, &head).await?,
+        None => return Err(Error::UnknownRun { run: record.id }),
+    };
+    let attachment_dir = prepared.scratch.join("attachments");
+    tokio::fs::create_dir_all(&attachment_dir)
+        .await
+        .map_err(|source| Error::Io {
+            action: "create the attachment directory",
+            path: attachment_dir.clone(),
+            source,
+        })?;
+    let mut attachments = Vec::new();
+    for (index, reference) in conversation
+        .attachments()
+        .cloned()
+        .collect::<Vec<_>>()
+        .into_iter()
+        .enumerate()
+    {
+        let safe: String = reference
+            .name
+            .chars()
+            .map(|c| {
+                if c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_') {
+                    c
+                } else {
+                    '_'
+                }
+            })
+            .collect();
+        let path = attachment_dir.join(format!("{index:03}-{safe}"));
+        blobs.get_to_file(&reference.digest, &path).await?;
+        attachments.push(AttachmentFile { path, reference });
+    }
+
+    let prompt = session.prompt.clone().unwrap_or_default();
+    let turn = Turn {
+        conversation: &conversation,
+        prompt: &prompt,
+        workdir: &prepared.root,
+        attachments: &attachments,
+        handoff: &handoff,
+    };
+    let added = harness.run_turn(turn).await?;
+    conversation.extend(added);
+
+    let mut end = Vec::new();
+    for (name, dir) in &prepared.repositories {
+        let snap = handoff_workspace::snapshot(dir, blobs, &SnapshotOptions::default()).await?;
+        end.push(RepoSnapshot {
+            repo: name.clone(),
+            snapshot: snap.id,
+        });
+    }
+    let head = conversations::save(blobs, &conversation).await?;
+    Ok((
+        Outcome {
+            end,
+            apply: reports,
+            conversation: head,
+        },
+        prepared,
+    ))
+}

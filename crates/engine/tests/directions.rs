@@ -1,0 +1,539 @@
+//! The three directions end to end on real git repositories, the embedded
+//! store and the scripted harness: what carries over, what the agent sees
+//! before it answers, conflicts, failures and the coverage matrix.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+
+use async_trait::async_trait;
+use handoff_conversation::{AttachmentLimits, Conversation, Message, Part, Role, attach_bytes};
+use handoff_dev::{GitRepo, TreeState, assert_same_tree};
+use handoff_engine::{
+    Environment, Error, LocalEnvironment, Prepared, Push, RunRecord, RunState, RunStore,
+    WorkerOptions, continue_locally, follow_up, push, run_session,
+};
+use handoff_harness::{Direction, HarnessKind, ScriptedHarness, Turn};
+use handoff_store::{
+    BlobStore, Bytes, Digest, DocKey, DocumentStore, FsStore, Put, Store, Version, Versioned,
+};
+use handoff_workspace::SnapshotOptions;
+
+/// What the agent saw when its turn began.
+#[derive(Debug, Default, Clone)]
+struct Seen {
+    tree: TreeState,
+    prompt: String,
+    not_applied: Vec<String>,
+    attachments: Vec<Vec<u8>>,
+    history: usize,
+}
+
+fn tree_of(dir: &Path) -> TreeState {
+    let mut out = TreeState::new();
+    collect(dir, dir, &mut out);
+    out
+}
+
+fn collect(root: &Path, dir: &Path, out: &mut TreeState) {
+    use std::os::unix::fs::PermissionsExt;
+    for entry in std::fs::read_dir(dir).unwrap().flatten() {
+        let path = entry.path();
+        if path.file_name().is_some_and(|n| n == ".git") {
+            continue;
+        }
+        let rel = path
+            .strip_prefix(root)
+            .unwrap()
+            .to_string_lossy()
+            .into_owned();
+        let meta = std::fs::symlink_metadata(&path).unwrap();
+        if meta.is_dir() {
+            collect(root, &path, out);
+        } else if meta.file_type().is_symlink() {
+            out.insert(
+                rel,
+                (
+                    0o120000,
+                    std::fs::read_link(&path)
+                        .unwrap()
+                        .to_string_lossy()
+                        .as_bytes()
+                        .to_vec(),
+                ),
+            );
+        } else {
+            let mode = if meta.permissions().mode() & 0o111 != 0 {
+                0o100755
+            } else {
+                0o100644
+            };
+            out.insert(rel, (mode, std::fs::read(&path).unwrap()));
+        }
+    }
+}
+
+/// A scripted agent that records what it saw and writes `agent-<n>.txt`.
+fn recording_agent(kind: HarnessKind) -> (ScriptedHarness, Arc<Mutex<Vec<Seen>>>) {
+    let seen = Arc::new(Mutex::new(Vec::<Seen>::new()));
+    let log = seen.clone();
+    let harness = ScriptedHarness::new("recording", move |turn: &Turn<'_>| {
+        let mut log = log.lock().unwrap();
+        log.push(Seen {
+            tree: tree_of(turn.workdir),
+            prompt: turn.prompt.to_owned(),
+            not_applied: turn
+                .handoff
+                .not_applied
+                .iter()
+                .map(|n| n.path.clone())
+                .collect(),
+            attachments: turn
+                .attachments
+                .iter()
+                .map(|a| std::fs::read(&a.path).unwrap())
+                .collect(),
+            history: turn.conversation.messages.len(),
+        });
+        let n = log.len();
+        std::fs::write(
+            turn.workdir.join(format!("agent-{n}.txt")),
+            format!("work of turn {n}\n"),
+        )
+        .unwrap();
+        Ok(format!("done with turn {n}"))
+    })
+    .as_kind(kind);
+    (harness, seen)
+}
+
+struct Setup {
+    local: GitRepo,
+    store_dir: tempfile::TempDir,
+    envs: tempfile::TempDir,
+    conversation: Conversation,
+    local_store: handoff_store::MemoryStore,
+}
+
+async fn setup() -> Setup {
+    let local = GitRepo::init();
+    local
+        .write("src/lib.rs", "pub fn one() -> u32 {\n    1\n}\n")
+        .write("README.md", "# readme\n");
+    local.commit_all("base");
+    local.write(
+        "src/lib.rs",
+        "pub fn one() -> u32 {\n    1\n}\n\npub fn two() -> u32 {\n    2\n}\n",
+    );
+    local.write("README.md", "# readme\n\nlocal edit\n");
+    local.write("notes/todo.md", "untracked todo\n");
+    let local_store = handoff_store::MemoryStore::new();
+    let image = attach_bytes(
+        &local_store,
+        "screenshot.png",
+        Bytes::from_static(b"\x89PNG\r\n\x1a\nimage"),
+        &AttachmentLimits::default(),
+    )
+    .await
+    .unwrap();
+    let mut conversation = Conversation::new("add two()", "warp");
+    conversation.push(Message::new(
+        Role::User,
+        vec![
+            Part::Text {
+                text: "add two()".into(),
+            },
+            Part::Attachment(image),
+        ],
+    ));
+    conversation.push(Message::text(Role::Assistant, "added; tests next"));
+    Setup {
+        local,
+        store_dir: tempfile::tempdir().unwrap(),
+        envs: tempfile::tempdir().unwrap(),
+        conversation,
+        local_store,
+    }
+}
+
+fn push_request<'a>(s: &'a Setup, harness: &'a ScriptedHarness) -> Push<'a> {
+    Push {
+        workspace: s.local.path(),
+        conversation: &s.conversation,
+        harness,
+        attachments_from: &s.local_store,
+        prompt: Some("now write the tests".into()),
+        snapshot: SnapshotOptions::default(),
+        allow_secrets: false,
+    }
+}
+
+#[tokio::test]
+async fn local_to_cloud_then_follow_up_then_continue_locally() {
+    let s = setup().await;
+    let store = FsStore::new(s.store_dir.path());
+    let (agent, seen) = recording_agent(HarnessKind::Warp);
+    let source_before = s.conversation.clone();
+
+    // local → cloud
+    let pushed = push(&store, push_request(&s, &agent)).await.unwrap();
+    assert_eq!(
+        s.conversation, source_before,
+        "the source conversation is not modified"
+    );
+    assert_ne!(
+        pushed.record.conversation, s.conversation.id,
+        "the run continues a fork"
+    );
+    assert_eq!(pushed.record.state, RunState::Queued);
+    let env = LocalEnvironment::new(s.envs.path());
+    let ran = run_session(&store, pushed.run, &agent, &env, &WorkerOptions::default())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(ran.record.state, RunState::Ended);
+    {
+        let seen = seen.lock().unwrap();
+        // The workspace was restored before the agent answered.
+        assert_same_tree(&seen[0].tree, &s.local.tree_state());
+        assert_eq!(seen[0].prompt, "now write the tests");
+        assert!(seen[0].not_applied.is_empty());
+        assert_eq!(
+            seen[0].attachments,
+            vec![b"\x89PNG\r\n\x1a\nimage".to_vec()]
+        );
+        assert_eq!(seen[0].history, 2, "the full history reached the agent");
+    }
+    let session = ran.record.last_session().unwrap();
+    assert_eq!(session.apply.len(), 1);
+    assert_eq!(session.apply[0].report.failed, vec![]);
+
+    // cloud → cloud: same conversation, restored from the end state.
+    let end_state = tree_of(&ran.environment.root);
+    follow_up(&store, pushed.run, &agent, "and a benchmark".into())
+        .await
+        .unwrap();
+    let again = run_session(&store, pushed.run, &agent, &env, &WorkerOptions::default())
+        .await
+        .unwrap()
+        .unwrap();
+    {
+        let seen = seen.lock().unwrap();
+        assert_same_tree(&seen[1].tree, &end_state);
+        assert!(seen[1].tree.contains_key("agent-1.txt"));
+        assert_eq!(seen[1].history, 4, "the same conversation continues");
+    }
+    assert_eq!(again.record.conversation, pushed.record.conversation);
+    assert_eq!(again.record.sessions.len(), 2);
+
+    // cloud → local: nothing local changes; a branch holds the final state.
+    let before = (s.local.tree_state(), s.local.status(), s.local.head());
+    let back = continue_locally(&store, pushed.run, &agent, s.local.path(), false)
+        .await
+        .unwrap();
+    assert_eq!(
+        (s.local.tree_state(), s.local.status(), s.local.head()),
+        before
+    );
+    assert_eq!(
+        back.conversation.parent.map(|p| p.conversation),
+        Some(pushed.record.conversation)
+    );
+    assert_eq!(back.conversation.messages.len(), 6);
+    let branch = format!("handoff/{}", pushed.run);
+    let files = s.local.git(&["ls-tree", "-r", "--name-only", &branch]);
+    assert!(
+        files.contains("agent-2.txt") && files.contains("notes/todo.md"),
+        "{files}"
+    );
+
+    // Opting in applies it best-effort.
+    let applied = continue_locally(&store, pushed.run, &agent, s.local.path(), true)
+        .await
+        .unwrap();
+    assert_eq!(applied.applied[0].1.failed, vec![]);
+    assert_eq!(
+        std::fs::read_to_string(s.local.path().join("agent-2.txt")).unwrap(),
+        "work of turn 2\n"
+    );
+}
+
+/// An environment whose checkout already differs from the snapshot's base
+/// in one file, so that change conflicts.
+#[derive(Debug)]
+struct Drifted(LocalEnvironment);
+
+#[async_trait]
+impl Environment for Drifted {
+    async fn prepare(&self, run: &RunRecord) -> handoff_engine::Result<Prepared> {
+        let prepared = self.0.prepare(run).await?;
+        std::fs::write(prepared.root.join("README.md"), "# readme\n\ncloud edit\n").unwrap();
+        Ok(prepared)
+    }
+}
+
+#[tokio::test]
+async fn a_conflicting_change_is_reported_to_the_agent_and_the_rest_applies() {
+    let s = setup().await;
+    let store = FsStore::new(s.store_dir.path());
+    let (agent, seen) = recording_agent(HarnessKind::Warp);
+    let pushed = push(&store, push_request(&s, &agent)).await.unwrap();
+    let env = Drifted(LocalEnvironment::new(s.envs.path()));
+    let ran = run_session(&store, pushed.run, &agent, &env, &WorkerOptions::default())
+        .await
+        .unwrap()
+        .unwrap();
+    let seen = seen.lock().unwrap();
+    assert_eq!(seen[0].not_applied, vec!["README.md"]);
+    assert_eq!(seen[0].tree["notes/todo.md"].1, b"untracked todo\n");
+    assert!(String::from_utf8_lossy(&seen[0].tree["src/lib.rs"].1).contains("two()"));
+    let report = &ran.record.last_session().unwrap().apply[0].report;
+    assert_eq!(report.failed.len(), 1);
+    assert_eq!(report.failed[0].path, "README.md");
+}
+
+#[tokio::test]
+async fn the_coverage_matrix_decides_and_unsupported_creates_nothing() {
+    let s = setup().await;
+    let store = FsStore::new(s.store_dir.path());
+    for kind in [
+        HarnessKind::Warp,
+        HarnessKind::ClaudeCode,
+        HarnessKind::Codex,
+        HarnessKind::Other("none".into()),
+    ] {
+        let (agent, _) = recording_agent(kind.clone());
+        let before = RunStore::new(&store).list().await.unwrap().len();
+        let result = push(&store, push_request(&s, &agent)).await;
+        let supported = kind == HarnessKind::Warp;
+        match result {
+            Ok(_) => assert!(supported, "{kind} pushed"),
+            Err(Error::Harness(handoff_harness::Error::Unsupported { harness, direction })) => {
+                assert!(!supported);
+                assert_eq!(
+                    (harness, direction),
+                    (kind.clone(), Direction::LocalToCloud)
+                );
+                assert_eq!(
+                    RunStore::new(&store).list().await.unwrap().len(),
+                    before,
+                    "nothing created"
+                );
+            }
+            Err(other) => panic!("{kind}: {other}"),
+        }
+    }
+    // cloud → cloud and cloud → local for each kind, on an ended run.
+    let (warp, _) = recording_agent(HarnessKind::Warp);
+    let pushed = push(&store, push_request(&s, &warp)).await.unwrap();
+    let env = LocalEnvironment::new(s.envs.path());
+    run_session(&store, pushed.run, &warp, &env, &WorkerOptions::default())
+        .await
+        .unwrap();
+    for kind in [
+        HarnessKind::Warp,
+        HarnessKind::ClaudeCode,
+        HarnessKind::Codex,
+        HarnessKind::Other("none".into()),
+    ] {
+        let (agent, _) = recording_agent(kind.clone());
+        let supported = kind != HarnessKind::Other("none".into());
+        let local = continue_locally(&store, pushed.run, &agent, s.local.path(), false).await;
+        assert_eq!(
+            local.is_ok(),
+            supported,
+            "{kind} cloud→local: {:?}",
+            local.err()
+        );
+        let before = RunStore::new(&store).get(pushed.run).await.unwrap().record;
+        let follow = follow_up(&store, pushed.run, &agent, "more".into()).await;
+        if supported {
+            follow.unwrap();
+            run_session(&store, pushed.run, &agent, &env, &WorkerOptions::default())
+                .await
+                .unwrap();
+        } else {
+            assert!(matches!(
+                follow,
+                Err(Error::Harness(handoff_harness::Error::Unsupported { .. }))
+            ));
+            assert_eq!(
+                RunStore::new(&store).get(pushed.run).await.unwrap().record,
+                before
+            );
+        }
+    }
+}
+
+#[tokio::test]
+async fn busy_runs_refuse_follow_ups_and_races_have_one_winner() {
+    let s = setup().await;
+    let store = FsStore::new(s.store_dir.path());
+    let (agent, _) = recording_agent(HarnessKind::Warp);
+    let pushed = push(&store, push_request(&s, &agent)).await.unwrap();
+    let busy = follow_up(&store, pushed.run, &agent, "too early".into())
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(
+            busy,
+            Error::RunBusy {
+                state: RunState::Queued,
+                ..
+            }
+        ),
+        "{busy}"
+    );
+    let env = LocalEnvironment::new(s.envs.path());
+    run_session(&store, pushed.run, &agent, &env, &WorkerOptions::default())
+        .await
+        .unwrap();
+    let (a, b) = tokio::join!(
+        follow_up(&store, pushed.run, &agent, "a".into()),
+        follow_up(&store, pushed.run, &agent, "b".into())
+    );
+    let results = [a, b];
+    assert_eq!(results.iter().filter(|r| r.is_ok()).count(), 1);
+    assert!(
+        results
+            .iter()
+            .any(|r| matches!(r, Err(Error::Conflict { .. })))
+    );
+    assert_eq!(
+        RunStore::new(&store)
+            .get(pushed.run)
+            .await
+            .unwrap()
+            .record
+            .sessions
+            .len(),
+        2
+    );
+}
+
+#[tokio::test]
+async fn a_failing_turn_or_environment_fails_the_run_with_the_reason() {
+    let s = setup().await;
+    let store = FsStore::new(s.store_dir.path());
+    let (warp, _) = recording_agent(HarnessKind::Warp);
+    let failing = ScriptedHarness::new("failing", |_turn: &Turn<'_>| {
+        Err(handoff_harness::Error::TurnFailed {
+            harness: HarnessKind::Warp,
+            reason: "the model is overloaded".into(),
+        })
+    })
+    .as_kind(HarnessKind::Warp);
+    let pushed = push(&store, push_request(&s, &warp)).await.unwrap();
+    let env = LocalEnvironment::new(s.envs.path());
+    let err = run_session(
+        &store,
+        pushed.run,
+        &failing,
+        &env,
+        &WorkerOptions::default(),
+    )
+    .await
+    .unwrap_err();
+    assert!(err.to_string().contains("overloaded"), "{err}");
+    let record = RunStore::new(&store).get(pushed.run).await.unwrap().record;
+    assert_eq!(record.state, RunState::Failed);
+    assert!(
+        record
+            .last_session()
+            .unwrap()
+            .failure
+            .as_deref()
+            .unwrap()
+            .contains("overloaded")
+    );
+
+    // An environment that cannot be prepared: the source repository is gone.
+    let mut broken = push_request(&s, &warp);
+    broken.prompt = Some("again".into());
+    let second = push(&store, broken).await.unwrap();
+    let mut record = RunStore::new(&store).get(second.run).await.unwrap();
+    record.record.repositories[0].source = Some("/nonexistent/repository".into());
+    RunStore::new(&store)
+        .update(record.version, &mut record.record)
+        .await
+        .unwrap();
+    let err = run_session(&store, second.run, &warp, &env, &WorkerOptions::default())
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::Environment { .. }), "{err}");
+    let record = RunStore::new(&store).get(second.run).await.unwrap().record;
+    assert_eq!(record.state, RunState::Failed);
+}
+
+/// A store whose blob writes start failing after `budget` puts.
+#[derive(Debug)]
+struct FailingStore {
+    inner: handoff_store::MemoryStore,
+    budget: Mutex<usize>,
+}
+
+#[async_trait]
+impl BlobStore for FailingStore {
+    async fn put(&self, data: Bytes) -> handoff_store::Result<Put> {
+        {
+            let mut budget = self.budget.lock().unwrap();
+            if *budget == 0 {
+                return Err(handoff_store::Error::InvalidLocation {
+                    location: "failing".into(),
+                    reason: "disk full".into(),
+                });
+            }
+            *budget -= 1;
+        }
+        self.inner.put(data).await
+    }
+    async fn get(&self, digest: &Digest) -> handoff_store::Result<Bytes> {
+        self.inner.get(digest).await
+    }
+    async fn has(&self, digest: &Digest) -> handoff_store::Result<bool> {
+        self.inner.has(digest).await
+    }
+    fn describe(&self) -> String {
+        "failing store".into()
+    }
+}
+
+#[async_trait]
+impl DocumentStore for FailingStore {
+    async fn put_version(
+        &self,
+        key: &DocKey,
+        expected: Option<Version>,
+        data: Bytes,
+    ) -> handoff_store::Result<Version> {
+        self.inner.put_version(key, expected, data).await
+    }
+    async fn get_latest(&self, key: &DocKey) -> handoff_store::Result<Option<Versioned>> {
+        self.inner.get_latest(key).await
+    }
+    async fn list(&self, prefix: &str) -> handoff_store::Result<Vec<DocKey>> {
+        DocumentStore::list(&self.inner, prefix).await
+    }
+    fn describe(&self) -> String {
+        "failing store".into()
+    }
+}
+
+#[tokio::test]
+async fn a_store_failing_mid_upload_leaves_no_run() {
+    let s = setup().await;
+    let (agent, _) = recording_agent(HarnessKind::Warp);
+    for budget in [0, 1, 3, 5] {
+        let store = FailingStore {
+            inner: handoff_store::MemoryStore::new(),
+            budget: Mutex::new(budget),
+        };
+        let err = push(&store, push_request(&s, &agent)).await.unwrap_err();
+        assert!(err.to_string().contains("disk full"), "{err}");
+        let runs: &dyn Store = &store;
+        assert!(
+            RunStore::new(runs).list().await.unwrap().is_empty(),
+            "no run record after a failed push"
+        );
+    }
+}
