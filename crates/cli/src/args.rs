@@ -28,8 +28,140 @@ pub enum Command {
     /// Apply a snapshot to a checkout, best-effort and per file; exits 3
     /// when some entries could not be applied (the rest are).
     Apply(ApplyArgs),
-    /// Print a snapshot as a unified diff that `git apply` accepts.
+    /// Print a snapshot (or a run's latest end state) as a unified diff
+    /// that `git apply` accepts.
     Diff(DiffArgs),
+    /// local → cloud: fork a conversation into a new cloud run carrying the
+    /// uncommitted workspace and attachments; prints the run id.
+    Push(PushArgs),
+    /// Run queued cloud sessions with the embedded runner.
+    Worker(WorkerArgs),
+    /// cloud → cloud: continue an ended run in the same conversation.
+    FollowUp(FollowUpArgs),
+    /// cloud → local: fork a run's conversation locally and create a
+    /// `handoff/<run-id>` branch to review; the working tree is untouched
+    /// unless --apply.
+    ContinueLocally(ContinueArgs),
+    /// List cloud runs.
+    Runs(JsonArgs),
+    /// Show a run: its sessions, states and apply reports.
+    Show(ShowArgs),
+}
+
+/// Which agent harness to use.
+#[derive(Debug, Args, Clone)]
+pub struct HarnessArgs {
+    /// The harness: warp, claude-code, codex, command (with --agent-cmd) or
+    /// scripted (a deterministic stand-in for demos).
+    #[arg(long, value_name = "NAME", default_value = "warp")]
+    pub harness: String,
+    /// The agent command line for --harness command (prompt on stdin,
+    /// conversation file in $HANDOFF_CONVERSATION, reply on stdout).
+    #[arg(long, value_name = "CMD")]
+    pub agent_cmd: Option<String>,
+}
+
+/// `handoff push`.
+#[derive(Debug, Args)]
+pub struct PushArgs {
+    /// The workspace: a working tree, or a folder holding several.
+    #[arg(long, value_name = "DIR", default_value = ".")]
+    pub repo: PathBuf,
+    /// The local conversation (handoff JSON or JSONL); a new one if absent.
+    #[arg(long, value_name = "FILE")]
+    pub conversation: Option<PathBuf>,
+    /// The harness.
+    #[command(flatten)]
+    pub harness: HarnessArgs,
+    /// Attach a file to the conversation (repeatable).
+    #[arg(long = "attach", value_name = "FILE")]
+    pub attach: Vec<PathBuf>,
+    /// The prompt for the first cloud session.
+    #[arg(long, value_name = "TEXT")]
+    pub prompt: Option<String>,
+    /// Leave out paths matching this gitignore-style pattern (repeatable).
+    #[arg(long, value_name = "GLOB")]
+    pub exclude: Vec<String>,
+    /// Push even when likely secrets are found.
+    #[arg(long)]
+    pub allow_secrets: bool,
+    /// Run the session now with the embedded runner and wait for it.
+    #[arg(long)]
+    pub wait: bool,
+    /// Print JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `handoff worker`.
+#[derive(Debug, Args)]
+pub struct WorkerArgs {
+    /// Run what is queued now, then exit.
+    #[arg(long)]
+    pub once: bool,
+    /// The agent command line for runs using the command harness.
+    #[arg(long, value_name = "CMD")]
+    pub agent_cmd: Option<String>,
+    /// Where session environments are created [default: <tmp>/handoff-envs].
+    #[arg(long, value_name = "DIR")]
+    pub envs: Option<PathBuf>,
+}
+
+/// `handoff follow-up`.
+#[derive(Debug, Args)]
+pub struct FollowUpArgs {
+    /// The run id.
+    pub run: String,
+    /// The follow-up prompt.
+    #[arg(long, value_name = "TEXT")]
+    pub prompt: String,
+    /// Run the session now and wait for it.
+    #[arg(long)]
+    pub wait: bool,
+    /// The agent command line for runs using the command harness.
+    #[arg(long, value_name = "CMD")]
+    pub agent_cmd: Option<String>,
+    /// Print JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `handoff continue-locally`.
+#[derive(Debug, Args)]
+pub struct ContinueArgs {
+    /// The run id.
+    pub run: String,
+    /// The local workspace (a working tree, or the folder holding the run's
+    /// repositories).
+    #[arg(long, value_name = "DIR", default_value = ".")]
+    pub repo: PathBuf,
+    /// The local harness.
+    #[command(flatten)]
+    pub harness: HarnessArgs,
+    /// Also apply the run's final state to the working tree, best-effort.
+    #[arg(long)]
+    pub apply: bool,
+    /// Print JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Commands with only `--json`.
+#[derive(Debug, Args)]
+pub struct JsonArgs {
+    /// Print JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `handoff show`.
+#[derive(Debug, Args)]
+pub struct ShowArgs {
+    /// The run id.
+    pub run: String,
+    /// Print the run record as JSON.
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// `handoff snapshot`.
@@ -66,6 +198,6 @@ pub struct ApplyArgs {
 /// `handoff diff`.
 #[derive(Debug, Args)]
 pub struct DiffArgs {
-    /// The snapshot id (`sha256:…`).
+    /// A snapshot id (`sha256:…`) or a run id (its latest end state).
     pub snapshot: String,
 }

@@ -7,6 +7,7 @@
 
 mod args;
 mod commands;
+mod harness;
 mod progress;
 
 use std::process::ExitCode;
@@ -33,6 +34,12 @@ fn main() -> ExitCode {
             Command::Snapshot(args) => commands::snapshot::run(store, args).await,
             Command::Apply(args) => commands::apply::run(store, args).await,
             Command::Diff(args) => commands::diff::run(store, args).await,
+            Command::Push(args) => commands::runs::push_cmd(store, args).await,
+            Command::Worker(args) => commands::runs::worker(store, args).await,
+            Command::FollowUp(args) => commands::runs::follow_up_cmd(store, args).await,
+            Command::ContinueLocally(args) => commands::runs::continue_cmd(store, args).await,
+            Command::Runs(args) => commands::runs::runs_cmd(store, args).await,
+            Command::Show(args) => commands::runs::show_cmd(store, args).await,
         }
     });
     match result {

@@ -291,3 +291,211 @@ fn an_s3_store_needs_only_the_standard_environment() {
     expected.retain(|p, _| !p.starts_with("ignored/") && !p.ends_with(".log"));
     assert_same_tree(&b.tree_state(), &expected);
 }
+
+fn run_id(out: &Output) -> String {
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(out));
+    stdout(out)
+        .lines()
+        .next()
+        .unwrap_or_default()
+        .trim()
+        .to_owned()
+}
+
+#[test]
+fn the_cloud_tour_push_follow_up_continue_locally() {
+    let env = Env::new();
+    let local = base_repo();
+    local.write("src/lib.rs", "pub fn two() -> u32 {\n    2\n}\n");
+    local.write("notes/plan.md", "plan\n");
+    let run = run_id(&env.handoff(
+        &[
+            "push",
+            "--harness",
+            "scripted",
+            "--prompt",
+            "tests please",
+            "--wait",
+        ],
+        local.path(),
+    ));
+    let shown = json(&env.handoff(&["show", &run, "--json"], local.path()));
+    assert_eq!(shown["state"], "ended");
+    assert_eq!(
+        shown["sessions"][0]["apply"][0]["report"]["failed"],
+        serde_json::json!([])
+    );
+
+    let runs = json(&env.handoff(&["runs", "--json"], local.path()));
+    assert_eq!(runs[0]["id"], run.as_str());
+
+    let out = env.handoff(
+        &[
+            "follow-up",
+            &run,
+            "--prompt",
+            "and docs",
+            "--wait",
+            "--json",
+        ],
+        local.path(),
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(json(&out)["record"]["sessions"], 2);
+
+    let before = (local.tree_state(), local.status(), local.head());
+    let out = env.handoff(
+        &["continue-locally", &run, "--harness", "scripted", "--json"],
+        local.path(),
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(
+        (local.tree_state(), local.status(), local.head()),
+        before,
+        "the local tree is untouched"
+    );
+    let back = json(&out);
+    let branch = back["branches"][0]["branch"].as_str().unwrap();
+    assert_eq!(branch, format!("refs/heads/handoff/{run}"));
+    let file = back["conversation_file"].as_str().unwrap();
+    assert!(
+        Path::new(file).starts_with(local.path().join(".git")),
+        "{file}"
+    );
+    let conversation = std::fs::read_to_string(file).unwrap();
+    assert_eq!(
+        conversation.lines().count(),
+        1 + 4,
+        "header and two turns of two messages"
+    );
+
+    let diff = env.handoff(&["diff", &run], local.path());
+    assert_eq!(diff.status.code(), Some(0), "{}", stderr(&diff));
+    assert!(stdout(&diff).contains("+pub fn two()"));
+}
+
+#[test]
+fn push_refuses_likely_secrets_unless_excluded_or_allowed() {
+    let env = Env::new();
+    let local = base_repo();
+    local.write(".env", "TOKEN=abc\n");
+    let key = format!("AKIA{}", "Q3EGRDBSAK7XFZMN");
+    local.write("src/config.rs", format!("const K: &str = \"{key}\";\n"));
+    let out = env.handoff(&["push", "--harness", "scripted"], local.path());
+    assert_eq!(out.status.code(), Some(1));
+    let err = stderr(&out);
+    assert!(
+        err.contains("likely secret: .env: an environment file (.env) (dotenv-file)"),
+        "{err}"
+    );
+    assert!(
+        err.contains("likely secret: src/config.rs:1: an AWS access key id"),
+        "{err}"
+    );
+    assert!(!err.contains(&key), "the secret itself is never printed");
+    assert_eq!(
+        json(&env.handoff(&["runs", "--json"], local.path())),
+        serde_json::json!([]),
+        "nothing was created"
+    );
+    let excluded = env.handoff(
+        &[
+            "push",
+            "--harness",
+            "scripted",
+            "--exclude",
+            ".env",
+            "--exclude",
+            "src/config.rs",
+        ],
+        local.path(),
+    );
+    assert_eq!(excluded.status.code(), Some(0), "{}", stderr(&excluded));
+    let allowed = env.handoff(
+        &["push", "--harness", "scripted", "--allow-secrets"],
+        local.path(),
+    );
+    assert_eq!(allowed.status.code(), Some(0), "{}", stderr(&allowed));
+}
+
+#[test]
+fn unsupported_directions_and_busy_runs_are_clear_errors() {
+    let env = Env::new();
+    let local = base_repo();
+    local.write("x.txt", "x\n");
+    for harness in ["claude-code", "codex"] {
+        let out = env.handoff(&["push", "--harness", harness], local.path());
+        assert_eq!(out.status.code(), Some(1));
+        assert!(
+            stderr(&out).contains(&format!("{harness} does not support local→cloud handoff")),
+            "{}",
+            stderr(&out)
+        );
+    }
+    let run = run_id(&env.handoff(&["push", "--harness", "scripted"], local.path()));
+    let out = env.handoff(&["follow-up", &run, "--prompt", "x"], local.path());
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).contains("is Queued; wait for its session to end"),
+        "{}",
+        stderr(&out)
+    );
+    let worker = env.handoff(&["worker", "--once"], local.path());
+    assert_eq!(worker.status.code(), Some(0), "{}", stderr(&worker));
+    assert_eq!(
+        json(&env.handoff(&["show", &run, "--json"], local.path()))["state"],
+        "ended"
+    );
+}
+
+#[test]
+fn the_command_harness_runs_the_agent_cli_in_the_restored_workspace() {
+    let env = Env::new();
+    let local = base_repo();
+    local.write("restored.txt", "carried over\n");
+    let bin = tempfile::tempdir().unwrap();
+    let agent = bin.path().join("agent.sh");
+    std::fs::write(
+        &agent,
+        "#!/bin/sh\ncat restored.txt\necho edited-by-agent > agent.txt\n",
+    )
+    .unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&agent, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let cmd = agent.display().to_string();
+    let run = run_id(&env.handoff(
+        &[
+            "push",
+            "--harness",
+            "command",
+            "--agent-cmd",
+            &cmd,
+            "--prompt",
+            "go",
+            "--wait",
+        ],
+        local.path(),
+    ));
+    let out = env.handoff(
+        &[
+            "continue-locally",
+            &run,
+            "--harness",
+            "scripted",
+            "--apply",
+            "--json",
+        ],
+        local.path(),
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(
+        std::fs::read_to_string(local.path().join("agent.txt")).unwrap(),
+        "edited-by-agent\n"
+    );
+    let file = json(&out)["conversation_file"].as_str().unwrap().to_owned();
+    assert!(
+        std::fs::read_to_string(file)
+            .unwrap()
+            .contains("carried over")
+    );
+}

@@ -96,7 +96,13 @@ pub fn discover_repositories(workspace: &Path) -> Result<Vec<(String, PathBuf)>>
 /// local → cloud.
 pub async fn push(store: &dyn Store, request: Push<'_>) -> Result<Pushed> {
     coverage::check(request.harness, Direction::LocalToCloud)?;
-    let repos = discover_repositories(request.workspace)?;
+    // Absolute, so that the recorded sources can be cloned from anywhere.
+    let workspace = std::fs::canonicalize(request.workspace).map_err(|source| Error::Io {
+        action: "open the workspace",
+        path: request.workspace.to_owned(),
+        source,
+    })?;
+    let repos = discover_repositories(&workspace)?;
 
     // Capture everything first, so secrets are found before anything leaves.
     let mut captures: Vec<(String, Capture)> = Vec::new();

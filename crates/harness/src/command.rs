@@ -23,6 +23,7 @@ pub struct CommandHarness {
     program: PathBuf,
     args: Vec<String>,
     timeout: Duration,
+    kind: HarnessKind,
 }
 
 impl CommandHarness {
@@ -33,7 +34,15 @@ impl CommandHarness {
             program: program.into(),
             args,
             timeout: Duration::from_secs(30 * 60),
+            kind: HarnessKind::Other("command".to_owned()),
         }
+    }
+
+    /// Reports itself as `kind` (its directions then follow the coverage
+    /// matrix for that kind): for adapters whose agent is driven this way.
+    pub fn with_kind(mut self, kind: HarnessKind) -> Self {
+        self.kind = kind;
+        self
     }
 
     /// Parses a command line such as `"my-agent --fast"` (split on
@@ -51,7 +60,7 @@ impl CommandHarness {
     }
 
     fn kind_of(&self) -> HarnessKind {
-        HarnessKind::Other("command".to_owned())
+        self.kind.clone()
     }
 }
 
@@ -62,7 +71,10 @@ impl Harness for CommandHarness {
     }
 
     fn directions(&self) -> Vec<Direction> {
-        Direction::ALL.to_vec()
+        match &self.kind {
+            HarnessKind::Other(_) => Direction::ALL.to_vec(),
+            named => crate::coverage::directions_of(named).to_vec(),
+        }
     }
 
     async fn run_turn(&self, turn: Turn<'_>) -> Result<Vec<Message>> {

@@ -9,19 +9,45 @@ use crate::args::DiffArgs;
 
 /// Runs the command.
 pub async fn run(store: Option<&str>, args: DiffArgs) -> anyhow::Result<u8> {
-    let id = super::parse_id(&args.snapshot)?;
     let store = super::open_store(store)?;
-    let manifest = load_manifest(&*store, &id).await?;
-    let mut patch = Vec::new();
-    let outcome = export_diff(&manifest, &*store, &mut patch).await?;
-    std::io::stdout().lock().write_all(&patch)?;
-    let mut err = std::io::stderr().lock();
-    for left_out in &outcome.unrepresentable {
-        writeln!(
-            err,
-            "handoff: not in the diff: {}: {}",
-            left_out.path, left_out.reason
-        )?;
+    // A run id means its latest good end state, one diff per repository.
+    let snapshots: Vec<(String, handoff_store::Digest)> = if args.snapshot.starts_with("sha256:") {
+        vec![(".".to_owned(), super::parse_id(&args.snapshot)?)]
+    } else {
+        let run: handoff_engine::RunId = args.snapshot.parse().map_err(|_| {
+            anyhow::anyhow!(
+                "{:?} is neither a snapshot id (sha256:…) nor a run id",
+                args.snapshot
+            )
+        })?;
+        let record = handoff_engine::RunStore::new(&*store)
+            .get(run)
+            .await?
+            .record;
+        let end = record
+            .last_good_end()
+            .ok_or_else(|| anyhow::anyhow!("run {run} has no ended session yet"))?;
+        end.iter().map(|s| (s.repo.clone(), s.snapshot)).collect()
+    };
+    for (repo, id) in snapshots {
+        let manifest = load_manifest(&*store, &id).await?;
+        let mut patch = Vec::new();
+        let outcome = export_diff(&manifest, &*store, &mut patch).await?;
+        if repo != "." {
+            writeln!(
+                std::io::stderr().lock(),
+                "handoff: diff of repository {repo}"
+            )?;
+        }
+        std::io::stdout().lock().write_all(&patch)?;
+        let mut err = std::io::stderr().lock();
+        for left_out in &outcome.unrepresentable {
+            writeln!(
+                err,
+                "handoff: not in the diff: {}: {}",
+                left_out.path, left_out.reason
+            )?;
+        }
     }
     Ok(super::EXIT_OK)
 }

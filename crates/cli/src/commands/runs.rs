@@ -1,0 +1,398 @@
+//! The cloud commands: push, worker, follow-up, continue-locally, runs, show.
+
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::Context as _;
+use handoff_conversation::{
+    AttachmentLimits, Conversation, Message, Part, ReadOptions, Role, attach_file,
+};
+use handoff_engine::{
+    LocalEnvironment, Push, RunId, RunRecord, RunState, RunStore, WorkerOptions, continue_locally,
+    follow_up, push, run_session,
+};
+use handoff_store::Store;
+use handoff_workspace::SnapshotOptions;
+use serde_json::json;
+
+use crate::args::{ContinueArgs, FollowUpArgs, JsonArgs, PushArgs, ShowArgs, WorkerArgs};
+
+fn parse_run(text: &str) -> anyhow::Result<RunId> {
+    text.parse::<RunId>()
+        .with_context(|| format!("{text:?} is not a run id"))
+}
+
+fn read_conversation(path: &Path) -> anyhow::Result<Conversation> {
+    let bytes = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
+    if bytes.first() == Some(&b'{')
+        && let Ok(c) = Conversation::from_json(&bytes)
+    {
+        return Ok(c);
+    }
+    let (conversation, _) = Conversation::read_jsonl(&bytes[..], &ReadOptions::default())
+        .with_context(|| format!("{} is not a handoff conversation", path.display()))?;
+    Ok(conversation)
+}
+
+fn envs_dir(flag: Option<&Path>) -> PathBuf {
+    flag.map(Path::to_owned)
+        .unwrap_or_else(|| std::env::temp_dir().join("handoff-envs"))
+}
+
+/// Runs the queued session of `run`, if any; returns the record after it.
+async fn run_now(
+    store: &dyn Store,
+    run: RunId,
+    agent_cmd: Option<&str>,
+    envs: &Path,
+) -> anyhow::Result<Option<RunRecord>> {
+    let record = RunStore::new(store).get(run).await?.record;
+    let harness = crate::harness::resolve(&record.harness, agent_cmd)?;
+    let env = LocalEnvironment::new(envs);
+    let ran = run_session(store, run, &*harness, &env, &WorkerOptions::default()).await?;
+    // Everything the session produced is in the store; the scratch checkout
+    // is kept only when asked for (HANDOFF_KEEP_ENVS=1).
+    if let Some(ran) = &ran
+        && std::env::var_os("HANDOFF_KEEP_ENVS").is_none()
+        && let Some(top) = ran.environment.root.parent()
+    {
+        let _ = std::fs::remove_dir_all(top);
+    }
+    Ok(ran.map(|r| r.record))
+}
+
+fn summary(record: &RunRecord) -> serde_json::Value {
+    let last = record.last_session();
+    json!({
+        "id": record.id.to_string(),
+        "state": record.state,
+        "harness": record.harness,
+        "conversation": record.conversation.to_string(),
+        "sessions": record.sessions.len(),
+        "updated_at": record.updated_at,
+        "failure": last.and_then(|s| s.failure.clone()),
+    })
+}
+
+fn print_record(record: &RunRecord) -> std::io::Result<()> {
+    let mut out = std::io::stdout().lock();
+    writeln!(
+        out,
+        "run {}  {:?}  harness {}  conversation {}",
+        record.id, record.state, record.harness, record.conversation
+    )?;
+    for repo in &record.repositories {
+        writeln!(
+            out,
+            "  repository {}  from {}  at {}",
+            repo.path,
+            repo.source.as_deref().unwrap_or("?"),
+            repo.commit.as_deref().unwrap_or("(no commit)")
+        )?;
+    }
+    for (i, s) in record.sessions.iter().enumerate() {
+        writeln!(
+            out,
+            "  session {} {}  {:?}  prompt {:?}",
+            i + 1,
+            s.id,
+            s.state,
+            s.prompt.as_deref().unwrap_or("")
+        )?;
+        for r in &s.apply {
+            let rep = &r.report;
+            writeln!(
+                out,
+                "    restored {}: applied {}, already {}, merged {}, failed {}",
+                r.repo,
+                rep.applied.len(),
+                rep.already_applied.len(),
+                rep.merged.len(),
+                rep.failed.len()
+            )?;
+            for f in &rep.failed {
+                writeln!(out, "      not applied {}: {}", f.path, f.reason)?;
+            }
+        }
+        for e in &s.end {
+            writeln!(out, "    end {}: {}", e.repo, e.snapshot)?;
+        }
+        if let Some(failure) = &s.failure {
+            writeln!(out, "    FAILED: {failure}")?;
+        }
+    }
+    Ok(())
+}
+
+/// With `--wait`, runs the queued session now and reports a failed one on
+/// stderr; returns the record as it stands.
+async fn wait_if_asked(
+    store: &dyn Store,
+    run: RunId,
+    wait: bool,
+    agent_cmd: Option<&str>,
+) -> anyhow::Result<RunRecord> {
+    if wait && let Err(e) = run_now(store, run, agent_cmd, &envs_dir(None)).await {
+        writeln!(
+            std::io::stderr().lock(),
+            "handoff: run {run}: session failed: {e:#}"
+        )?;
+    }
+    Ok(RunStore::new(store).get(run).await?.record)
+}
+
+/// 1 when the run's last session failed, else 0.
+fn exit_for(record: &RunRecord) -> u8 {
+    if record.state == RunState::Failed {
+        1
+    } else {
+        0
+    }
+}
+
+/// `handoff push`.
+pub async fn push_cmd(store_flag: Option<&str>, args: PushArgs) -> anyhow::Result<u8> {
+    let store = super::open_store(store_flag)?;
+    let harness =
+        crate::harness::resolve(&args.harness.harness, args.harness.agent_cmd.as_deref())?;
+    let mut conversation = match &args.conversation {
+        Some(path) => read_conversation(path)?,
+        None => Conversation::new(
+            format!("handoff from {}", args.repo.display()),
+            harness.kind().name(),
+        ),
+    };
+    if !args.attach.is_empty() {
+        let mut parts = Vec::new();
+        for path in &args.attach {
+            parts.push(Part::Attachment(
+                attach_file(&*store, path, &AttachmentLimits::default()).await?,
+            ));
+        }
+        conversation.push(Message::new(Role::User, parts));
+    }
+    let request = Push {
+        workspace: &args.repo,
+        conversation: &conversation,
+        harness: &*harness,
+        attachments_from: &*store,
+        prompt: args.prompt.clone(),
+        snapshot: SnapshotOptions {
+            exclude: args.exclude.clone(),
+            ..SnapshotOptions::default()
+        },
+        allow_secrets: args.allow_secrets,
+    };
+    let pushed = match push(&*store, request).await {
+        Err(handoff_engine::Error::SecretsFound { findings }) => {
+            let mut err = std::io::stderr().lock();
+            for f in &findings {
+                let line = f.line.map(|l| format!(":{l}")).unwrap_or_default();
+                writeln!(
+                    err,
+                    "handoff: likely secret: {}{line}: {} ({})",
+                    f.path, f.description, f.rule
+                )?;
+            }
+            anyhow::bail!(
+                "push stopped: {} likely secret(s); exclude them (--exclude GLOB or .handoffignore) or pass --allow-secrets",
+                findings.len()
+            );
+        }
+        other => other?,
+    };
+    if !args.json {
+        // The id first: it identifies the run even if waiting fails.
+        writeln!(std::io::stdout().lock(), "{}", pushed.run)?;
+    }
+    let record = wait_if_asked(
+        &*store,
+        pushed.run,
+        args.wait,
+        args.harness.agent_cmd.as_deref(),
+    )
+    .await?;
+    if args.json {
+        super::print_json(
+            &json!({"run": pushed.run.to_string(), "new_bytes": pushed.new_bytes, "record": summary(&record)}),
+        )?;
+    }
+    Ok(exit_for(&record))
+}
+
+/// `handoff worker`.
+pub async fn worker(store_flag: Option<&str>, args: WorkerArgs) -> anyhow::Result<u8> {
+    let store = super::open_store(store_flag)?;
+    let envs = envs_dir(args.envs.as_deref());
+    loop {
+        let runs = RunStore::new(&*store);
+        let mut ran = 0;
+        for id in runs.list().await? {
+            let Ok(loaded) = runs.get(id).await else {
+                continue;
+            };
+            if loaded.record.state != RunState::Queued {
+                continue;
+            }
+            match run_now(&*store, id, args.agent_cmd.as_deref(), &envs).await {
+                Ok(Some(record)) => {
+                    ran += 1;
+                    writeln!(
+                        std::io::stderr().lock(),
+                        "handoff: run {id}: session {:?}",
+                        record.state
+                    )?;
+                }
+                Ok(None) => {}
+                Err(e) => writeln!(
+                    std::io::stderr().lock(),
+                    "handoff: run {id}: session failed: {e:#}"
+                )?,
+            }
+        }
+        if args.once {
+            return Ok(0);
+        }
+        if ran == 0 {
+            tokio::time::sleep(Duration::from_secs(2)).await;
+        }
+    }
+}
+
+/// `handoff follow-up`.
+pub async fn follow_up_cmd(store_flag: Option<&str>, args: FollowUpArgs) -> anyhow::Result<u8> {
+    let run = parse_run(&args.run)?;
+    let store = super::open_store(store_flag)?;
+    let record = RunStore::new(&*store).get(run).await?.record;
+    let harness = crate::harness::resolve(&record.harness, args.agent_cmd.as_deref())?;
+    let session = follow_up(&*store, run, &*harness, args.prompt.clone()).await?;
+    if !args.json {
+        writeln!(std::io::stdout().lock(), "{}", session.id)?;
+    }
+    let after = wait_if_asked(&*store, run, args.wait, args.agent_cmd.as_deref()).await?;
+    if args.json {
+        super::print_json(
+            &json!({"run": run.to_string(), "session": session.id.to_string(), "record": summary(&after)}),
+        )?;
+    }
+    Ok(exit_for(&after))
+}
+
+/// `handoff continue-locally`.
+pub async fn continue_cmd(store_flag: Option<&str>, args: ContinueArgs) -> anyhow::Result<u8> {
+    let run = parse_run(&args.run)?;
+    let store = super::open_store(store_flag)?;
+    let harness =
+        crate::harness::resolve(&args.harness.harness, args.harness.agent_cmd.as_deref())?;
+    let done = continue_locally(&*store, run, &*harness, &args.repo, args.apply).await?;
+    // The local conversation goes beside the repository's git data, not into
+    // the working tree.
+    let git_dir = find_git_dir(&args.repo)?;
+    let dir = git_dir.join("handoff").join("conversations");
+    std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    let file = dir.join(format!("{}.jsonl", done.conversation.id));
+    let mut jsonl = Vec::new();
+    done.conversation.write_jsonl(&mut jsonl)?;
+    std::fs::write(&file, jsonl).with_context(|| format!("cannot write {}", file.display()))?;
+    let failed: usize = done.applied.iter().map(|(_, r)| r.failed.len()).sum();
+    if args.json {
+        super::print_json(&json!({
+            "conversation": done.conversation.id.to_string(),
+            "conversation_file": file,
+            "branches": done.branches.iter().map(|(repo, dir, b)| json!({"repo": repo, "dir": dir, "branch": b.reference, "commit": b.commit.to_string()})).collect::<Vec<_>>(),
+            "applied": done.applied.iter().map(|(repo, r)| json!({"repo": repo, "report": r})).collect::<Vec<_>>(),
+        }))?;
+    } else {
+        let mut out = std::io::stdout().lock();
+        writeln!(
+            out,
+            "conversation {} ({})",
+            done.conversation.id,
+            file.display()
+        )?;
+        for (repo, _, branch) in &done.branches {
+            writeln!(
+                out,
+                "branch {} at {} ({repo}); review with: git diff HEAD {}",
+                branch.reference.trim_start_matches("refs/heads/"),
+                branch.commit,
+                branch.reference.trim_start_matches("refs/heads/")
+            )?;
+        }
+        for (repo, report) in &done.applied {
+            writeln!(
+                out,
+                "applied to {repo}: {} applied, {} already, {} merged, {} failed",
+                report.applied.len(),
+                report.already_applied.len(),
+                report.merged.len(),
+                report.failed.len()
+            )?;
+            for f in &report.failed {
+                writeln!(out, "  FAILED {}: {}", f.path, f.reason)?;
+            }
+        }
+    }
+    Ok(if failed > 0 {
+        super::EXIT_PARTIAL
+    } else {
+        super::EXIT_OK
+    })
+}
+
+fn find_git_dir(repo: &Path) -> anyhow::Result<PathBuf> {
+    let mut dir =
+        std::fs::canonicalize(repo).with_context(|| format!("cannot open {}", repo.display()))?;
+    loop {
+        let candidate = dir.join(".git");
+        if candidate.is_dir() {
+            return Ok(candidate);
+        }
+        if !dir.pop() {
+            anyhow::bail!("{} is not inside a git repository", repo.display());
+        }
+    }
+}
+
+/// `handoff runs`.
+pub async fn runs_cmd(store_flag: Option<&str>, args: JsonArgs) -> anyhow::Result<u8> {
+    let store = super::open_store(store_flag)?;
+    let runs = RunStore::new(&*store);
+    let mut rows = Vec::new();
+    for id in runs.list().await? {
+        match runs.get(id).await {
+            Ok(loaded) => rows.push(summary(&loaded.record)),
+            Err(e) => rows.push(json!({"id": id.to_string(), "error": e.to_string()})),
+        }
+    }
+    if args.json {
+        super::print_json(&rows)?;
+    } else {
+        let mut out = std::io::stdout().lock();
+        for row in &rows {
+            writeln!(
+                out,
+                "{}  {:<8}  {:<12}  {} session(s)",
+                row["id"].as_str().unwrap_or(""),
+                row["state"].as_str().unwrap_or("?"),
+                row["harness"].as_str().unwrap_or("?"),
+                row["sessions"]
+            )?;
+        }
+    }
+    Ok(0)
+}
+
+/// `handoff show`.
+pub async fn show_cmd(store_flag: Option<&str>, args: ShowArgs) -> anyhow::Result<u8> {
+    let run = parse_run(&args.run)?;
+    let store = super::open_store(store_flag)?;
+    let record = RunStore::new(&*store).get(run).await?.record;
+    if args.json {
+        super::print_json(&record)?;
+    } else {
+        print_record(&record)?;
+    }
+    Ok(0)
+}
