@@ -133,7 +133,7 @@ fn conflicts_exit_3_and_leave_the_file_alone() {
     let human = env.handoff(&["apply", &id], b.path());
     assert_eq!(human.status.code(), Some(3));
     assert!(
-        stdout(&human).contains("FAILED  README.md: changed locally"),
+        stdout(&human).contains("FAILED  README.md: changed in this checkout"),
         "{}",
         stdout(&human)
     );

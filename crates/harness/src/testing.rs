@@ -109,7 +109,8 @@ pub async fn turn_with_a_handoff_report(harness: &dyn Harness) {
         applied: 3,
         not_applied: vec![NotApplied {
             path: "src/lib.rs".to_owned(),
-            reason: "changed locally; 1 overlapping edit(s) conflict with the snapshot".to_owned(),
+            reason: "changed in this checkout; 1 overlapping edit(s) conflict with the snapshot"
+                .to_owned(),
         }],
         warnings: vec![],
     };

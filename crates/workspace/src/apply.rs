@@ -532,16 +532,19 @@ fn apply_entry(
             ),
             (Some(_), None) => Outcome::Failed(
                 FailureKind::LocalChanges,
-                "changed locally, so it was not deleted".to_owned(),
+                "changed in this checkout, so it was not deleted".to_owned(),
             ),
-            _ => Outcome::Failed(FailureKind::LocalChanges, "changed locally".to_owned()),
+            _ => Outcome::Failed(
+                FailureKind::LocalChanges,
+                "changed in this checkout".to_owned(),
+            ),
         };
     };
     let regular = |o: &Object| matches!(o.kind, Kind::File | Kind::Executable);
     if !(regular(base) && regular(result) && regular(ours)) {
         return Outcome::Failed(
             FailureKind::LocalChanges,
-            "changed locally, and symlinks cannot be merged".to_owned(),
+            "changed in this checkout, and symlinks cannot be merged".to_owned(),
         );
     }
     let theirs = match content(blobs, result) {
@@ -556,7 +559,7 @@ fn apply_entry(
                 return Outcome::Failed(
                     FailureKind::BaseUnavailable,
                     format!(
-                        "changed locally, and the base content ({}) is neither in the snapshot nor in this repository",
+                        "changed in this checkout, and the base content ({}) is neither in the snapshot nor in this repository",
                         base.oid
                     ),
                 );
@@ -579,11 +582,13 @@ fn apply_entry(
         }
         Merge::Conflict { regions } => Outcome::Failed(
             FailureKind::Conflict,
-            format!("changed locally; {regions} overlapping edit(s) conflict with the snapshot"),
+            format!(
+                "changed in this checkout; {regions} overlapping edit(s) conflict with the snapshot"
+            ),
         ),
         Merge::Binary => Outcome::Failed(
             FailureKind::Conflict,
-            "changed locally, and binary content cannot be merged".to_owned(),
+            "changed in this checkout, and binary content cannot be merged".to_owned(),
         ),
     }
 }
