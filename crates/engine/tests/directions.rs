@@ -537,3 +537,72 @@ async fn a_store_failing_mid_upload_leaves_no_run() {
         );
     }
 }
+
+#[tokio::test]
+async fn a_workspace_of_several_repositories_travels_together() {
+    let workspace = tempfile::tempdir().unwrap();
+    let mut repos = Vec::new();
+    for name in ["api", "web"] {
+        let repo = GitRepo::init();
+        repo.write("main.txt", format!("{name} base\n"));
+        repo.commit_all("base");
+        let dest = workspace.path().join(name);
+        handoff_dev::git_command(workspace.path())
+            .args(["clone", "-q"])
+            .arg(repo.path())
+            .arg(&dest)
+            .status()
+            .unwrap();
+        std::fs::write(dest.join("main.txt"), format!("{name} changed\n")).unwrap();
+        std::fs::write(dest.join("untracked.txt"), format!("{name} new\n")).unwrap();
+        repos.push(repo);
+    }
+    let store_dir = tempfile::tempdir().unwrap();
+    let store = FsStore::new(store_dir.path());
+    let (agent, seen) = recording_agent(HarnessKind::Warp);
+    let conversation = Conversation::new("two repos", "warp");
+    let local_store = handoff_store::MemoryStore::new();
+    let pushed = push(
+        &store,
+        Push {
+            workspace: workspace.path(),
+            conversation: &conversation,
+            harness: &agent,
+            attachments_from: &local_store,
+            prompt: Some("sync them".into()),
+            snapshot: SnapshotOptions::default(),
+            allow_secrets: false,
+        },
+    )
+    .await
+    .unwrap();
+    let names: Vec<&str> = pushed
+        .record
+        .repositories
+        .iter()
+        .map(|r| r.path.as_str())
+        .collect();
+    assert_eq!(names, vec!["api", "web"]);
+    let envs = tempfile::tempdir().unwrap();
+    run_session(
+        &store,
+        pushed.run,
+        &agent,
+        &LocalEnvironment::new(envs.path()),
+        &WorkerOptions::default(),
+    )
+    .await
+    .unwrap()
+    .unwrap();
+    let seen = seen.lock().unwrap();
+    for name in ["api", "web"] {
+        assert_eq!(
+            seen[0].tree[&format!("{name}/main.txt")].1,
+            format!("{name} changed\n").into_bytes()
+        );
+        assert_eq!(
+            seen[0].tree[&format!("{name}/untracked.txt")].1,
+            format!("{name} new\n").into_bytes()
+        );
+    }
+}
