@@ -105,6 +105,10 @@ pub struct WorkerArgs {
     /// Where session environments are created [default: <tmp>/handoff-envs].
     #[arg(long, value_name = "DIR")]
     pub envs: Option<PathBuf>,
+    /// How long a claimed session stays ours without a heartbeat; a session
+    /// whose worker stopped is marked failed once this has passed.
+    #[arg(long, value_name = "SECONDS", default_value_t = 900)]
+    pub lease: u64,
 }
 
 /// `handoff follow-up`.

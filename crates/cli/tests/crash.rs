@@ -172,3 +172,140 @@ fn kill_9_mid_apply_never_tears_a_file_and_the_next_apply_finishes() {
         );
     }
 }
+
+#[test]
+fn a_killed_worker_does_not_leave_its_run_running_forever() {
+    use std::os::unix::fs::PermissionsExt;
+    let store = tempfile::tempdir().unwrap();
+    let local = GitRepo::init();
+    local.write("a.txt", "base\n");
+    local.commit_all("base");
+    local.write("a.txt", "work\n");
+    let bin = tempfile::tempdir().unwrap();
+    let started = bin.path().join("started");
+    let agent = bin.path().join("agent.sh");
+    std::fs::write(
+        &agent,
+        format!(
+            "#!/bin/sh\nprompt=$(cat)\ncase \"$prompt\" in *hang*) touch {}; exec sleep 5;; esac\necho \"$prompt\" > \"turn-$(date +%N).txt\"\necho ok\n",
+            started.display()
+        ),
+    )
+    .unwrap();
+    std::fs::set_permissions(&agent, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let cmd = agent.display().to_string();
+    let json = |out: std::process::Output| -> serde_json::Value {
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_slice(&out.stdout).unwrap()
+    };
+
+    // Session 1 ends well; session 2 hangs and its worker is killed.
+    let pushed = json(
+        handoff(
+            store.path(),
+            &[
+                "push",
+                "--harness",
+                "command",
+                "--agent-cmd",
+                &cmd,
+                "--prompt",
+                "first",
+                "--wait",
+                "--json",
+                "--repo",
+            ],
+        )
+        .arg(local.path())
+        .output()
+        .unwrap(),
+    );
+    let run = pushed["run"].as_str().unwrap().to_owned();
+    assert_eq!(pushed["record"]["state"], "ended");
+    json(
+        handoff(
+            store.path(),
+            &[
+                "follow-up",
+                &run,
+                "--prompt",
+                "please hang",
+                "--json",
+                "--agent-cmd",
+                &cmd,
+            ],
+        )
+        .output()
+        .unwrap(),
+    );
+    let mut worker = handoff(
+        store.path(),
+        &["worker", "--once", "--lease", "1", "--agent-cmd", &cmd],
+    )
+    .stdout(Stdio::null())
+    .stderr(Stdio::null())
+    .spawn()
+    .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !started.exists() {
+        assert!(Instant::now() < deadline, "the agent never started");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    worker.kill().unwrap(); // SIGKILL: no chance to record anything
+    worker.wait().unwrap();
+    let shown = json(
+        handoff(store.path(), &["show", &run, "--json"])
+            .output()
+            .unwrap(),
+    );
+    assert_eq!(shown["state"], "running", "the dead worker left it running");
+
+    // Once the lease has passed, the next worker marks it failed.
+    std::thread::sleep(Duration::from_millis(1500));
+    let reaper = handoff(store.path(), &["worker", "--once", "--agent-cmd", &cmd])
+        .output()
+        .unwrap();
+    assert!(
+        String::from_utf8_lossy(&reaper.stderr).contains("its worker stopped"),
+        "{}",
+        String::from_utf8_lossy(&reaper.stderr)
+    );
+    let shown = json(
+        handoff(store.path(), &["show", &run, "--json"])
+            .output()
+            .unwrap(),
+    );
+    assert_eq!(shown["state"], "failed");
+    let failure = shown["sessions"][1]["failure"].as_str().unwrap();
+    assert!(failure.contains("stopped responding"), "{failure}");
+
+    // A follow-up continues from the last good end snapshot (session 1's).
+    let after = json(
+        handoff(
+            store.path(),
+            &[
+                "follow-up",
+                &run,
+                "--prompt",
+                "third",
+                "--wait",
+                "--json",
+                "--agent-cmd",
+                &cmd,
+            ],
+        )
+        .output()
+        .unwrap(),
+    );
+    assert_eq!(after["record"]["state"], "ended");
+    let shown = json(
+        handoff(store.path(), &["show", &run, "--json"])
+            .output()
+            .unwrap(),
+    );
+    assert_eq!(shown["sessions"][2]["start"], shown["sessions"][0]["end"]);
+}

@@ -21,6 +21,8 @@ pub async fn follow_up(
 ) -> Result<Session> {
     coverage::check(harness, Direction::CloudToCloud)?;
     let runs = RunStore::new(store);
+    // A session whose worker died does not block the run forever.
+    crate::runner::reap_if_stale(store, run).await?;
     let loaded = runs.get(run).await?;
     let mut record = loaded.record;
     if matches!(record.state, RunState::Queued | RunState::Running) {

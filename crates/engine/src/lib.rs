@@ -59,4 +59,6 @@ pub use run::{
     Loaded, RepoReport, RepoSnapshot, Repository, RunId, RunRecord, RunState, RunStore, Session,
     SessionId,
 };
-pub use runner::{Environment, LocalEnvironment, Prepared, Ran, WorkerOptions, run_session};
+pub use runner::{
+    Environment, LocalEnvironment, Prepared, Ran, WorkerOptions, reap_if_stale, run_session,
+};

@@ -197,7 +197,18 @@ pub async fn run_session(
         Err(e) => return Err(e),
     };
 
-    match execute(store, &record, harness, environment).await {
+    // While the session runs, renew the lease so other workers can tell a
+    // live session from one whose worker died.
+    let outcome = tokio::select! {
+        outcome = execute(store, &record, harness, environment) => outcome,
+        never = heartbeat(store, run, options) => match never {},
+    };
+    // The heartbeat may have written versions meanwhile.
+    if let Ok(fresh) = runs.get(run).await {
+        record = fresh.record;
+        version = fresh.version;
+    }
+    match outcome {
         Ok((outcome, prepared)) => {
             loop {
                 let mut now = record.clone();
@@ -243,6 +254,70 @@ pub async fn run_session(
             let _ = runs.update(version, &mut now).await;
             Err(failure)
         }
+    }
+}
+
+/// Renews the running session's lease every third of its length, forever
+/// (the caller drops it when the session is done).
+async fn heartbeat(
+    store: &dyn Store,
+    run: RunId,
+    options: &WorkerOptions,
+) -> std::convert::Infallible {
+    let runs = RunStore::new(store);
+    let every = (options.lease / 3).max(Duration::from_millis(10));
+    loop {
+        tokio::time::sleep(every).await;
+        let Ok(mut loaded) = runs.get(run).await else {
+            continue;
+        };
+        let Some(session) = loaded.record.last_session_mut() else {
+            continue;
+        };
+        if session.state != RunState::Running
+            || session.worker.as_deref() != Some(options.name.as_str())
+        {
+            continue;
+        }
+        session.lease_until = chrono::Duration::from_std(options.lease)
+            .ok()
+            .map(|d| Utc::now() + d);
+        // A lost race only delays the renewal to the next beat.
+        let _ = runs.update(loaded.version, &mut loaded.record).await;
+    }
+}
+
+/// Marks `run` failed when its running session's lease expired: the worker
+/// stopped (killed, crashed, lost its machine). Returns whether it did.
+pub async fn reap_if_stale(store: &dyn Store, run: RunId) -> Result<bool> {
+    let runs = RunStore::new(store);
+    let loaded = runs.get(run).await?;
+    let mut record = loaded.record;
+    let now = Utc::now();
+    let Some(session) = record.last_session_mut() else {
+        return Ok(false);
+    };
+    let expired =
+        session.state == RunState::Running && session.lease_until.is_some_and(|until| until < now);
+    if !expired {
+        return Ok(false);
+    }
+    session.state = RunState::Failed;
+    session.ended_at = Some(now);
+    session.failure = Some(format!(
+        "worker {} stopped responding: its lease expired at {}",
+        session.worker.as_deref().unwrap_or("?"),
+        session
+            .lease_until
+            .map(|t| t.to_rfc3339())
+            .unwrap_or_default()
+    ));
+    record.state = RunState::Failed;
+    match runs.update(loaded.version, &mut record).await {
+        Ok(_) => Ok(true),
+        // Someone else reaped it or the worker came back: re-judge later.
+        Err(Error::Conflict { .. }) => Ok(false),
+        Err(e) => Err(e),
     }
 }
 

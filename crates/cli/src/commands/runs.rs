@@ -47,10 +47,20 @@ async fn run_now(
     agent_cmd: Option<&str>,
     envs: &Path,
 ) -> anyhow::Result<Option<RunRecord>> {
+    run_with(store, run, agent_cmd, envs, &WorkerOptions::default()).await
+}
+
+async fn run_with(
+    store: &dyn Store,
+    run: RunId,
+    agent_cmd: Option<&str>,
+    envs: &Path,
+    options: &WorkerOptions,
+) -> anyhow::Result<Option<RunRecord>> {
     let record = RunStore::new(store).get(run).await?.record;
     let harness = crate::harness::resolve(&record.harness, agent_cmd)?;
     let env = LocalEnvironment::new(envs);
-    let ran = run_session(store, run, &*harness, &env, &WorkerOptions::default()).await?;
+    let ran = run_session(store, run, &*harness, &env, options).await?;
     // Everything the session produced is in the store; the scratch checkout
     // is kept only when asked for (HANDOFF_KEEP_ENVS=1).
     if let Some(ran) = &ran
@@ -225,6 +235,10 @@ pub async fn push_cmd(store_flag: Option<&str>, args: PushArgs) -> anyhow::Resul
 pub async fn worker(store_flag: Option<&str>, args: WorkerArgs) -> anyhow::Result<u8> {
     let store = super::open_store(store_flag)?;
     let envs = envs_dir(args.envs.as_deref());
+    let options = WorkerOptions {
+        lease: Duration::from_secs(args.lease.max(1)),
+        ..WorkerOptions::default()
+    };
     loop {
         let runs = RunStore::new(&*store);
         let mut ran = 0;
@@ -232,10 +246,19 @@ pub async fn worker(store_flag: Option<&str>, args: WorkerArgs) -> anyhow::Resul
             let Ok(loaded) = runs.get(id).await else {
                 continue;
             };
+            if loaded.record.state == RunState::Running {
+                if handoff_engine::reap_if_stale(&*store, id).await? {
+                    writeln!(
+                        std::io::stderr().lock(),
+                        "handoff: run {id}: its worker stopped; session marked failed"
+                    )?;
+                }
+                continue;
+            }
             if loaded.record.state != RunState::Queued {
                 continue;
             }
-            match run_now(&*store, id, args.agent_cmd.as_deref(), &envs).await {
+            match run_with(&*store, id, args.agent_cmd.as_deref(), &envs, &options).await {
                 Ok(Some(record)) => {
                     ran += 1;
                     writeln!(
