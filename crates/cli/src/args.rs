@@ -46,6 +46,21 @@ pub enum Command {
     Runs(JsonArgs),
     /// Show a run: its sessions, states and apply reports.
     Show(ShowArgs),
+    /// Verify every object and reference in the store; exits 1 when
+    /// problems are found. Deletes nothing unless --repair.
+    Fsck(FsckArgs),
+}
+
+/// `handoff fsck`.
+#[derive(Debug, Args)]
+pub struct FsckArgs {
+    /// Remove corrupted blob copies (a later push or snapshot of the same
+    /// content stores them again).
+    #[arg(long)]
+    pub repair: bool,
+    /// Print JSON.
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// Which agent harness to use.

@@ -40,6 +40,7 @@ fn main() -> ExitCode {
             Command::ContinueLocally(args) => commands::runs::continue_cmd(store, args).await,
             Command::Runs(args) => commands::runs::runs_cmd(store, args).await,
             Command::Show(args) => commands::runs::show_cmd(store, args).await,
+            Command::Fsck(args) => commands::runs::fsck_cmd(store, args).await,
         }
     });
     match result {

@@ -46,6 +46,7 @@
 pub mod conversations;
 mod error;
 pub mod follow_up;
+pub mod fsck;
 pub mod local;
 pub mod push;
 pub mod run;

@@ -88,6 +88,14 @@ pub enum Error {
         #[source]
         source: Box<dyn std::error::Error + Send + Sync + 'static>,
     },
+    /// The backend cannot do this.
+    #[error("{store} cannot {operation}")]
+    Unsupported {
+        /// What was asked.
+        operation: &'static str,
+        /// The store's description.
+        store: String,
+    },
     /// A filesystem operation failed.
     #[error("could not {action} {}", path.display())]
     Io {

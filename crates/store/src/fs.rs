@@ -165,6 +165,61 @@ impl FsStore {
 }
 
 impl FsStore {
+    fn list_blobs_blocking(&self) -> Result<Vec<Digest>> {
+        let base = self.root.join("blobs").join("sha256");
+        let mut out = Vec::new();
+        let shards = match std::fs::read_dir(&base) {
+            Ok(shards) => shards,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(out),
+            Err(source) => {
+                return Err(Error::Io {
+                    action: "list blobs in",
+                    path: base,
+                    source,
+                });
+            }
+        };
+        for shard in shards.flatten() {
+            let prefix = shard.file_name().to_string_lossy().into_owned();
+            let Ok(entries) = std::fs::read_dir(shard.path()) else {
+                continue;
+            };
+            for entry in entries.flatten() {
+                let name = entry.file_name().to_string_lossy().into_owned();
+                // Temporary files and anything else that is not a digest are
+                // not blobs.
+                if let Ok(digest) = format!("sha256:{prefix}{name}").parse::<Digest>() {
+                    out.push(digest);
+                }
+            }
+        }
+        out.sort();
+        Ok(out)
+    }
+
+    /// Temporary files a crashed writer left in the store.
+    pub fn stale_temp_files(&self) -> Vec<PathBuf> {
+        let mut out = Vec::new();
+        let mut stack = vec![self.root.clone()];
+        while let Some(dir) = stack.pop() {
+            let Ok(entries) = std::fs::read_dir(&dir) else {
+                continue;
+            };
+            for entry in entries.flatten() {
+                let Ok(kind) = entry.file_type() else {
+                    continue;
+                };
+                if kind.is_dir() {
+                    stack.push(entry.path());
+                } else if entry.file_name().to_string_lossy().starts_with(".tmp-") {
+                    out.push(entry.path());
+                }
+            }
+        }
+        out.sort();
+        out
+    }
+
     fn doc_dir(&self, key: &DocKey) -> PathBuf {
         let mut dir = self.root.join("docs");
         dir.extend(key.as_str().split('/'));
@@ -567,6 +622,28 @@ impl BlobStore for FsStore {
             move || this.get_to_file_blocking(&digest, &owned),
         )
         .await
+    }
+
+    async fn list_blobs(&self) -> Result<Vec<Digest>> {
+        let this = self.clone();
+        blocking(
+            || "list blobs".to_owned(),
+            move || this.list_blobs_blocking(),
+        )
+        .await
+    }
+
+    async fn remove_blob(&self, digest: &Digest) -> Result<()> {
+        let path = self.blob_path(digest);
+        match tokio::fs::remove_file(&path).await {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
+            Err(source) => Err(Error::Io {
+                action: "remove blob",
+                path,
+                source,
+            }),
+        }
     }
 
     async fn has(&self, digest: &Digest) -> Result<bool> {

@@ -138,6 +138,25 @@ pub trait BlobStore: Send + Sync + Debug {
         Ok(len)
     }
 
+    /// Every stored digest, for integrity checks. Backends that cannot
+    /// enumerate say so with [`Error::Unsupported`].
+    async fn list_blobs(&self) -> Result<Vec<Digest>> {
+        Err(Error::Unsupported {
+            operation: "list blobs",
+            store: self.describe(),
+        })
+    }
+
+    /// Deletes a blob (only `fsck --repair` does this, for corrupted
+    /// copies). Backends that cannot say so with [`Error::Unsupported`].
+    async fn remove_blob(&self, digest: &Digest) -> Result<()> {
+        let _ = digest;
+        Err(Error::Unsupported {
+            operation: "remove blobs",
+            store: self.describe(),
+        })
+    }
+
     /// A short human-readable name of the store, used in error messages
     /// (for example the directory of a filesystem store).
     fn describe(&self) -> String;
@@ -202,6 +221,12 @@ macro_rules! forward_blob_store {
             }
             async fn get_to_file(&self, digest: &Digest, path: &std::path::Path) -> Result<u64> {
                 (**self).get_to_file(digest, path).await
+            }
+            async fn list_blobs(&self) -> Result<Vec<Digest>> {
+                (**self).list_blobs().await
+            }
+            async fn remove_blob(&self, digest: &Digest) -> Result<()> {
+                (**self).remove_blob(digest).await
             }
             fn describe(&self) -> String {
                 (**self).describe()

@@ -102,6 +102,17 @@ impl BlobStore for MemoryStore {
         Ok(self.lock().contains_key(digest))
     }
 
+    async fn list_blobs(&self) -> Result<Vec<Digest>> {
+        let mut all: Vec<Digest> = self.lock().keys().copied().collect();
+        all.sort();
+        Ok(all)
+    }
+
+    async fn remove_blob(&self, digest: &Digest) -> Result<()> {
+        self.lock().remove(digest);
+        Ok(())
+    }
+
     fn describe(&self) -> String {
         self.name()
     }

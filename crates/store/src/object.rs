@@ -243,6 +243,35 @@ impl BlobStore for ObjectStoreBackend {
         Ok(data)
     }
 
+    async fn list_blobs(&self) -> Result<Vec<Digest>> {
+        let base = self.path(["blobs", "sha256"]);
+        let mut stream = self.store.list(Some(&base));
+        let mut out = Vec::new();
+        while let Some(meta) = stream.next().await {
+            let meta = meta.map_err(self.backend("list blobs under", &base))?;
+            let parts: Vec<String> = meta
+                .location
+                .parts()
+                .map(|p| p.as_ref().to_owned())
+                .collect();
+            if let [.., shard, rest] = parts.as_slice()
+                && let Ok(digest) = format!("sha256:{shard}{rest}").parse::<Digest>()
+            {
+                out.push(digest);
+            }
+        }
+        out.sort();
+        Ok(out)
+    }
+
+    async fn remove_blob(&self, digest: &Digest) -> Result<()> {
+        let path = self.blob_path(digest);
+        match self.store.delete(&path).await {
+            Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
+            Err(e) => Err(self.backend("remove blob", &path)(e)),
+        }
+    }
+
     async fn has(&self, digest: &Digest) -> Result<bool> {
         let path = self.blob_path(digest);
         match self.store.head(&path).await {

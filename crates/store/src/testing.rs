@@ -25,6 +25,27 @@ pub async fn blob_store_conformance(store: &dyn BlobStore, corrupt: &Corrupt<'_>
     concurrent_puts(store).await;
     corruption(store, corrupt).await;
     large_streamed(store, 64 << 20).await;
+    listing(store).await;
+}
+
+/// Every stored blob is listed; a removed blob is gone.
+pub async fn listing(store: &dyn BlobStore) {
+    let put = store
+        .put(Bytes::from_static(b"listed by the suite"))
+        .await
+        .expect("put");
+    let listed = store.list_blobs().await.expect("list");
+    assert!(listed.contains(&put.digest));
+    assert!(listed.windows(2).all(|w| w[0] < w[1]), "sorted and unique");
+    store.remove_blob(&put.digest).await.expect("remove");
+    assert!(!store.has(&put.digest).await.expect("has"));
+    assert!(
+        !store
+            .list_blobs()
+            .await
+            .expect("list")
+            .contains(&put.digest)
+    );
 }
 
 /// A blob of `size` bytes (at least 64 MiB in the full suite) goes in from a

@@ -16,7 +16,7 @@ use handoff_store::Store;
 use handoff_workspace::SnapshotOptions;
 use serde_json::json;
 
-use crate::args::{ContinueArgs, FollowUpArgs, JsonArgs, PushArgs, ShowArgs, WorkerArgs};
+use crate::args::{ContinueArgs, FollowUpArgs, FsckArgs, JsonArgs, PushArgs, ShowArgs, WorkerArgs};
 
 fn parse_run(text: &str) -> anyhow::Result<RunId> {
     text.parse::<RunId>()
@@ -418,4 +418,29 @@ pub async fn show_cmd(store_flag: Option<&str>, args: ShowArgs) -> anyhow::Resul
         print_record(&record)?;
     }
     Ok(0)
+}
+
+/// `handoff fsck`.
+pub async fn fsck_cmd(store_flag: Option<&str>, args: FsckArgs) -> anyhow::Result<u8> {
+    let store = super::open_store(store_flag)?;
+    let report = handoff_engine::fsck::fsck(&*store, args.repair).await?;
+    if args.json {
+        super::print_json(&report)?;
+    } else {
+        let mut out = std::io::stdout().lock();
+        writeln!(
+            out,
+            "checked {} blob(s) and {} run record(s): {} problem(s)",
+            report.blobs,
+            report.runs,
+            report.problems.len()
+        )?;
+        for problem in &report.problems {
+            writeln!(out, "  {}: {}", problem.object, problem.problem)?;
+        }
+        for repaired in &report.repaired {
+            writeln!(out, "  repaired: {repaired}")?;
+        }
+    }
+    Ok(if report.problems.is_empty() { 0 } else { 1 })
 }
