@@ -120,14 +120,20 @@ pub async fn store_capture(
     progress: &dyn Progress,
 ) -> Result<Snapshot> {
     use futures_util::stream::{self, StreamExt, TryStreamExt};
-    let mut blobs: Vec<(&Digest, &Bytes)> = capture.contents.iter().collect();
-    blobs.sort_by_key(|(digest, _)| **digest);
+    // Owned items: a stream over borrowed pairs makes the future not `Send`
+    // for every lifetime, which hosts spawning it on a runtime would hit.
+    let mut blobs: Vec<(Digest, Bytes)> = capture
+        .contents
+        .iter()
+        .map(|(d, b)| (*d, b.clone()))
+        .collect();
+    blobs.sort_by_key(|(digest, _)| *digest);
     progress.begin(Phase::Upload, blobs.len() as u64);
     // A few uploads in flight: hashing and I/O overlap, and remote stores
     // are latency-bound.
     let mut new_bytes: u64 = stream::iter(blobs)
         .map(|(_, data)| async move {
-            let put = store.put_if_absent(data.clone()).await;
+            let put = store.put_if_absent(data).await;
             progress.advance(1);
             put.map(|p| p.new_bytes)
         })
