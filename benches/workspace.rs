@@ -188,6 +188,28 @@ fn bench(c: &mut Criterion) {
         s_ours.as_secs_f64() / s_git.as_secs_f64()
     );
 
+    // Secret scanning before a push: capture alone vs capture + scan.
+    let (mut plain, mut scanned) = (Vec::new(), Vec::new());
+    let scanner = handoff_workspace::Scanner::builtin().unwrap();
+    for _ in 0..runs {
+        let t = Instant::now();
+        let capture = handoff_workspace::capture(source.path(), &SnapshotOptions::default()).unwrap();
+        plain.push(t.elapsed());
+        let t = Instant::now();
+        let capture2 = handoff_workspace::capture(source.path(), &SnapshotOptions::default()).unwrap();
+        let findings = scanner.scan_capture(&capture2);
+        scanned.push(t.elapsed());
+        assert!(findings.is_empty());
+        drop(capture);
+    }
+    let (p, sc) = (median(plain), median(scanned));
+    println!(
+        "secret scan: capture {:?}, capture + scan {:?}, overhead {:.0}% (target <= 20%)",
+        p,
+        sc,
+        (sc.as_secs_f64() / p.as_secs_f64() - 1.0) * 100.0
+    );
+
     let (mut ours, mut git) = (Vec::new(), Vec::new());
     for _ in 0..runs {
         let target = GitRepo::clone_from(&source);
