@@ -9,8 +9,8 @@
 //! - [`session`]: find a session by id or the latest for a directory, and
 //!   install a conversation where `claude --resume <id>` looks.
 //!
-//! Running turns through the `claude` CLI (the `Harness` implementation) is
-//! the next step of this crate.
+//! - [`ClaudeCodeHarness`]: runs turns with the real `claude` CLI resuming
+//!   the installed session, and reads back what it recorded.
 //!
 //! # Example
 //!
@@ -30,11 +30,14 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+mod harness;
 pub mod paths;
 pub mod session;
 pub mod transcript;
 
 use std::path::PathBuf;
+
+pub use harness::ClaudeCodeHarness;
 
 /// Result alias for this crate.
 pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -22,10 +22,10 @@ pub fn resolve(name: &str, agent_cmd: Option<&str>) -> anyhow::Result<Arc<DynHar
                 turn.conversation.messages.len()
             ))
         })),
-        // The Claude Code and Codex adapters carry their own crates; until
-        // they are part of this build, these names still get the coverage
-        // matrix's answer for their kind, and running a turn says why not.
-        "claude-code" | "codex" => Arc::new(Unavailable(HarnessKind::from_name(name))),
+        "claude-code" => Arc::new(handoff_claude_code::ClaudeCodeHarness::new()),
+        // The Codex adapter is not part of this build yet: the name still
+        // gets the coverage matrix's answer, and running a turn says why not.
+        "codex" => Arc::new(Unavailable(HarnessKind::from_name(name))),
         other => bail!(
             "unknown harness {other:?} (expected warp, claude-code, codex, command or scripted)"
         ),

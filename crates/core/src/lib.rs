@@ -13,8 +13,10 @@
 //! | [`harness`] | the `Harness` trait, the coverage matrix, command and scripted harnesses |
 //! | [`engine`] | the three directions and the embedded cloud runner |
 //! | [`warp`] | the Warp Agent adapter (feature `warp`, on by default) |
+//! | [`claude_code`] | Claude Code sessions and the `claude` CLI harness (feature `claude-code`, on by default) |
 //!
-//! Features: `warp` (default), `object-store` (S3, GCS and Azure stores).
+//! Features: `warp` and `claude-code` (default), `object-store` (S3, GCS and
+//! Azure stores).
 //!
 //! # Example: local → cloud, then a follow-up
 //!
@@ -81,6 +83,8 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+#[cfg(feature = "claude-code")]
+pub use handoff_claude_code as claude_code;
 pub use handoff_conversation as conversation;
 pub use handoff_engine as engine;
 pub use handoff_harness as harness;
