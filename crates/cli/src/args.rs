@@ -49,6 +49,53 @@ pub enum Command {
     /// Verify every object and reference in the store; exits 1 when
     /// problems are found. Deletes nothing unless --repair.
     Fsck(FsckArgs),
+    /// Store a native agent session as a handoff conversation; prints its id.
+    Import(ImportArgs),
+    /// Install a stored conversation as a native session for a directory,
+    /// so the agent's own resume finds it; prints the session id and file.
+    Export(ExportArgs),
+}
+
+/// `handoff import`.
+#[derive(Debug, Args)]
+pub struct ImportArgs {
+    /// The native harness (claude-code).
+    #[arg(long, value_name = "NAME")]
+    pub harness: String,
+    /// A native session file.
+    #[arg(conflicts_with = "session", required_unless_present = "session")]
+    pub file: Option<PathBuf>,
+    /// A session id, or `latest` for --cwd.
+    #[arg(long, value_name = "ID|latest")]
+    pub session: Option<String>,
+    /// The working directory the session belongs to [default: .].
+    #[arg(long, value_name = "DIR", default_value = ".")]
+    pub cwd: PathBuf,
+    /// The agent's home (Claude Code: its config dir) [default: $CLAUDE_CONFIG_DIR or ~/.claude].
+    #[arg(long, value_name = "DIR")]
+    pub home: Option<PathBuf>,
+    /// Print JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `handoff export`.
+#[derive(Debug, Args)]
+pub struct ExportArgs {
+    /// The conversation id.
+    pub conversation: String,
+    /// The native harness (claude-code).
+    #[arg(long, value_name = "NAME")]
+    pub harness: String,
+    /// The working directory the session is for.
+    #[arg(long, value_name = "DIR")]
+    pub cwd: PathBuf,
+    /// The agent's home (Claude Code: its config dir) [default: $CLAUDE_CONFIG_DIR or ~/.claude].
+    #[arg(long, value_name = "DIR")]
+    pub home: Option<PathBuf>,
+    /// Print JSON.
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// `handoff fsck`.
@@ -83,8 +130,12 @@ pub struct PushArgs {
     #[arg(long, value_name = "DIR", default_value = ".")]
     pub repo: PathBuf,
     /// The local conversation (handoff JSON or JSONL); a new one if absent.
-    #[arg(long, value_name = "FILE")]
+    #[arg(long, value_name = "FILE", conflicts_with = "session")]
     pub conversation: Option<PathBuf>,
+    /// A native session of the harness to push (its id, or `latest` for
+    /// the workspace directory), for harnesses that carry transcripts.
+    #[arg(long, value_name = "ID|latest")]
+    pub session: Option<String>,
     /// The harness.
     #[command(flatten)]
     pub harness: HarnessArgs,

@@ -41,6 +41,8 @@ fn main() -> ExitCode {
             Command::Runs(args) => commands::runs::runs_cmd(store, args).await,
             Command::Show(args) => commands::runs::show_cmd(store, args).await,
             Command::Fsck(args) => commands::runs::fsck_cmd(store, args).await,
+            Command::Import(args) => commands::native::import(store, args).await,
+            Command::Export(args) => commands::native::export(store, args).await,
         }
     });
     match result {

@@ -423,15 +423,14 @@ fn unsupported_directions_and_busy_runs_are_clear_errors() {
     let env = Env::new();
     let local = base_repo();
     local.write("x.txt", "x\n");
-    for harness in ["claude-code", "codex"] {
-        let out = env.handoff(&["push", "--harness", harness], local.path());
-        assert_eq!(out.status.code(), Some(1));
-        assert!(
-            stderr(&out).contains(&format!("{harness} does not support local→cloud handoff")),
-            "{}",
-            stderr(&out)
-        );
-    }
+    let harness = "codex";
+    let out = env.handoff(&["push", "--harness", harness], local.path());
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).contains(&format!("{harness} does not support local→cloud handoff")),
+        "{}",
+        stderr(&out)
+    );
     let run = run_id(&env.handoff(&["push", "--harness", "scripted"], local.path()));
     let out = env.handoff(&["follow-up", &run, "--prompt", "x"], local.path());
     assert_eq!(out.status.code(), Some(1));
@@ -497,5 +496,105 @@ fn the_command_harness_runs_the_agent_cli_in_the_restored_workspace() {
         std::fs::read_to_string(file)
             .unwrap()
             .contains("carried over")
+    );
+}
+
+#[test]
+fn claude_code_sessions_import_export_and_push() {
+    let env = Env::new();
+    let repo = base_repo();
+    repo.write("src/lib.rs", "// edited in a Claude Code session\n");
+    let home = tempfile::tempdir().unwrap();
+    let fixture = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../../shared/fixtures/claude-code/short.jsonl");
+
+    // import a native file, export it as a session for this repository
+    let out = env.handoff(
+        &[
+            "import",
+            "--harness",
+            "claude-code",
+            fixture.to_str().unwrap(),
+            "--json",
+        ],
+        repo.path(),
+    );
+    let imported = json(&out);
+    let id = imported["conversation"].as_str().unwrap().to_owned();
+    assert_eq!(
+        id, "55604662-cf2a-4331-851a-ec234028f8ca",
+        "the session id is the conversation id"
+    );
+    let home_arg = home.path().to_str().unwrap();
+    let cwd = repo.path().to_str().unwrap();
+    let out = env.handoff(
+        &[
+            "export",
+            &id,
+            "--harness",
+            "claude-code",
+            "--cwd",
+            cwd,
+            "--home",
+            home_arg,
+            "--json",
+        ],
+        repo.path(),
+    );
+    let exported = json(&out);
+    let canonical = std::fs::canonicalize(repo.path()).unwrap();
+    let folder = handoff_claude_code::paths::project_folder(canonical.to_str().unwrap());
+    assert_eq!(
+        exported["file"].as_str().unwrap(),
+        home.path()
+            .join("projects")
+            .join(folder)
+            .join(format!("{id}.jsonl"))
+            .to_str()
+            .unwrap()
+    );
+
+    // import it back by "latest" for the directory
+    let again = json(&env.handoff(
+        &[
+            "import",
+            "--harness",
+            "claude-code",
+            "--session",
+            "latest",
+            "--cwd",
+            cwd,
+            "--home",
+            home_arg,
+            "--json",
+        ],
+        repo.path(),
+    ));
+    assert_eq!(again["conversation"], id.as_str());
+    assert_eq!(again["messages"], imported["messages"]);
+
+    // push the local Claude Code session to the cloud
+    let out = Command::new(env!("CARGO_BIN_EXE_handoff"))
+        .current_dir(repo.path())
+        .env("CLAUDE_CONFIG_DIR", home.path())
+        .arg("--store")
+        .arg(env.store.path())
+        .args([
+            "push",
+            "--harness",
+            "claude-code",
+            "--session",
+            "latest",
+            "--json",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let pushed = json(&out);
+    assert_eq!(pushed["record"]["harness"], "claude-code");
+    assert_ne!(
+        pushed["record"]["conversation"],
+        id.as_str(),
+        "the cloud run continues a fork"
     );
 }

@@ -3,10 +3,12 @@
 //! state of it.
 
 use bytes::Bytes;
-use handoff_conversation::{Conversation, ReadOptions};
-use handoff_store::{BlobStore, BlobStoreExt, Digest};
+use handoff_conversation::{Conversation, ConversationId, ReadOptions};
+use handoff_store::{
+    BlobStore, BlobStoreExt, Digest, DocKey, DocumentStore, DocumentStoreExt, Store,
+};
 
-use crate::Result;
+use crate::{Error, Result};
 
 /// Saves `conversation` as a JSONL blob; returns its digest.
 pub async fn save(store: &dyn BlobStore, conversation: &Conversation) -> Result<Digest> {
@@ -20,4 +22,46 @@ pub async fn load(store: &dyn BlobStore, digest: &Digest) -> Result<Conversation
     let bytes = store.get(digest).await?;
     let (conversation, _) = Conversation::read_jsonl(&bytes[..], &ReadOptions::default())?;
     Ok(conversation)
+}
+
+fn key(id: ConversationId) -> Result<DocKey> {
+    Ok(DocKey::new(format!("conversations/{id}"))?)
+}
+
+/// Saves `conversation` under its id (a document naming the JSONL blob), so
+/// that it can be found again by id; returns the blob's digest.
+pub async fn save_named(store: &dyn Store, conversation: &Conversation) -> Result<Digest> {
+    let blobs: &dyn BlobStore = store;
+    let docs: &dyn DocumentStore = store;
+    let digest = save(blobs, conversation).await?;
+    let key = key(conversation.id)?;
+    let pointer = Bytes::from(digest.to_string());
+    match docs.get_latest(&key).await? {
+        Some(current) if current.data == pointer => {}
+        Some(current) => {
+            docs.update(&key, current.version, pointer).await?;
+        }
+        None => {
+            docs.create(&key, pointer).await?;
+        }
+    }
+    Ok(digest)
+}
+
+/// Loads a conversation saved by [`save_named`].
+pub async fn load_named(store: &dyn Store, id: ConversationId) -> Result<Conversation> {
+    let docs: &dyn DocumentStore = store;
+    let found = docs
+        .get_latest(&key(id)?)
+        .await?
+        .ok_or_else(|| Error::Internal {
+            what: format!("conversation {id} is not in the store"),
+        })?;
+    let digest: Digest = std::str::from_utf8(&found.data)
+        .ok()
+        .and_then(|t| t.parse().ok())
+        .ok_or_else(|| Error::Internal {
+            what: format!("conversation {id} has an invalid pointer"),
+        })?;
+    load(store, &digest).await
 }

@@ -95,9 +95,15 @@ pub const COVERAGE: &[(&str, &[Direction])] = &[
             Direction::CloudToLocal,
         ],
     ),
+    // Claude Code's adapter carries its native transcript, so a local Claude
+    // Code session can be pushed too (beyond the seed matrix).
     (
         "claude-code",
-        &[Direction::CloudToCloud, Direction::CloudToLocal],
+        &[
+            Direction::LocalToCloud,
+            Direction::CloudToCloud,
+            Direction::CloudToLocal,
+        ],
     ),
     ("codex", &[Direction::CloudToCloud, Direction::CloudToLocal]),
 ];
@@ -133,7 +139,7 @@ mod tests {
             (HarnessKind::Warp, LocalToCloud, true),
             (HarnessKind::Warp, CloudToCloud, true),
             (HarnessKind::Warp, CloudToLocal, true),
-            (HarnessKind::ClaudeCode, LocalToCloud, false),
+            (HarnessKind::ClaudeCode, LocalToCloud, true),
             (HarnessKind::ClaudeCode, CloudToCloud, true),
             (HarnessKind::ClaudeCode, CloudToLocal, true),
             (HarnessKind::Codex, LocalToCloud, false),

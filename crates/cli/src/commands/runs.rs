@@ -166,9 +166,12 @@ pub async fn push_cmd(store_flag: Option<&str>, args: PushArgs) -> anyhow::Resul
     let store = super::open_store(store_flag)?;
     let harness =
         crate::harness::resolve(&args.harness.harness, args.harness.agent_cmd.as_deref())?;
-    let mut conversation = match &args.conversation {
-        Some(path) => read_conversation(path)?,
-        None => Conversation::new(
+    let mut conversation = match (&args.conversation, &args.session) {
+        (_, Some(session)) => {
+            super::native::read_session(&args.harness.harness, session, &args.repo, None)?.0
+        }
+        (Some(path), None) => read_conversation(path)?,
+        (None, None) => Conversation::new(
             format!("handoff from {}", args.repo.display()),
             harness.kind().name(),
         ),

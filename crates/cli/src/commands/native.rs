@@ -1,0 +1,111 @@
+//! `handoff import` and `handoff export`: native agent sessions to and from
+//! stored handoff conversations.
+
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context as _, bail};
+use handoff_claude_code::{paths, session};
+use handoff_conversation::{Conversation, ConversationId, Mode};
+use serde_json::json;
+
+use crate::args::{ExportArgs, ImportArgs};
+
+fn absolute(dir: &Path) -> anyhow::Result<String> {
+    Ok(std::fs::canonicalize(dir)
+        .with_context(|| format!("cannot open {}", dir.display()))?
+        .to_string_lossy()
+        .into_owned())
+}
+
+fn claude_home(home: Option<&Path>) -> anyhow::Result<PathBuf> {
+    paths::config_dir(home)
+        .context("no Claude Code config dir: pass --home, or set CLAUDE_CONFIG_DIR or HOME")
+}
+
+/// Reads a native session named by id or `latest` (for `cwd`).
+pub fn read_session(
+    harness: &str,
+    which: &str,
+    cwd: &Path,
+    home: Option<&Path>,
+) -> anyhow::Result<(Conversation, PathBuf)> {
+    if harness != "claude-code" {
+        bail!(
+            "native sessions of {harness:?} cannot be read by this build (supported: claude-code)"
+        );
+    }
+    let config = claude_home(home)?;
+    let cwd = absolute(cwd)?;
+    let file = if which == "latest" {
+        session::find_latest(&config, &cwd)?
+    } else {
+        session::find_by_id(&config, which, Some(&cwd))?
+    };
+    let (conversation, skipped) = session::read_file(&file, Mode::Lenient)?;
+    for s in &skipped {
+        writeln!(
+            std::io::stderr().lock(),
+            "handoff: warning: {}: line {} skipped: {}",
+            file.display(),
+            s.line,
+            s.reason
+        )?;
+    }
+    Ok((conversation, file))
+}
+
+/// `handoff import`.
+pub async fn import(store_flag: Option<&str>, args: ImportArgs) -> anyhow::Result<u8> {
+    let (conversation, file) = match (&args.file, &args.session) {
+        (Some(file), _) => {
+            if args.harness != "claude-code" {
+                bail!(
+                    "native sessions of {:?} cannot be read by this build (supported: claude-code)",
+                    args.harness
+                );
+            }
+            (session::read_file(file, Mode::Strict)?.0, file.clone())
+        }
+        (None, Some(which)) => read_session(&args.harness, which, &args.cwd, args.home.as_deref())?,
+        (None, None) => bail!("give a session FILE or --session ID|latest"),
+    };
+    let store = super::open_store(store_flag)?;
+    let digest = handoff_engine::conversations::save_named(&*store, &conversation).await?;
+    if args.json {
+        super::print_json(
+            &json!({"conversation": conversation.id.to_string(), "blob": digest.to_string(), "messages": conversation.messages.len(), "from": file}),
+        )?;
+    } else {
+        writeln!(std::io::stdout().lock(), "{}", conversation.id)?;
+    }
+    Ok(0)
+}
+
+/// `handoff export`.
+pub async fn export(store_flag: Option<&str>, args: ExportArgs) -> anyhow::Result<u8> {
+    if args.harness != "claude-code" {
+        bail!(
+            "conversations cannot be installed for {:?} by this build (supported: claude-code)",
+            args.harness
+        );
+    }
+    let id: ConversationId = args.conversation.parse()?;
+    let store = super::open_store(store_flag)?;
+    let conversation = handoff_engine::conversations::load_named(&*store, id).await?;
+    let config = claude_home(args.home.as_deref())?;
+    let cwd = absolute(&args.cwd)?;
+    let session_id = conversation.id.to_string();
+    let file = session::install(&conversation, &config, &cwd, &session_id)?;
+    if args.json {
+        super::print_json(&json!({"session": session_id, "file": file}))?;
+    } else {
+        let mut out = std::io::stdout().lock();
+        writeln!(out, "{session_id}\t{}", file.display())?;
+        writeln!(
+            out,
+            "resume with: (cd {cwd} && claude --resume {session_id})"
+        )?;
+    }
+    Ok(0)
+}
