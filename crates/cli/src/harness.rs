@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use anyhow::{Context as _, bail};
-use handoff_harness::{CommandHarness, DynHarness, HarnessKind, ScriptedHarness};
+use handoff_harness::{CommandHarness, DynHarness, ScriptedHarness};
 
 /// The harness a name denotes.
 pub fn resolve(name: &str, agent_cmd: Option<&str>) -> anyhow::Result<Arc<DynHarness>> {
@@ -23,32 +23,9 @@ pub fn resolve(name: &str, agent_cmd: Option<&str>) -> anyhow::Result<Arc<DynHar
             ))
         })),
         "claude-code" => Arc::new(handoff_claude_code::ClaudeCodeHarness::new()),
-        // The Codex adapter is not part of this build yet: the name still
-        // gets the coverage matrix's answer, and running a turn says why not.
-        "codex" => Arc::new(Unavailable(HarnessKind::from_name(name))),
+        "codex" => Arc::new(handoff_codex::CodexHarness::new()),
         other => bail!(
             "unknown harness {other:?} (expected warp, claude-code, codex, command or scripted)"
         ),
     })
-}
-
-/// A named harness whose adapter is not in this build.
-#[derive(Debug)]
-struct Unavailable(HarnessKind);
-
-#[async_trait::async_trait]
-impl handoff_harness::Harness for Unavailable {
-    fn kind(&self) -> HarnessKind {
-        self.0.clone()
-    }
-
-    async fn run_turn(
-        &self,
-        _turn: handoff_harness::Turn<'_>,
-    ) -> handoff_harness::Result<Vec<handoff_conversation::Message>> {
-        Err(handoff_harness::Error::NotInstalled {
-            program: format!("the {} adapter", self.0),
-            hint: "this build of handoff does not include it yet".to_owned(),
-        })
-    }
 }

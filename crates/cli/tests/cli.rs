@@ -419,18 +419,10 @@ fn push_refuses_likely_secrets_unless_excluded_or_allowed() {
 }
 
 #[test]
-fn unsupported_directions_and_busy_runs_are_clear_errors() {
+fn busy_runs_refuse_follow_ups_and_the_worker_runs_them() {
     let env = Env::new();
     let local = base_repo();
     local.write("x.txt", "x\n");
-    let harness = "codex";
-    let out = env.handoff(&["push", "--harness", harness], local.path());
-    assert_eq!(out.status.code(), Some(1));
-    assert!(
-        stderr(&out).contains(&format!("{harness} does not support local→cloud handoff")),
-        "{}",
-        stderr(&out)
-    );
     let run = run_id(&env.handoff(&["push", "--harness", "scripted"], local.path()));
     let out = env.handoff(&["follow-up", &run, "--prompt", "x"], local.path());
     assert_eq!(out.status.code(), Some(1));
@@ -597,4 +589,63 @@ fn claude_code_sessions_import_export_and_push() {
         id.as_str(),
         "the cloud run continues a fork"
     );
+}
+
+#[test]
+fn codex_sessions_import_export_and_push() {
+    let env = Env::new();
+    let repo = base_repo();
+    repo.write("src/lib.rs", "// edited in a Codex session\n");
+    let home = tempfile::tempdir().unwrap();
+    let rollout =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../codex/tests/fixtures/rollout.jsonl");
+    let imported = json(&env.handoff(
+        &[
+            "import",
+            "--harness",
+            "codex",
+            rollout.to_str().unwrap(),
+            "--json",
+        ],
+        repo.path(),
+    ));
+    let id = imported["conversation"].as_str().unwrap().to_owned();
+    let cwd = repo.path().to_str().unwrap();
+    let home_arg = home.path().to_str().unwrap();
+    let exported = json(&env.handoff(
+        &[
+            "export",
+            &id,
+            "--harness",
+            "codex",
+            "--cwd",
+            cwd,
+            "--home",
+            home_arg,
+            "--json",
+        ],
+        repo.path(),
+    ));
+    let file = exported["file"].as_str().unwrap();
+    assert!(
+        file.contains("/sessions/") && file.ends_with(&format!("-{id}.jsonl")),
+        "{file}"
+    );
+    let out = Command::new(env!("CARGO_BIN_EXE_handoff"))
+        .current_dir(repo.path())
+        .env("CODEX_HOME", home.path())
+        .arg("--store")
+        .arg(env.store.path())
+        .args([
+            "push",
+            "--harness",
+            "codex",
+            "--session",
+            "latest",
+            "--json",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(json(&out)["record"]["harness"], "codex");
 }

@@ -14,9 +14,10 @@
 //! | [`engine`] | the three directions and the embedded cloud runner |
 //! | [`warp`] | the Warp Agent adapter (feature `warp`, on by default) |
 //! | [`claude_code`] | Claude Code sessions and the `claude` CLI harness (feature `claude-code`, on by default) |
+//! | [`codex`] | Codex rollouts and the `codex` CLI harness (feature `codex`, on by default) |
 //!
-//! Features: `warp` and `claude-code` (default), `object-store` (S3, GCS and
-//! Azure stores).
+//! Features: `warp`, `claude-code` and `codex` (default), `object-store`
+//! (S3, GCS and Azure stores).
 //!
 //! # Example: local → cloud, then a follow-up
 //!
@@ -85,6 +86,8 @@
 
 #[cfg(feature = "claude-code")]
 pub use handoff_claude_code as claude_code;
+#[cfg(feature = "codex")]
+pub use handoff_codex as codex;
 pub use handoff_conversation as conversation;
 pub use handoff_engine as engine;
 pub use handoff_harness as harness;

@@ -305,7 +305,10 @@ async fn the_coverage_matrix_decides_and_unsupported_creates_nothing() {
         let (agent, _) = recording_agent(kind.clone());
         let before = RunStore::new(&store).list().await.unwrap().len();
         let result = push(&store, push_request(&s, &agent)).await;
-        let supported = matches!(kind, HarnessKind::Warp | HarnessKind::ClaudeCode);
+        let supported = matches!(
+            kind,
+            HarnessKind::Warp | HarnessKind::ClaudeCode | HarnessKind::Codex
+        );
         match result {
             Ok(_) => assert!(supported, "{kind} pushed"),
             Err(Error::Harness(handoff_harness::Error::Unsupported { harness, direction })) => {

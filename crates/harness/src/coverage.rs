@@ -105,7 +105,15 @@ pub const COVERAGE: &[(&str, &[Direction])] = &[
             Direction::CloudToLocal,
         ],
     ),
-    ("codex", &[Direction::CloudToCloud, Direction::CloudToLocal]),
+    // Likewise Codex: its adapter carries the native rollout.
+    (
+        "codex",
+        &[
+            Direction::LocalToCloud,
+            Direction::CloudToCloud,
+            Direction::CloudToLocal,
+        ],
+    ),
 ];
 
 /// The directions the matrix gives a kind (none for kinds it does not list).
@@ -142,7 +150,7 @@ mod tests {
             (HarnessKind::ClaudeCode, LocalToCloud, true),
             (HarnessKind::ClaudeCode, CloudToCloud, true),
             (HarnessKind::ClaudeCode, CloudToLocal, true),
-            (HarnessKind::Codex, LocalToCloud, false),
+            (HarnessKind::Codex, LocalToCloud, true),
             (HarnessKind::Codex, CloudToCloud, true),
             (HarnessKind::Codex, CloudToLocal, true),
         ] {

@@ -30,10 +30,20 @@ pub fn read_session(
     cwd: &Path,
     home: Option<&Path>,
 ) -> anyhow::Result<(Conversation, PathBuf)> {
+    if harness == "codex" {
+        let home = handoff_codex::codex_home(home)
+            .context("no Codex home: pass --home, or set CODEX_HOME or HOME")?;
+        let cwd = absolute(cwd)?;
+        let file = if which == "latest" {
+            handoff_codex::find_latest(&home, &cwd)?
+        } else {
+            handoff_codex::find_by_id(&home, which)?
+        };
+        let (conversation, _) = handoff_codex::read_file(&file, Mode::Lenient)?;
+        return Ok((conversation, file));
+    }
     if harness != "claude-code" {
-        bail!(
-            "native sessions of {harness:?} cannot be read by this build (supported: claude-code)"
-        );
+        bail!("native sessions of {harness:?} cannot be read (supported: claude-code, codex)");
     }
     let config = claude_home(home)?;
     let cwd = absolute(cwd)?;
@@ -58,15 +68,16 @@ pub fn read_session(
 /// `handoff import`.
 pub async fn import(store_flag: Option<&str>, args: ImportArgs) -> anyhow::Result<u8> {
     let (conversation, file) = match (&args.file, &args.session) {
-        (Some(file), _) => {
-            if args.harness != "claude-code" {
-                bail!(
-                    "native sessions of {:?} cannot be read by this build (supported: claude-code)",
-                    args.harness
-                );
+        (Some(file), _) => match args.harness.as_str() {
+            "claude-code" => (session::read_file(file, Mode::Strict)?.0, file.clone()),
+            "codex" => (
+                handoff_codex::read_file(file, Mode::Strict)?.0,
+                file.clone(),
+            ),
+            other => {
+                bail!("native sessions of {other:?} cannot be read (supported: claude-code, codex)")
             }
-            (session::read_file(file, Mode::Strict)?.0, file.clone())
-        }
+        },
         (None, Some(which)) => read_session(&args.harness, which, &args.cwd, args.home.as_deref())?,
         (None, None) => bail!("give a session FILE or --session ID|latest"),
     };
@@ -84,28 +95,33 @@ pub async fn import(store_flag: Option<&str>, args: ImportArgs) -> anyhow::Resul
 
 /// `handoff export`.
 pub async fn export(store_flag: Option<&str>, args: ExportArgs) -> anyhow::Result<u8> {
-    if args.harness != "claude-code" {
-        bail!(
-            "conversations cannot be installed for {:?} by this build (supported: claude-code)",
-            args.harness
-        );
-    }
     let id: ConversationId = args.conversation.parse()?;
     let store = super::open_store(store_flag)?;
     let conversation = handoff_engine::conversations::load_named(&*store, id).await?;
-    let config = claude_home(args.home.as_deref())?;
     let cwd = absolute(&args.cwd)?;
     let session_id = conversation.id.to_string();
-    let file = session::install(&conversation, &config, &cwd, &session_id)?;
+    let (file, resume) = match args.harness.as_str() {
+        "claude-code" => {
+            let config = claude_home(args.home.as_deref())?;
+            let file = session::install(&conversation, &config, &cwd, &session_id)?;
+            (file, format!("claude --resume {session_id}"))
+        }
+        "codex" => {
+            let home = handoff_codex::codex_home(args.home.as_deref())
+                .context("no Codex home: pass --home, or set CODEX_HOME or HOME")?;
+            let file = handoff_codex::install(&conversation, &home, &cwd, &session_id)?;
+            (file, format!("codex resume {session_id}"))
+        }
+        other => {
+            bail!("conversations cannot be installed for {other:?} (supported: claude-code, codex)")
+        }
+    };
     if args.json {
         super::print_json(&json!({"session": session_id, "file": file}))?;
     } else {
         let mut out = std::io::stdout().lock();
         writeln!(out, "{session_id}\t{}", file.display())?;
-        writeln!(
-            out,
-            "resume with: (cd {cwd} && claude --resume {session_id})"
-        )?;
+        writeln!(out, "resume with: (cd {cwd} && {resume})")?;
     }
     Ok(0)
 }

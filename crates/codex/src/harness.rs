@@ -1,0 +1,189 @@
+//! [`CodexHarness`]: runs a turn with the real `codex` CLI.
+//!
+//! The conversation is installed as a rollout for the run's working
+//! directory, then `codex exec --json resume <id> <prompt>` runs there with
+//! `CODEX_HOME` set; the lines it appends to the rollout become the turn.
+//! A missing binary, a non-zero exit or a timeout is a failed turn; a
+//! partial last line is cut so the rollout stays valid.
+
+use std::path::PathBuf;
+use std::process::Stdio;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use handoff_conversation::{Message, Mode};
+use handoff_harness::{Error, Harness, HarnessKind, Result, Turn};
+use serde_json::Value;
+
+use crate::rollout;
+
+/// The Codex harness.
+#[derive(Debug, Clone)]
+pub struct CodexHarness {
+    program: Option<PathBuf>,
+    home: Option<PathBuf>,
+    timeout: Duration,
+}
+
+impl Default for CodexHarness {
+    fn default() -> Self {
+        Self {
+            program: None,
+            home: None,
+            timeout: Duration::from_secs(30 * 60),
+        }
+    }
+}
+
+impl CodexHarness {
+    /// Uses `codex` from `PATH` and the usual `CODEX_HOME`.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Uses the CLI at `program`.
+    pub fn with_program(mut self, program: impl Into<PathBuf>) -> Self {
+        self.program = Some(program.into());
+        self
+    }
+
+    /// Uses `home` instead of `$CODEX_HOME` / `~/.codex`.
+    pub fn with_home(mut self, home: impl Into<PathBuf>) -> Self {
+        self.home = Some(home.into());
+        self
+    }
+
+    /// How long a turn may take (default 30 minutes).
+    pub fn with_timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = timeout;
+        self
+    }
+}
+
+fn failed(reason: String) -> Error {
+    Error::TurnFailed {
+        harness: HarnessKind::Codex,
+        reason,
+    }
+}
+
+fn io(action: &'static str) -> impl FnOnce(std::io::Error) -> Error {
+    move |source| Error::Io {
+        action,
+        harness: HarnessKind::Codex,
+        source,
+    }
+}
+
+const INSTALL_HINT: &str = "install Codex with `npm install -g @openai/codex`";
+
+#[async_trait]
+impl Harness for CodexHarness {
+    fn kind(&self) -> HarnessKind {
+        HarnessKind::Codex
+    }
+
+    async fn run_turn(&self, turn: Turn<'_>) -> Result<Vec<Message>> {
+        let program = self
+            .program
+            .clone()
+            .or_else(|| {
+                let paths = std::env::var_os("PATH")?;
+                std::env::split_paths(&paths)
+                    .map(|d| d.join("codex"))
+                    .find(|p| p.is_file())
+            })
+            .ok_or_else(|| Error::NotInstalled {
+                program: "codex".to_owned(),
+                hint: INSTALL_HINT.to_owned(),
+            })?;
+        let home = rollout::codex_home(self.home.as_deref())
+            .ok_or_else(|| failed("no Codex home (set CODEX_HOME or HOME)".to_owned()))?;
+        let cwd =
+            std::fs::canonicalize(turn.workdir).map_err(io("resolve the working directory"))?;
+        let cwd = cwd.to_string_lossy().into_owned();
+        let id = turn.conversation.id.to_string();
+        let file = rollout::install(turn.conversation, &home, &cwd, &id)
+            .map_err(|e| failed(e.to_string()))?;
+        let before = std::fs::read_to_string(&file)
+            .map_err(io("read the rollout"))?
+            .lines()
+            .filter(|l| !l.trim().is_empty())
+            .count();
+
+        let mut prompt = turn.handoff.note();
+        if !prompt.is_empty() {
+            prompt.push('\n');
+        }
+        prompt.push_str(turn.prompt);
+        let child = tokio::process::Command::new(&program)
+            .args(["exec", "--json", "resume", &id])
+            .arg(&prompt)
+            .current_dir(turn.workdir)
+            .env("CODEX_HOME", &home)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .kill_on_drop(true)
+            .spawn();
+        let child = match child {
+            Ok(child) => child,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                return Err(Error::NotInstalled {
+                    program: program.display().to_string(),
+                    hint: INSTALL_HINT.to_owned(),
+                });
+            }
+            Err(e) => return Err(io("start codex")(e)),
+        };
+        let output = match tokio::time::timeout(self.timeout, child.wait_with_output()).await {
+            Ok(output) => output.map_err(io("wait for codex"))?,
+            Err(_) => {
+                repair(&file)?;
+                return Err(failed(format!(
+                    "codex did not finish within {:?} and was killed",
+                    self.timeout
+                )));
+            }
+        };
+        if !output.status.success() {
+            repair(&file)?;
+            let text = format!(
+                "{}{}",
+                String::from_utf8_lossy(&output.stdout),
+                String::from_utf8_lossy(&output.stderr)
+            );
+            let tail: Vec<&str> = text.lines().rev().take(3).collect();
+            return Err(failed(format!(
+                "codex exited with {}: {}",
+                output.status,
+                tail.into_iter().rev().collect::<Vec<_>>().join(" ")
+            )));
+        }
+        let (after, _) =
+            rollout::read_file(&file, Mode::Lenient).map_err(|e| failed(e.to_string()))?;
+        let added: Vec<Message> = after.messages.into_iter().skip(before).collect();
+        if added.is_empty() {
+            return Err(failed("codex exited without recording a turn".to_owned()));
+        }
+        Ok(added)
+    }
+}
+
+fn repair(file: &std::path::Path) -> Result<()> {
+    let Ok(text) = std::fs::read_to_string(file) else {
+        return Ok(());
+    };
+    let good: Vec<&str> = text
+        .lines()
+        .filter(|l| matches!(serde_json::from_str::<Value>(l), Ok(Value::Object(_))))
+        .collect();
+    if good.len() == text.lines().count() && text.ends_with('\n') {
+        return Ok(());
+    }
+    let mut fixed = good.join("\n");
+    fixed.push('\n');
+    let tmp = file.with_extension("jsonl.handoff-repair");
+    std::fs::write(&tmp, fixed).map_err(io("repair the rollout"))?;
+    std::fs::rename(&tmp, file).map_err(io("repair the rollout"))
+}
