@@ -1,5 +1,6 @@
 //! Bounded fuzzing of the decoders that read untrusted input: the snapshot
-//! manifest and the conversation JSONL reader. Random bytes and mutations of
+//! manifest, the conversation JSONL reader, and the Claude Code and Codex
+//! native transcript readers. Random bytes and mutations of
 //! valid documents must give a value or a typed error — never a panic, and
 //! within bounded memory (the line and size limits).
 //!
@@ -114,6 +115,52 @@ fn conversation_reader_never_panics() {
             ],
             |bytes| {
                 read_conversation(&bytes);
+                Ok(())
+            },
+        )
+        .unwrap();
+}
+
+fn valid_claude() -> Vec<u8> {
+    br#"{"parentUuid":null,"isSidechain":false,"userType":"external","cwd":"/w","sessionId":"55604662-cf2a-4331-851a-ec234028f8ca","version":"2.1.38","type":"user","message":{"role":"user","content":"hi"},"uuid":"3579fa66-0f5d-400c-97b8-e2fbecfeb4ba","timestamp":"2026-02-10T21:11:52.438Z"}
+{"parentUuid":"3579fa66-0f5d-400c-97b8-e2fbecfeb4ba","type":"assistant","message":{"role":"assistant","content":[{"type":"tool_use","id":"t1","name":"Bash","input":{"command":"ls"}},{"type":"thinking","thinking":"x"}]},"uuid":"7c676cb6-c0f4-4952-a21f-18df6af360c7","timestamp":"2026-02-10T21:11:53.000Z"}
+{"type":"user","message":{"role":"user","content":[{"type":"tool_result","tool_use_id":"t1","content":[{"type":"text","text":"a"}],"is_error":false}]}}
+"#.to_vec()
+}
+
+fn valid_codex() -> Vec<u8> {
+    std::fs::read(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/crates/codex/tests/fixtures/rollout.jsonl"
+    ))
+    .unwrap()
+}
+
+fn read_native(bytes: &[u8]) {
+    for mode in [Mode::Strict, Mode::Lenient] {
+        if let Ok((c, _)) = handoff_claude_code::transcript::read(bytes, mode, "fuzz") {
+            let mut out = Vec::new();
+            handoff_claude_code::transcript::write(&c, &mut out, None).unwrap();
+        }
+        if let Ok((c, _)) = handoff_codex::read(bytes, mode, "fuzz") {
+            let mut out = Vec::new();
+            handoff_codex::write(&c, &mut out, None).unwrap();
+        }
+    }
+}
+
+#[test]
+fn native_transcript_readers_never_panic() {
+    let mut runner = TestRunner::new(config());
+    runner
+        .run(
+            &prop_oneof![
+                prop::collection::vec(any::<u8>(), 0..512),
+                mutated(valid_claude()),
+                mutated(valid_codex()),
+            ],
+            |bytes| {
+                read_native(&bytes);
                 Ok(())
             },
         )

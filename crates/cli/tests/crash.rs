@@ -309,3 +309,121 @@ fn a_killed_worker_does_not_leave_its_run_running_forever() {
     );
     assert_eq!(shown["sessions"][2]["start"], shown["sessions"][0]["end"]);
 }
+
+/// Every blob in a filesystem store hashes to its name, and every stored
+/// manifest names only blobs that are there.
+fn store_is_consistent(store: &Path) -> Result<(), String> {
+    let mut manifests = 0;
+    let blobs = store.join("blobs/sha256");
+    let Ok(shards) = std::fs::read_dir(&blobs) else {
+        return Ok(());
+    };
+    for shard in shards.flatten() {
+        let prefix = shard.file_name().to_string_lossy().into_owned();
+        for entry in std::fs::read_dir(shard.path()).unwrap().flatten() {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            let Ok(digest) = format!("sha256:{prefix}{name}").parse::<handoff_store::Digest>()
+            else {
+                continue;
+            };
+            let data = std::fs::read(entry.path()).unwrap();
+            if handoff_store::Digest::of(&data) != digest {
+                return Err(format!("blob {digest} does not match its content"));
+            }
+            if let Ok(manifest) = handoff_workspace::Manifest::from_json(&data) {
+                manifests += 1;
+                for needed in manifest.digests() {
+                    let hex = needed.hex();
+                    if !blobs.join(&hex[..2]).join(&hex[2..]).is_file() {
+                        return Err(format!("manifest {digest} names missing blob {needed}"));
+                    }
+                }
+            }
+        }
+    }
+    let _ = manifests;
+    Ok(())
+}
+
+#[test]
+fn kill_9_mid_snapshot_and_mid_push_leaves_a_consistent_store() {
+    let seed = std::env::var("HANDOFF_CRASH_SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| {
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap()
+                .as_nanos() as u64
+                | 1
+        });
+    eprintln!("snapshot crash seed: {seed} (replay with HANDOFF_CRASH_SEED={seed})");
+    let mut rng = Rng(seed);
+    let source = GitRepo::init();
+    for i in 0..1_000 {
+        source.write(&format!("d{:02}/f{i:04}.txt", i % 20), content(i, 1));
+    }
+    source.commit_all("base");
+    for i in 0..1_000 {
+        source.write(&format!("d{:02}/f{i:04}.txt", i % 20), content(i, 2));
+    }
+    let store = tempfile::tempdir().unwrap();
+    let t = Instant::now();
+    let probe = tempfile::tempdir().unwrap();
+    assert!(
+        handoff(probe.path(), &["snapshot", "--repo"])
+            .arg(source.path())
+            .stdout(Stdio::null())
+            .status()
+            .unwrap()
+            .success()
+    );
+    let full = t.elapsed();
+    for round in 0..10 {
+        let command = if round % 2 == 0 { "snapshot" } else { "push" };
+        let mut cmd = handoff(store.path(), &[command, "--repo"]);
+        cmd.arg(source.path());
+        if command == "push" {
+            cmd.args(["--harness", "scripted"]);
+        }
+        let mut child = cmd
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(Duration::from_micros(
+            rng.next() % (full.as_micros() as u64).max(1),
+        ));
+        let _ = child.kill();
+        let _ = child.wait();
+        store_is_consistent(store.path())
+            .unwrap_or_else(|e| panic!("round {round}, seed {seed}: {e}"));
+        let fsck = handoff(store.path(), &["fsck", "--json"]).output().unwrap();
+        assert_eq!(
+            fsck.status.code(),
+            Some(0),
+            "round {round}, seed {seed}: {}",
+            String::from_utf8_lossy(&fsck.stdout)
+        );
+    }
+    // The next snapshot and push succeed.
+    let out = handoff(store.path(), &["snapshot", "--repo"])
+        .arg(source.path())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = handoff(store.path(), &["push", "--harness", "scripted", "--repo"])
+        .arg(source.path())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    store_is_consistent(store.path()).unwrap();
+}
