@@ -8,9 +8,7 @@
 
 mod support;
 
-use handoff_core::engine::{
-    LocalEnvironment, Push, WorkerOptions, continue_locally, push, run_session,
-};
+use handoff_core::engine::{LocalEnvironment, WorkerOptions, continue_locally, run_session};
 use handoff_core::store::FsStore;
 
 #[tokio::main]
@@ -20,19 +18,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let local = support::demo_repo();
     let conversation = support::demo_conversation(&store).await;
     let agent = support::agent();
-    let pushed = push(
-        &store,
-        Push {
-            workspace: local.path(),
-            conversation: &conversation,
-            harness: &agent,
-            attachments_from: &store,
-            prompt: Some("finish the test".into()),
-            snapshot: Default::default(),
-            allow_secrets: false,
-        },
-    )
-    .await?;
+    let pushed = support::push_demo(&store, &local, &conversation, &agent).await;
     let env = LocalEnvironment::new(tmp.path().join("envs"));
     run_session(&store, pushed.run, &agent, &env, &WorkerOptions::default())
         .await?

@@ -8,7 +8,7 @@
 
 mod support;
 
-use handoff_core::engine::{LocalEnvironment, Push, WorkerOptions, push, run_session};
+use handoff_core::engine::{LocalEnvironment, WorkerOptions, run_session};
 use handoff_core::store::FsStore;
 
 #[tokio::main]
@@ -19,19 +19,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let conversation = support::demo_conversation(&store).await;
     let agent = support::agent();
 
-    let pushed = push(
-        &store,
-        Push {
-            workspace: local.path(),
-            conversation: &conversation,
-            harness: &agent,
-            attachments_from: &store,
-            prompt: Some("finish the test".into()),
-            snapshot: Default::default(),
-            allow_secrets: false,
-        },
-    )
-    .await?;
+    let pushed = support::push_demo(&store, &local, &conversation, &agent).await;
     println!(
         "local conversation {} forked into cloud conversation {}",
         conversation.id, pushed.record.conversation

@@ -9,7 +9,7 @@
 mod support;
 
 use handoff_core::engine::{
-    LocalEnvironment, Push, WorkerOptions, continue_locally, follow_up, push, run_session,
+    LocalEnvironment, WorkerOptions, continue_locally, follow_up, run_session,
 };
 use handoff_core::store::FsStore;
 
@@ -25,19 +25,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         "uncommitted locally:\n{}",
         local.git(&["status", "--short"])
     );
-    let pushed = push(
-        &store,
-        Push {
-            workspace: local.path(),
-            conversation: &conversation,
-            harness: &agent,
-            attachments_from: &store,
-            prompt: Some("finish the test".into()),
-            snapshot: Default::default(),
-            allow_secrets: false,
-        },
-    )
-    .await?;
+    let pushed = support::push_demo(&store, &local, &conversation, &agent).await;
     println!(
         "run {}: conversation {} forked as {}",
         pushed.run, conversation.id, pushed.record.conversation

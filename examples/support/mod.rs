@@ -96,6 +96,30 @@ impl Environment for Drifted {
     }
 }
 
+/// local → cloud for the demo: pushes `local`'s uncommitted work and the
+/// conversation with the prompt "finish the test".
+pub async fn push_demo(
+    store: &handoff_core::store::FsStore,
+    local: &GitRepo,
+    conversation: &Conversation,
+    agent: &ScriptedHarness,
+) -> handoff_core::engine::Pushed {
+    handoff_core::engine::push(
+        store,
+        handoff_core::engine::Push {
+            workspace: local.path(),
+            conversation,
+            harness: agent,
+            attachments_from: store,
+            prompt: Some("finish the test".into()),
+            snapshot: Default::default(),
+            allow_secrets: false,
+        },
+    )
+    .await
+    .unwrap()
+}
+
 /// Prints an apply report.
 pub fn print_report(label: &str, report: &ApplyReport) {
     println!("{label}:");

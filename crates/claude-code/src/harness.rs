@@ -80,13 +80,6 @@ impl ClaudeCodeHarness {
     }
 }
 
-fn find_on_path(name: &str) -> Option<PathBuf> {
-    let paths = std::env::var_os("PATH")?;
-    std::env::split_paths(&paths)
-        .map(|dir| dir.join(name))
-        .find(|p| p.is_file())
-}
-
 #[async_trait]
 impl Harness for ClaudeCodeHarness {
     fn kind(&self) -> HarnessKind {
@@ -97,7 +90,7 @@ impl Harness for ClaudeCodeHarness {
         let program = self
             .program
             .clone()
-            .or_else(|| find_on_path("claude"))
+            .or_else(|| handoff_harness::session_file::find_on_path(&["claude"]))
             .ok_or_else(|| Error::NotInstalled {
                 program: "claude".to_owned(),
                 hint: "install Claude Code with `npm install -g @anthropic-ai/claude-code`"
@@ -201,19 +194,6 @@ fn line_count(file: &std::path::Path) -> Result<usize> {
 /// Cuts lines that are not JSON objects (a CLI killed mid-write), so the
 /// session file stays valid for the next resume.
 fn repair(file: &std::path::Path) -> Result<()> {
-    let Ok(text) = std::fs::read_to_string(file) else {
-        return Ok(());
-    };
-    let good: Vec<&str> = text
-        .lines()
-        .filter(|l| matches!(serde_json::from_str::<Value>(l), Ok(Value::Object(_))))
-        .collect();
-    if good.len() == text.lines().count() && text.ends_with('\n') {
-        return Ok(());
-    }
-    let mut fixed = good.join("\n");
-    fixed.push('\n');
-    let tmp = file.with_extension("jsonl.handoff-repair");
-    std::fs::write(&tmp, fixed).map_err(ClaudeCodeHarness::io("repair the session file"))?;
-    std::fs::rename(&tmp, file).map_err(ClaudeCodeHarness::io("repair the session file"))
+    handoff_harness::session_file::cut_torn_lines(file)
+        .map_err(ClaudeCodeHarness::io("repair the session file"))
 }

@@ -13,7 +13,6 @@ use std::time::Duration;
 use async_trait::async_trait;
 use handoff_conversation::{Message, Mode};
 use handoff_harness::{Error, Harness, HarnessKind, Result, Turn};
-use serde_json::Value;
 
 use crate::rollout;
 
@@ -87,12 +86,7 @@ impl Harness for CodexHarness {
         let program = self
             .program
             .clone()
-            .or_else(|| {
-                let paths = std::env::var_os("PATH")?;
-                std::env::split_paths(&paths)
-                    .map(|d| d.join("codex"))
-                    .find(|p| p.is_file())
-            })
+            .or_else(|| handoff_harness::session_file::find_on_path(&["codex"]))
             .ok_or_else(|| Error::NotInstalled {
                 program: "codex".to_owned(),
                 hint: INSTALL_HINT.to_owned(),
@@ -171,19 +165,5 @@ impl Harness for CodexHarness {
 }
 
 fn repair(file: &std::path::Path) -> Result<()> {
-    let Ok(text) = std::fs::read_to_string(file) else {
-        return Ok(());
-    };
-    let good: Vec<&str> = text
-        .lines()
-        .filter(|l| matches!(serde_json::from_str::<Value>(l), Ok(Value::Object(_))))
-        .collect();
-    if good.len() == text.lines().count() && text.ends_with('\n') {
-        return Ok(());
-    }
-    let mut fixed = good.join("\n");
-    fixed.push('\n');
-    let tmp = file.with_extension("jsonl.handoff-repair");
-    std::fs::write(&tmp, fixed).map_err(io("repair the rollout"))?;
-    std::fs::rename(&tmp, file).map_err(io("repair the rollout"))
+    handoff_harness::session_file::cut_torn_lines(file).map_err(io("repair the session file"))
 }

@@ -43,6 +43,7 @@ mod command;
 pub mod coverage;
 mod error;
 mod scripted;
+pub mod session_file;
 #[cfg(any(test, feature = "testing"))]
 pub mod testing;
 

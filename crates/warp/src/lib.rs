@@ -43,7 +43,7 @@ pub struct WarpHarness {
 impl WarpHarness {
     /// Locates Warp's agent CLI on `PATH`.
     pub fn locate() -> Self {
-        Self::at(find_on_path(PROGRAMS))
+        Self::at(handoff_harness::session_file::find_on_path(PROGRAMS))
     }
 
     /// Uses the CLI at `program` (`None`: not installed).
@@ -55,14 +55,6 @@ impl WarpHarness {
     pub fn program(&self) -> Option<&Path> {
         self.program.as_deref()
     }
-}
-
-/// The first of `names` found in a `PATH` directory.
-pub fn find_on_path(names: &[&str]) -> Option<PathBuf> {
-    let paths = std::env::var_os("PATH")?;
-    std::env::split_paths(&paths)
-        .flat_map(|dir| names.iter().map(move |name| dir.join(name)))
-        .find(|candidate| candidate.is_file())
 }
 
 #[async_trait]
