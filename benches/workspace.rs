@@ -193,10 +193,12 @@ fn bench(c: &mut Criterion) {
     let scanner = handoff_workspace::Scanner::builtin().unwrap();
     for _ in 0..runs {
         let t = Instant::now();
-        let capture = handoff_workspace::capture(source.path(), &SnapshotOptions::default()).unwrap();
+        let capture =
+            handoff_workspace::capture(source.path(), &SnapshotOptions::default()).unwrap();
         plain.push(t.elapsed());
         let t = Instant::now();
-        let capture2 = handoff_workspace::capture(source.path(), &SnapshotOptions::default()).unwrap();
+        let capture2 =
+            handoff_workspace::capture(source.path(), &SnapshotOptions::default()).unwrap();
         let findings = scanner.scan_capture(&capture2);
         scanned.push(t.elapsed());
         assert!(findings.is_empty());
