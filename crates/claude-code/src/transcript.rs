@@ -19,7 +19,8 @@ use std::io::{BufRead, Write};
 
 use chrono::{DateTime, Utc};
 use handoff_conversation::{
-    Conversation, ConversationId, Message, MessageId, Mode, Part, Role, Skipped,
+    BoundedLine, BoundedLines, Conversation, ConversationId, Message, MessageId, Mode, Part, Role,
+    Skipped,
 };
 use serde_json::{Map, Value, json};
 
@@ -37,24 +38,21 @@ pub fn read(input: impl BufRead, mode: Mode, label: &str) -> Result<(Conversatio
     let mut skipped = Vec::new();
     let mut session: Option<String> = None;
     let mut cwd: Option<String> = None;
-    for (index, line) in input.split(b'\n').enumerate() {
+    for (index, line) in BoundedLines::new(input, MAX_LINE_BYTES).enumerate() {
         let number = index as u64 + 1;
         let line = line.map_err(|source| Error::Io {
             action: "read",
             path: label.into(),
             source,
         })?;
-        if line.iter().all(u8::is_ascii_whitespace) {
-            continue;
-        }
-        let parsed = if line.len() > MAX_LINE_BYTES {
-            Err(format!("longer than {MAX_LINE_BYTES} bytes"))
-        } else {
-            match serde_json::from_slice::<Value>(&line) {
+        let parsed = match line {
+            BoundedLine::TooLong => Err(format!("longer than {MAX_LINE_BYTES} bytes")),
+            BoundedLine::Line(line) if line.iter().all(u8::is_ascii_whitespace) => continue,
+            BoundedLine::Line(line) => match serde_json::from_slice::<Value>(&line) {
                 Ok(Value::Object(object)) => Ok(object),
                 Ok(_) => Err("not a JSON object".to_owned()),
                 Err(e) => Err(e.to_string()),
-            }
+            },
         };
         let object = match parsed {
             Ok(object) => object,

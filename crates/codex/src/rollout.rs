@@ -5,7 +5,8 @@ use std::path::{Path, PathBuf};
 
 use chrono::{DateTime, Utc};
 use handoff_conversation::{
-    Conversation, ConversationId, Message, MessageId, Mode, Part, Role, Skipped,
+    BoundedLine, BoundedLines, Conversation, ConversationId, Message, MessageId, Mode, Part, Role,
+    Skipped,
 };
 use serde_json::{Map, Value, json};
 
@@ -13,6 +14,10 @@ use crate::{Error, Result};
 
 /// The key of `Message::extra` holding the native line.
 pub const NATIVE: &str = "codex";
+
+/// The longest rollout line read; a longer one is an error naming it (or
+/// skipped in lenient mode), never buffered.
+pub const MAX_LINE_BYTES: usize = 64 << 20;
 
 /// `CODEX_HOME`: `explicit`, else `$CODEX_HOME`, else `$HOME/.codex`.
 pub fn codex_home(explicit: Option<&Path>) -> Option<PathBuf> {
@@ -43,16 +48,27 @@ pub fn read(input: impl BufRead, mode: Mode, label: &str) -> Result<(Conversatio
     let mut messages = Vec::new();
     let mut skipped = Vec::new();
     let mut meta: Option<Map<String, Value>> = None;
-    for (index, line) in input.split(b'\n').enumerate() {
+    for (index, line) in BoundedLines::new(input, MAX_LINE_BYTES).enumerate() {
         let number = index as u64 + 1;
         let line = line.map_err(|source| Error::Io {
             action: "read",
             path: label.into(),
             source,
         })?;
-        if line.iter().all(u8::is_ascii_whitespace) {
-            continue;
-        }
+        let line = match line {
+            BoundedLine::TooLong => {
+                bad(
+                    &mut skipped,
+                    mode,
+                    label,
+                    number,
+                    format!("longer than {MAX_LINE_BYTES} bytes"),
+                )?;
+                continue;
+            }
+            BoundedLine::Line(line) if line.iter().all(u8::is_ascii_whitespace) => continue,
+            BoundedLine::Line(line) => line,
+        };
         let object = match serde_json::from_slice::<Value>(&line) {
             Ok(Value::Object(object)) => object,
             Ok(_) => {

@@ -510,3 +510,99 @@ mod tests {
         assert_eq!(skipped.len(), 1);
     }
 }
+
+/// One line from [`BoundedLines`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum BoundedLine {
+    /// A line's bytes, without its newline (and without a trailing `\r`).
+    Line(Vec<u8>),
+    /// A line longer than the limit; its bytes were skipped, not buffered.
+    TooLong,
+}
+
+/// Lines of a reader, never buffering more than `max` bytes of one — for
+/// every reader of untrusted JSON-lines input (conversations and the
+/// agents' native transcripts).
+#[derive(Debug)]
+pub struct BoundedLines<R: BufRead> {
+    input: R,
+    max: usize,
+}
+
+impl<R: BufRead> BoundedLines<R> {
+    /// Lines of `input`, each at most `max` bytes.
+    pub fn new(input: R, max: usize) -> Self {
+        Self { input, max }
+    }
+}
+
+impl<R: BufRead> Iterator for BoundedLines<R> {
+    type Item = std::io::Result<BoundedLine>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        let mut buf = Vec::new();
+        let mut too_long = false;
+        let mut any = false;
+        loop {
+            let available = match self.input.fill_buf() {
+                Ok(available) => available,
+                Err(e) => return Some(Err(e)),
+            };
+            if available.is_empty() {
+                if !any {
+                    return None;
+                }
+                break;
+            }
+            any = true;
+            let (chunk, found) = match available.iter().position(|&b| b == b'\n') {
+                Some(at) => (&available[..at], Some(at + 1)),
+                None => (available, None),
+            };
+            if !too_long {
+                if buf.len() + chunk.len() > self.max {
+                    too_long = true;
+                    buf = Vec::new();
+                } else {
+                    buf.extend_from_slice(chunk);
+                }
+            }
+            let used = found.unwrap_or(available.len());
+            self.input.consume(used);
+            if found.is_some() {
+                break;
+            }
+        }
+        if buf.last() == Some(&b'\r') {
+            buf.pop();
+        }
+        Some(Ok(if too_long {
+            BoundedLine::TooLong
+        } else {
+            BoundedLine::Line(buf)
+        }))
+    }
+}
+
+#[cfg(test)]
+mod bounded_tests {
+    use super::*;
+
+    #[test]
+    fn long_lines_are_skipped_without_buffering() {
+        let mut input = b"short\n".to_vec();
+        input.extend(std::iter::repeat_n(b'x', 10_000));
+        input.extend_from_slice(b"\nlast\r\n");
+        let lines: Vec<BoundedLine> = BoundedLines::new(&input[..], 100)
+            .map(|l| l.unwrap())
+            .collect();
+        assert_eq!(
+            lines,
+            vec![
+                BoundedLine::Line(b"short".to_vec()),
+                BoundedLine::TooLong,
+                BoundedLine::Line(b"last".to_vec())
+            ]
+        );
+    }
+}

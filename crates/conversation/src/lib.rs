@@ -51,7 +51,10 @@ pub mod model;
 
 pub use attachment::{AttachmentLimits, CopyStats, attach_bytes, attach_file, copy_attachments};
 pub use error::{Error, Result};
-pub use format::{FORMAT_V1, Header, JsonlReader, JsonlWriter, Mode, ReadOptions, Skipped};
+pub use format::{
+    BoundedLine, BoundedLines, FORMAT_V1, Header, JsonlReader, JsonlWriter, Mode, ReadOptions,
+    Skipped,
+};
 pub use model::{
     AttachmentRef, Conversation, ConversationId, Message, MessageId, Parent, Part, Role,
 };
