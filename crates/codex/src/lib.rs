@@ -16,11 +16,12 @@
 //! - [`CodexHarness`]: runs `codex exec --json resume <id> <prompt>`.
 //!
 //! Relied on: the rollout layout and field names as published by Codex's
-//! own source and observed in 0.139–0.16x rollouts by public tooling. Codex
-//! 0.16x also keeps a SQLite state database in `CODEX_HOME`; this adapter
-//! does not write it — resuming by id finds the rollout by its file name,
-//! which is what this crate installs. Verifying that against the real CLI
-//! (its offline `codex fork`/`archive` subcommands) is an open item.
+//! own source and observed in 0.139–0.16x rollouts by public tooling.
+//! Codex 0.16x also keeps SQLite databases in `CODEX_HOME` (`state_5.sqlite`
+//! and others); this adapter does not write them, and does not need to:
+//! with Codex 0.169.0, `codex archive <id>` finds a rollout this crate
+//! installed by its id alone (the opt-in test `tests/real_cli.rs` checks
+//! exactly that against the real CLI, offline).
 //!
 //! # Example
 //!
