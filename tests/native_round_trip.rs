@@ -115,3 +115,91 @@ async fn unknown_fields_survive_follow_up_and_continue_locally() {
         .collect();
     assert_eq!(prompts, vec!["first cloud turn", "second cloud turn"]);
 }
+
+const FAKE_CODEX: &str = r#"#!/bin/sh
+id="$4"; prompt="$5"
+file=$(find "$CODEX_HOME/sessions" -name "rollout-*-$id.jsonl" | head -n 1)
+[ -n "$file" ] || { echo "no rollout for $id" >&2; exit 1; }
+printf '{"timestamp":"2026-11-25T00:00:00.000Z","type":"response_item","payload":{"type":"message","role":"user","content":[{"type":"input_text","text":"%s"}]}}\n' "$prompt" >> "$file"
+printf '{"timestamp":"2026-11-25T00:00:01.000Z","type":"response_item","payload":{"type":"message","role":"assistant","content":[{"type":"output_text","text":"ok"}]}}\n' >> "$file"
+"#;
+
+fn without_codex_ids(mut v: serde_json::Value) -> serde_json::Value {
+    if let Some(p) = v.get_mut("payload").and_then(|p| p.as_object_mut()) {
+        for key in ["id", "cwd", "forked_from_id"] {
+            p.remove(key);
+        }
+    }
+    v
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_codex_rollout_survives_follow_up_and_continue_locally() {
+    let fixture =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("crates/codex/tests/fixtures/rollout.jsonl");
+    let (local_session, _) = handoff_codex::read_file(&fixture, Mode::Strict).unwrap();
+    let bin = tempfile::tempdir().unwrap();
+    let fake = bin.path().join("codex");
+    std::fs::write(&fake, FAKE_CODEX).unwrap();
+    std::fs::set_permissions(&fake, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let home = tempfile::tempdir().unwrap();
+    let agent = handoff_codex::CodexHarness::new()
+        .with_program(&fake)
+        .with_home(home.path());
+    let repo = GitRepo::init();
+    repo.write("a.txt", "a\n");
+    repo.commit_all("base");
+    let store_dir = tempfile::tempdir().unwrap();
+    let store = FsStore::new(store_dir.path());
+    let pushed = push(
+        &store,
+        Push {
+            workspace: repo.path(),
+            conversation: &local_session,
+            harness: &agent,
+            attachments_from: &MemoryStore::new(),
+            prompt: Some("first cloud turn".into()),
+            snapshot: Default::default(),
+            allow_secrets: false,
+        },
+    )
+    .await
+    .unwrap();
+    let envs = tempfile::tempdir().unwrap();
+    let env = LocalEnvironment::new(envs.path());
+    run_session(&store, pushed.run, &agent, &env, &WorkerOptions::default())
+        .await
+        .unwrap()
+        .unwrap();
+    follow_up(&store, pushed.run, &agent, "second cloud turn".into())
+        .await
+        .unwrap();
+    run_session(&store, pushed.run, &agent, &env, &WorkerOptions::default())
+        .await
+        .unwrap()
+        .unwrap();
+    let back = continue_locally(&store, pushed.run, &agent, repo.path(), false)
+        .await
+        .unwrap();
+    let mut out = Vec::new();
+    handoff_codex::write(&back.conversation, &mut out, None).unwrap();
+    let written: Vec<serde_json::Value> = String::from_utf8(out)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let original: Vec<serde_json::Value> = std::fs::read_to_string(&fixture)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(written.len(), original.len() + 4);
+    for (i, (w, o)) in written.iter().zip(&original).enumerate() {
+        assert_eq!(
+            without_codex_ids(w.clone()),
+            without_codex_ids(o.clone()),
+            "line {} changed",
+            i + 1
+        );
+    }
+}

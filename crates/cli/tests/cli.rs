@@ -649,3 +649,62 @@ fn codex_sessions_import_export_and_push() {
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     assert_eq!(json(&out)["record"]["harness"], "codex");
 }
+
+/// Fake agent CLIs, found first on PATH, resuming like the real ones.
+const FAKE_CLAUDE: &str = r#"#!/bin/sh
+id="$3"; prompt="$7"
+folder=$(printf '%s' "$PWD" | sed 's/[^a-zA-Z0-9]/-/g')
+file="$CLAUDE_CONFIG_DIR/projects/$folder/$id.jsonl"
+[ -f "$file" ] || { echo "No conversation found with session ID: $id" >&2; exit 1; }
+printf '{"type":"user","message":{"role":"user","content":"%s"}}\n{"type":"assistant","message":{"role":"assistant","content":[{"type":"text","text":"claude was here"}]}}\n' "$prompt" >> "$file"
+echo '{"type":"result","subtype":"success","result":"ok"}'
+"#;
+
+const FAKE_CODEX: &str = r#"#!/bin/sh
+id="$4"; prompt="$5"
+file=$(find "$CODEX_HOME/sessions" -name "rollout-*-$id.jsonl" | head -n 1)
+[ -n "$file" ] || { echo "no rollout for $id" >&2; exit 1; }
+printf '{"type":"response_item","payload":{"type":"message","role":"assistant","content":[{"type":"output_text","text":"codex was here: %s"}]}}\n' "$prompt" >> "$file"
+"#;
+
+#[test]
+fn agent_clis_found_on_path_run_the_cloud_sessions() {
+    use std::os::unix::fs::PermissionsExt;
+    let env = Env::new();
+    let bin = tempfile::tempdir().unwrap();
+    for (name, script) in [("claude", FAKE_CLAUDE), ("codex", FAKE_CODEX)] {
+        let path = bin.path().join(name);
+        std::fs::write(&path, script).unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+    let path = format!(
+        "{}:{}",
+        bin.path().display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let homes = tempfile::tempdir().unwrap();
+    let repo = base_repo();
+    repo.write("x.txt", "x\n");
+    for harness in ["claude-code", "codex"] {
+        let out = Command::new(env!("CARGO_BIN_EXE_handoff"))
+            .current_dir(repo.path())
+            .env("PATH", &path)
+            .env("CLAUDE_CONFIG_DIR", homes.path().join("claude"))
+            .env("CODEX_HOME", homes.path().join("codex"))
+            .arg("--store")
+            .arg(env.store.path())
+            .args([
+                "push",
+                "--harness",
+                harness,
+                "--prompt",
+                "go",
+                "--wait",
+                "--json",
+            ])
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(0), "{harness}: {}", stderr(&out));
+        assert_eq!(json(&out)["record"]["state"], "ended", "{harness}");
+    }
+}
