@@ -705,6 +705,29 @@ fn agent_clis_found_on_path_run_the_cloud_sessions() {
             .output()
             .unwrap();
         assert_eq!(out.status.code(), Some(0), "{harness}: {}", stderr(&out));
-        assert_eq!(json(&out)["record"]["state"], "ended", "{harness}");
+        let pushed = json(&out);
+        assert_eq!(pushed["record"]["state"], "ended", "{harness}");
+
+        // cloud → local into the same agent: installed where it resumes.
+        let run = pushed["run"].as_str().unwrap();
+        let back = Command::new(env!("CARGO_BIN_EXE_handoff"))
+            .current_dir(repo.path())
+            .env("CLAUDE_CONFIG_DIR", homes.path().join("claude"))
+            .env("CODEX_HOME", homes.path().join("codex"))
+            .arg("--store")
+            .arg(env.store.path())
+            .args(["continue-locally", run, "--harness", harness, "--json"])
+            .output()
+            .unwrap();
+        assert_eq!(back.status.code(), Some(0), "{harness}: {}", stderr(&back));
+        let native = json(&back)["native_session"].clone();
+        assert!(
+            Path::new(native["file"].as_str().unwrap()).is_file(),
+            "{harness}: {native}"
+        );
+        assert!(
+            native["resume"].as_str().unwrap().contains("resume"),
+            "{native}"
+        );
     }
 }

@@ -125,3 +125,34 @@ pub async fn export(store_flag: Option<&str>, args: ExportArgs) -> anyhow::Resul
     }
     Ok(0)
 }
+
+/// Installs `conversation` as a native session of `harness` for the
+/// working directory `cwd`, when that harness has native sessions; returns
+/// the file and the command that resumes it.
+pub fn install_for(
+    harness: &str,
+    conversation: &Conversation,
+    cwd: &Path,
+) -> anyhow::Result<Option<(PathBuf, String)>> {
+    let id = conversation.id.to_string();
+    match harness {
+        "claude-code" => {
+            let config = claude_home(None)?;
+            let cwd = absolute(cwd)?;
+            Ok(Some((
+                session::install(conversation, &config, &cwd, &id)?,
+                format!("claude --resume {id}"),
+            )))
+        }
+        "codex" => {
+            let home =
+                handoff_codex::codex_home(None).context("no Codex home: set CODEX_HOME or HOME")?;
+            let cwd = absolute(cwd)?;
+            Ok(Some((
+                handoff_codex::install(conversation, &home, &cwd, &id)?,
+                format!("codex resume {id}"),
+            )))
+        }
+        _ => Ok(None),
+    }
+}

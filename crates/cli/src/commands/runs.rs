@@ -321,11 +321,15 @@ pub async fn continue_cmd(store_flag: Option<&str>, args: ContinueArgs) -> anyho
     let mut jsonl = Vec::new();
     done.conversation.write_jsonl(&mut jsonl)?;
     std::fs::write(&file, jsonl).with_context(|| format!("cannot write {}", file.display()))?;
+    // For agents with native sessions, also install it where the agent's own
+    // resume finds it.
+    let native = super::native::install_for(&args.harness.harness, &done.conversation, &args.repo)?;
     let failed: usize = done.applied.iter().map(|(_, r)| r.failed.len()).sum();
     if args.json {
         super::print_json(&json!({
             "conversation": done.conversation.id.to_string(),
             "conversation_file": file,
+            "native_session": native.as_ref().map(|(path, resume)| json!({"file": path, "resume": resume})),
             "branches": done.branches.iter().map(|(repo, dir, b)| json!({"repo": repo, "dir": dir, "branch": b.reference, "commit": b.commit.to_string()})).collect::<Vec<_>>(),
             "applied": done.applied.iter().map(|(repo, r)| json!({"repo": repo, "report": r})).collect::<Vec<_>>(),
         }))?;
@@ -337,6 +341,13 @@ pub async fn continue_cmd(store_flag: Option<&str>, args: ContinueArgs) -> anyho
             done.conversation.id,
             file.display()
         )?;
+        if let Some((path, resume)) = &native {
+            writeln!(
+                out,
+                "native session {} — resume with: {resume}",
+                path.display()
+            )?;
+        }
         for (repo, _, branch) in &done.branches {
             writeln!(
                 out,
