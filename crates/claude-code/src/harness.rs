@@ -12,7 +12,6 @@
 //! session file stays valid.
 
 use std::path::PathBuf;
-use std::process::Stdio;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -21,6 +20,8 @@ use handoff_harness::{Error, Harness, HarnessKind, Result, Turn};
 use serde_json::Value;
 
 use crate::{paths, session};
+
+const INSTALL_HINT: &str = "install Claude Code with `npm install -g @anthropic-ai/claude-code`";
 
 /// The Claude Code harness.
 #[derive(Debug, Clone)]
@@ -114,58 +115,36 @@ impl Harness for ClaudeCodeHarness {
             prompt.push('\n');
         }
         prompt.push_str(turn.prompt);
-        let child = tokio::process::Command::new(&program)
-            .args([
-                "-p",
-                "--resume",
-                &id,
-                "--output-format",
-                "stream-json",
-                "--verbose",
-            ])
-            .arg(&prompt)
-            .current_dir(turn.workdir)
-            .env("CLAUDE_CONFIG_DIR", &config)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .kill_on_drop(true)
-            .spawn();
-        let child = match child {
-            Ok(child) => child,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                return Err(Error::NotInstalled {
-                    program: program.display().to_string(),
-                    hint: "install Claude Code with `npm install -g @anthropic-ai/claude-code`"
-                        .to_owned(),
-                });
-            }
-            Err(e) => return Err(Self::io("start claude")(e)),
+        let args: Vec<std::ffi::OsString> = [
+            "-p",
+            "--resume",
+            &id,
+            "--output-format",
+            "stream-json",
+            "--verbose",
+        ]
+        .into_iter()
+        .map(Into::into)
+        .chain([prompt.into()])
+        .collect();
+        let kind = HarnessKind::ClaudeCode;
+        let run = handoff_harness::session_file::AgentRun {
+            kind: &kind,
+            program: &program,
+            args: &args,
+            cwd: turn.workdir,
+            env: &[("CLAUDE_CONFIG_DIR", config.as_os_str())],
+            stdin: None,
+            timeout: self.timeout,
+            install_hint: INSTALL_HINT,
         };
-        let output = match tokio::time::timeout(self.timeout, child.wait_with_output()).await {
-            Ok(output) => output.map_err(Self::io("wait for claude"))?,
-            Err(_) => {
+        let output = match handoff_harness::session_file::run_agent(run).await {
+            Ok(output) => output,
+            Err(e) => {
                 repair(&file)?;
-                return Err(Self::failed(format!(
-                    "claude did not finish within {:?} and was killed",
-                    self.timeout
-                )));
+                return Err(e);
             }
         };
-        if !output.status.success() {
-            repair(&file)?;
-            let text = format!(
-                "{}{}",
-                String::from_utf8_lossy(&output.stdout),
-                String::from_utf8_lossy(&output.stderr)
-            );
-            let tail: Vec<&str> = text.lines().rev().take(3).collect();
-            return Err(Self::failed(format!(
-                "claude exited with {}: {}",
-                output.status,
-                tail.into_iter().rev().collect::<Vec<_>>().join(" ")
-            )));
-        }
         // The session file is the record; the stream only says it finished.
         let finished = String::from_utf8_lossy(&output.stdout)
             .lines()

@@ -7,7 +7,6 @@
 //! partial last line is cut so the rollout stays valid.
 
 use std::path::PathBuf;
-use std::process::Stdio;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -110,49 +109,25 @@ impl Harness for CodexHarness {
             prompt.push('\n');
         }
         prompt.push_str(turn.prompt);
-        let child = tokio::process::Command::new(&program)
-            .args(["exec", "--json", "resume", &id])
-            .arg(&prompt)
-            .current_dir(turn.workdir)
-            .env("CODEX_HOME", &home)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .kill_on_drop(true)
-            .spawn();
-        let child = match child {
-            Ok(child) => child,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                return Err(Error::NotInstalled {
-                    program: program.display().to_string(),
-                    hint: INSTALL_HINT.to_owned(),
-                });
-            }
-            Err(e) => return Err(io("start codex")(e)),
+        let args: Vec<std::ffi::OsString> = ["exec", "--json", "resume", &id]
+            .into_iter()
+            .map(Into::into)
+            .chain([prompt.into()])
+            .collect();
+        let kind = HarnessKind::Codex;
+        let run = handoff_harness::session_file::AgentRun {
+            kind: &kind,
+            program: &program,
+            args: &args,
+            cwd: turn.workdir,
+            env: &[("CODEX_HOME", home.as_os_str())],
+            stdin: None,
+            timeout: self.timeout,
+            install_hint: INSTALL_HINT,
         };
-        let output = match tokio::time::timeout(self.timeout, child.wait_with_output()).await {
-            Ok(output) => output.map_err(io("wait for codex"))?,
-            Err(_) => {
-                repair(&file)?;
-                return Err(failed(format!(
-                    "codex did not finish within {:?} and was killed",
-                    self.timeout
-                )));
-            }
-        };
-        if !output.status.success() {
+        if let Err(e) = handoff_harness::session_file::run_agent(run).await {
             repair(&file)?;
-            let text = format!(
-                "{}{}",
-                String::from_utf8_lossy(&output.stdout),
-                String::from_utf8_lossy(&output.stderr)
-            );
-            let tail: Vec<&str> = text.lines().rev().take(3).collect();
-            return Err(failed(format!(
-                "codex exited with {}: {}",
-                output.status,
-                tail.into_iter().rev().collect::<Vec<_>>().join(" ")
-            )));
+            return Err(e);
         }
         let (after, _) =
             rollout::read_file(&file, Mode::Lenient).map_err(|e| failed(e.to_string()))?;

@@ -8,12 +8,10 @@
 //! Whatever the program prints on standard output is the assistant's reply.
 
 use std::path::PathBuf;
-use std::process::Stdio;
 use std::time::Duration;
 
 use async_trait::async_trait;
 use handoff_conversation::{Message, Role};
-use tokio::io::AsyncWriteExt;
 
 use crate::{Direction, Error, Harness, HarnessKind, Result, Turn};
 
@@ -103,72 +101,29 @@ impl Harness for CommandHarness {
             .await
             .map_err(io("write the attachment list"))?;
 
-        let spawned = tokio::process::Command::new(&self.program)
-            .args(&self.args)
-            .current_dir(turn.workdir)
-            .env("HANDOFF_CONVERSATION", &conversation_path)
-            .env("HANDOFF_ATTACHMENTS", &attachments_path)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .kill_on_drop(true)
-            .spawn();
-        let mut child = match spawned {
-            Ok(child) => child,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                let _ = tokio::fs::remove_dir_all(&scratch).await;
-                return Err(Error::NotInstalled {
-                    program: self.program.display().to_string(),
-                    hint: "install it, put it on PATH, or name it by its full path".to_owned(),
-                });
-            }
-            Err(e) => return Err(io("start the agent program")(e)),
-        };
         let mut input = turn.handoff.note();
         if !input.is_empty() {
             input.push('\n');
         }
         input.push_str(turn.prompt);
-        if let Some(mut stdin) = child.stdin.take() {
-            // An agent that does not read its input is not an error.
-            let _ = stdin.write_all(input.as_bytes()).await;
-        }
-        let waited = tokio::time::timeout(self.timeout, child.wait_with_output()).await;
-        let _ = tokio::fs::remove_dir_all(&scratch).await;
-        let output = match waited {
-            Err(_) => {
-                return Err(Error::TurnFailed {
-                    harness: self.kind_of(),
-                    reason: format!(
-                        "{} did not finish within {:?} and was killed",
-                        self.program.display(),
-                        self.timeout
-                    ),
-                });
-            }
-            Ok(result) => result.map_err(io("wait for the agent program"))?,
+        let args: Vec<std::ffi::OsString> = self.args.iter().map(Into::into).collect();
+        let kind = self.kind_of();
+        let run = crate::session_file::AgentRun {
+            kind: &kind,
+            program: &self.program,
+            args: &args,
+            cwd: turn.workdir,
+            env: &[
+                ("HANDOFF_CONVERSATION", conversation_path.as_os_str()),
+                ("HANDOFF_ATTACHMENTS", attachments_path.as_os_str()),
+            ],
+            stdin: Some(input.as_bytes()),
+            timeout: self.timeout,
+            install_hint: "install it, put it on PATH, or name it by its full path",
         };
-        if !output.status.success() {
-            let stderr = String::from_utf8_lossy(&output.stderr);
-            let tail: String = stderr
-                .lines()
-                .rev()
-                .take(5)
-                .collect::<Vec<_>>()
-                .into_iter()
-                .rev()
-                .collect::<Vec<_>>()
-                .join("\n");
-            return Err(Error::TurnFailed {
-                harness: self.kind_of(),
-                reason: format!(
-                    "{} exited with {}: {}",
-                    self.program.display(),
-                    output.status,
-                    tail.trim()
-                ),
-            });
-        }
+        let outcome = crate::session_file::run_agent(run).await;
+        let _ = tokio::fs::remove_dir_all(&scratch).await;
+        let output = outcome?;
         let reply = String::from_utf8_lossy(&output.stdout)
             .trim_end()
             .to_owned();

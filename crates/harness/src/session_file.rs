@@ -60,3 +60,104 @@ mod tests {
         );
     }
 }
+
+/// One run of an agent's CLI.
+#[derive(Debug, Clone, Copy)]
+pub struct AgentRun<'a> {
+    /// The harness, for errors.
+    pub kind: &'a crate::HarnessKind,
+    /// The program.
+    pub program: &'a Path,
+    /// Its arguments.
+    pub args: &'a [std::ffi::OsString],
+    /// The working directory.
+    pub cwd: &'a Path,
+    /// Extra environment variables.
+    pub env: &'a [(&'a str, &'a std::ffi::OsStr)],
+    /// What to write to its standard input (closed either way).
+    pub stdin: Option<&'a [u8]>,
+    /// How long it may take before it is killed.
+    pub timeout: std::time::Duration,
+    /// How to install the program, for the not-installed error.
+    pub install_hint: &'a str,
+}
+
+/// Runs an agent CLI to completion: a missing program is
+/// [`Error::NotInstalled`](crate::Error::NotInstalled) naming it, a
+/// timeout or a non-zero exit (with the last lines it printed) is
+/// [`Error::TurnFailed`](crate::Error::TurnFailed). The child is killed if
+/// the future is dropped.
+pub async fn run_agent(run: AgentRun<'_>) -> crate::Result<std::process::Output> {
+    use std::process::Stdio;
+    use tokio::io::AsyncWriteExt;
+    let mut command = tokio::process::Command::new(run.program);
+    command
+        .args(run.args)
+        .current_dir(run.cwd)
+        .stdin(if run.stdin.is_some() {
+            Stdio::piped()
+        } else {
+            Stdio::null()
+        })
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true);
+    for (key, value) in run.env {
+        command.env(key, value);
+    }
+    let mut child = match command.spawn() {
+        Ok(child) => child,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            return Err(crate::Error::NotInstalled {
+                program: run.program.display().to_string(),
+                hint: run.install_hint.to_owned(),
+            });
+        }
+        Err(source) => {
+            return Err(crate::Error::Io {
+                action: "start the agent program",
+                harness: run.kind.clone(),
+                source,
+            });
+        }
+    };
+    if let (Some(input), Some(mut stdin)) = (run.stdin, child.stdin.take()) {
+        // An agent that does not read its input is not an error.
+        let _ = stdin.write_all(input).await;
+    }
+    let output = match tokio::time::timeout(run.timeout, child.wait_with_output()).await {
+        Ok(output) => output.map_err(|source| crate::Error::Io {
+            action: "wait for the agent program",
+            harness: run.kind.clone(),
+            source,
+        })?,
+        Err(_) => {
+            return Err(crate::Error::TurnFailed {
+                harness: run.kind.clone(),
+                reason: format!(
+                    "{} did not finish within {:?} and was killed",
+                    run.program.display(),
+                    run.timeout
+                ),
+            });
+        }
+    };
+    if !output.status.success() {
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        );
+        let tail: Vec<&str> = text.lines().rev().take(5).collect();
+        return Err(crate::Error::TurnFailed {
+            harness: run.kind.clone(),
+            reason: format!(
+                "{} exited with {}: {}",
+                run.program.display(),
+                output.status,
+                tail.into_iter().rev().collect::<Vec<_>>().join(" ").trim()
+            ),
+        });
+    }
+    Ok(output)
+}
