@@ -1,17 +1,28 @@
 //! Snapshot and apply against git doing the same job, in the same run.
 //!
-//! The repository: 20,000 files of about 2 KB in 200 directories, then 500
-//! modified, 50 deleted, 300 untracked and an ignored directory of 5,000
-//! files (`HANDOFF_BENCH_FILES` scales it down for smoke runs). Measured:
+//! The repository: 20,000 committed files of about 2 KB in 200 directories,
+//! then 500 modified, 50 deleted, 300 untracked and an ignored directory of
+//! 5,000 files. `HANDOFF_BENCH_FILES` sets the file count (the other counts
+//! scale with it); criterion's `--test` mode defaults to 2,000 files and one
+//! timed run per side, so `cargo bench --bench workspace -- --test` is a
+//! quick smoke run. Measured:
 //!
-//! - `snapshot` into a fresh store versus `git stash create` plus
-//!   `git hash-object -w` of the untracked files (target ≤ 0.8×);
+//! - `snapshot` into a fresh, empty store versus `git stash create` plus
+//!   `git hash-object -w` of the untracked files into a fresh, empty object
+//!   directory (the repository's own objects reachable as an alternate), so
+//!   both sides write everything new every time (target ≤ 0.8×);
 //! - `apply` to a fresh clone versus `git apply` of the equivalent
-//!   `git diff --binary` (target ≤ 1.0×);
-//! - a second snapshot of the unchanged tree writes no new blob bytes.
+//!   `git diff --binary HEAD` (untracked files included through
+//!   intent-to-add in a throw-away index) to a fresh clone (target ≤ 1.0×);
+//! - a second snapshot of the unchanged tree into the same store writes no
+//!   new blob bytes.
 //!
-//! Ratios come from interleaved medians measured here; criterion groups give
+//! The ratio lines come from interleaved medians timed here with
+//! `Instant` and are printed last, after criterion's groups; criterion gives
 //! the distributions. Benchmarks report; they never fail on timings.
+
+// A benchmark harness: panicking on a broken fixture and printing results
+// are its interface, so the workspace's library lints do not fit here.
 #![allow(
     missing_docs,
     clippy::unwrap_used,
@@ -20,15 +31,19 @@
     reason = "a benchmark harness: panics and prints are its interface"
 )]
 
+use std::fmt::Write as _;
 use std::io::Write as _;
+use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use criterion::{BatchSize, Criterion, criterion_group, criterion_main};
+use criterion::{BatchSize, Criterion, SamplingMode};
 use handoff_dev::{GitRepo, git_command};
-use handoff_store::FsStore;
-use handoff_workspace::{ApplyOptions, SnapshotOptions, apply, snapshot};
+use handoff_store::{BlobStore, Digest, FsStore};
+use handoff_workspace::{ApplyOptions, Snapshot, SnapshotOptions, apply, capture, snapshot};
+use tempfile::TempDir;
 
+/// The repository's size; every count scales with `files`.
 struct Shape {
     files: usize,
     dirs: usize,
@@ -38,19 +53,21 @@ struct Shape {
     ignored: usize,
 }
 
-fn shape() -> Shape {
-    let files = std::env::var("HANDOFF_BENCH_FILES")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(20_000usize);
-    let scale = |n: usize| (n * files / 20_000).max(1);
-    Shape {
-        files,
-        dirs: scale(200),
-        modified: scale(500),
-        deleted: scale(50),
-        untracked: scale(300),
-        ignored: scale(5_000),
+impl Shape {
+    fn new(files: usize) -> Self {
+        let scale = |n: usize| (n * files / 20_000).max(1);
+        Self {
+            files,
+            dirs: scale(200),
+            modified: scale(500),
+            deleted: scale(50),
+            untracked: scale(300),
+            ignored: scale(5_000),
+        }
+    }
+
+    fn path(&self, i: usize) -> String {
+        format!("dir{:03}/file{i:05}.txt", i % self.dirs)
     }
 }
 
@@ -62,27 +79,24 @@ fn content(i: usize, salt: u64) -> String {
         state ^= state << 13;
         state ^= state >> 7;
         state ^= state << 17;
-        out.push_str(&format!("line {:016x} of file {i}\n", state));
+        writeln!(out, "line {state:016x} of file {i}").unwrap();
     }
     out
-}
-
-fn path(shape: &Shape, i: usize) -> String {
-    format!("dir{:03}/file{i:05}.txt", i % shape.dirs)
 }
 
 fn build(shape: &Shape) -> GitRepo {
     let repo = GitRepo::init();
     repo.write(".gitignore", "ignored/\n");
     for i in 0..shape.files {
-        repo.write(&path(shape, i), content(i, 0));
+        repo.write(&shape.path(i), content(i, 0));
     }
     repo.commit_all("base");
+    // Spread over the tree: every 7th file, wrapping.
     for i in 0..shape.modified {
-        repo.write(&path(shape, i * 7 % shape.files), content(i, 1));
+        repo.write(&shape.path(i * 7 % shape.files), content(i, 1));
     }
     for i in 0..shape.deleted {
-        repo.remove(&path(shape, shape.files - 1 - i * 3));
+        repo.remove(&shape.path(shape.files - 1 - i * 3));
     }
     for i in 0..shape.untracked {
         repo.write(
@@ -93,19 +107,46 @@ fn build(shape: &Shape) -> GitRepo {
     for i in 0..shape.ignored {
         repo.write(&format!("ignored/cache{i:05}.bin"), content(i, 3));
     }
+    // Refresh the index now, so that neither side pays for racily clean
+    // entries left by the build.
+    repo.git(&["status", "--porcelain"]);
     repo
 }
 
-fn untracked_paths(repo: &GitRepo) -> String {
-    repo.git(&["ls-files", "--others", "--exclude-standard"])
+/// A clone sharing the source's objects (`--shared`: no copy of the object
+/// database), with a full checkout; removed on drop.
+fn fresh_clone(source: &Path) -> TempDir {
+    let dir = tempfile::Builder::new()
+        .prefix("handoff-bench-clone-")
+        .tempdir()
+        .unwrap();
+    let ok = git_command(dir.path())
+        .args(["clone", "-q", "--shared"])
+        .arg(source)
+        .arg(".")
+        .status()
+        .unwrap()
+        .success();
+    assert!(ok, "git clone failed");
+    dir
 }
 
 /// git doing the capture-and-store job: a stash commit of the tracked
-/// changes, and the untracked files written as blobs.
-fn git_capture(repo: &GitRepo, untracked: &str) {
-    repo.git(&["stash", "create"]);
-    let mut child = git_command(repo.path())
-        .args(["hash-object", "-w", "--stdin-paths"])
+/// changes, and the untracked files written as blobs, all into `objects`
+/// (an empty directory; the repository's own objects are an alternate).
+fn git_capture(source: &Path, objects: &Path, untracked: &str) {
+    let git = |args: &[&str]| {
+        let mut cmd = git_command(source);
+        cmd.args(args).env("GIT_OBJECT_DIRECTORY", objects).env(
+            "GIT_ALTERNATE_OBJECT_DIRECTORIES",
+            source.join(".git/objects"),
+        );
+        cmd
+    };
+    let out = git(&["stash", "create"]).output().unwrap();
+    assert!(out.status.success(), "git stash create failed");
+    assert!(!out.stdout.is_empty(), "git stash create found no changes");
+    let mut child = git(&["hash-object", "-w", "--stdin-paths"])
         .stdin(Stdio::piped())
         .stdout(Stdio::null())
         .spawn()
@@ -116,7 +157,85 @@ fn git_capture(repo: &GitRepo, untracked: &str) {
         .unwrap()
         .write_all(untracked.as_bytes())
         .unwrap();
-    assert!(child.wait().unwrap().success());
+    assert!(child.wait().unwrap().success(), "git hash-object failed");
+}
+
+/// `git diff --binary HEAD` of everything `snapshot` carries: the untracked
+/// files are marked intent-to-add in a copy of the index, so the source's
+/// own index is untouched.
+fn git_patch(source: &GitRepo, untracked: &str, work: &Path) -> PathBuf {
+    let index = work.join("patch-index");
+    std::fs::copy(source.path().join(".git/index"), &index).unwrap();
+    let mut add = git_command(source.path())
+        .args(["add", "-N", "--pathspec-from-file=-"])
+        .env("GIT_INDEX_FILE", &index)
+        .stdin(Stdio::piped())
+        .spawn()
+        .unwrap();
+    add.stdin
+        .take()
+        .unwrap()
+        .write_all(untracked.as_bytes())
+        .unwrap();
+    assert!(add.wait().unwrap().success(), "git add -N failed");
+    let out = git_command(source.path())
+        .args(["diff", "--binary", "HEAD"])
+        .env("GIT_INDEX_FILE", &index)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "git diff failed");
+    let patch = work.join("changes.patch");
+    std::fs::write(&patch, out.stdout).unwrap();
+    patch
+}
+
+fn git_apply(target: &Path, patch: &Path) {
+    let ok = git_command(target)
+        .arg("apply")
+        .arg(patch)
+        .status()
+        .unwrap()
+        .success();
+    assert!(ok, "git apply failed");
+}
+
+fn handoff_snapshot(rt: &tokio::runtime::Runtime, source: &Path, store: &FsStore) -> Snapshot {
+    rt.block_on(snapshot(source, store, &SnapshotOptions::default()))
+        .unwrap()
+}
+
+fn handoff_apply(rt: &tokio::runtime::Runtime, target: &Path, store: &dyn BlobStore, id: &Digest) {
+    let report = rt
+        .block_on(apply(target, store, id, &ApplyOptions::default()))
+        .unwrap();
+    assert!(
+        report.failed.is_empty(),
+        "apply failed: {:?}",
+        report.failed
+    );
+}
+
+/// The git tree id of everything in the working tree at `dir` that git
+/// does not ignore (modes included), computed in a throw-away index and
+/// object directory so that neither the repository nor the objects git's
+/// side writes later are touched.
+fn worktree_tree_id(dir: &Path, scratch: &Path) -> String {
+    let index = scratch.join("index");
+    std::fs::copy(dir.join(".git/index"), &index).unwrap();
+    std::fs::create_dir_all(scratch.join("objects")).unwrap();
+    let git = |args: &[&str]| {
+        let out = git_command(dir)
+            .args(args)
+            .env("GIT_INDEX_FILE", &index)
+            .env("GIT_OBJECT_DIRECTORY", scratch.join("objects"))
+            .env("GIT_ALTERNATE_OBJECT_DIRECTORIES", dir.join(".git/objects"))
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "git {args:?} failed");
+        String::from_utf8(out.stdout).unwrap()
+    };
+    git(&["add", "-A"]);
+    git(&["write-tree"]).trim().to_owned()
 }
 
 fn median(mut runs: Vec<Duration>) -> Duration {
@@ -124,180 +243,307 @@ fn median(mut runs: Vec<Duration>) -> Duration {
     runs[runs.len() / 2]
 }
 
-fn bench(c: &mut Criterion) {
-    let shape = shape();
+fn ms(d: Duration) -> String {
+    format!("{:.1} ms", d.as_secs_f64() * 1e3)
+}
+
+/// Times `ours` and `theirs` alternately (each after its own untimed
+/// `setup`), `runs` times each; returns both medians.
+fn interleaved<S, T>(
+    runs: usize,
+    mut setup: impl FnMut() -> S,
+    mut ours: impl FnMut(&S),
+    mut setup_theirs: impl FnMut() -> T,
+    mut theirs: impl FnMut(&T),
+) -> (Duration, Duration) {
+    let (mut a, mut b) = (Vec::new(), Vec::new());
+    for round in 0..runs {
+        // Alternate who goes first so neither always inherits the other's
+        // cache and writeback state.
+        let mut time_ours = || {
+            let s = setup();
+            let t = Instant::now();
+            ours(&s);
+            a.push(t.elapsed());
+        };
+        let mut time_theirs = || {
+            let s = setup_theirs();
+            let t = Instant::now();
+            theirs(&s);
+            b.push(t.elapsed());
+        };
+        if round % 2 == 0 {
+            time_ours();
+            time_theirs();
+        } else {
+            time_theirs();
+            time_ours();
+        }
+    }
+    (median(a), median(b))
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    // `--test` (or `cargo test --benches`, which passes no `--bench`) runs
+    // every benchmark once: a smoke run, not a measurement.
+    let smoke = args.iter().any(|a| a == "--test") || !args.iter().any(|a| a == "--bench");
+    let files = std::env::var("HANDOFF_BENCH_FILES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(if smoke { 2_000 } else { 20_000 });
+    let runs = if smoke { 1 } else { 5 };
+    let shape = Shape::new(files);
+    let mut summary = String::new();
+    let mut note = |line: String| {
+        println!("{line}");
+        summary.push_str(&line);
+        summary.push('\n');
+    };
+
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .unwrap();
-    let work = tempfile::tempdir().unwrap();
-    println!("building a repository of {} files…", shape.files);
+    let work = tempfile::Builder::new()
+        .prefix("handoff-bench-")
+        .tempdir()
+        .unwrap();
+
+    let t = Instant::now();
     let source = build(&shape);
-    let untracked = untracked_paths(&source);
+    note(format!(
+        "repository: {} files in {} directories; {} modified, {} deleted, {} untracked, {} ignored (built in {:.1} s)",
+        shape.files,
+        shape.dirs,
+        shape.modified,
+        shape.deleted,
+        shape.untracked,
+        shape.ignored,
+        t.elapsed().as_secs_f64()
+    ));
+    let untracked = source.git(&["ls-files", "--others", "--exclude-standard"]);
+    assert_eq!(untracked.lines().count(), shape.untracked);
+    let patch = git_patch(&source, &untracked, work.path());
 
-    // The patch git applies: the same changes, untracked files included via
-    // intent-to-add in a throw-away copy so the source's index is untouched.
-    let store_dir = work.path().join("store");
-    let store = FsStore::new(&store_dir).with_sync(false);
-    let snap = rt
-        .block_on(snapshot(source.path(), &store, &SnapshotOptions::default()))
-        .unwrap();
-    let patch_repo = GitRepo::clone_from(&source);
-    rt.block_on(apply(
-        patch_repo.path(),
-        &store,
-        &snap.id,
-        &ApplyOptions::default(),
-    ))
-    .unwrap();
-    patch_repo.git(&["add", "-N", "."]);
-    let patch = work.path().join("changes.patch");
-    std::fs::write(&patch, patch_repo.git(&["diff", "--binary", "HEAD"])).unwrap();
-
-    let again = rt
-        .block_on(snapshot(source.path(), &store, &SnapshotOptions::default()))
-        .unwrap();
-    println!(
-        "second snapshot of the unchanged tree: {} new bytes (expected 0), same id: {}",
+    // The store apply reads from, and the unchanged re-snapshot.
+    let store = FsStore::new(work.path().join("store")).with_sync(false);
+    let snap = handoff_snapshot(&rt, source.path(), &store);
+    assert_eq!(
+        snap.manifest.entries.len(),
+        shape.modified + shape.deleted + shape.untracked
+    );
+    let again = handoff_snapshot(&rt, source.path(), &store);
+    note(format!(
+        "re-snapshot of the unchanged tree into the same store: new_bytes = {} (expected 0), same id: {}",
         again.new_bytes,
         again.id == snap.id
-    );
-    if again.new_bytes != 0 {
-        println!("WARNING: an unchanged tree wrote new blob bytes");
+    ));
+    if again.new_bytes != 0 || again.id != snap.id {
+        note(format!(
+            "WARNING !!! a snapshot of an unchanged tree wrote {} new bytes (id {} vs {})",
+            again.new_bytes, again.id, snap.id
+        ));
     }
 
-    // Interleaved medians for the ratio lines.
-    let runs = 5;
-    let (mut ours, mut git) = (Vec::new(), Vec::new());
-    for round in 0..runs {
-        let dir = work.path().join(format!("fresh-store-{round}"));
-        let fresh = FsStore::new(&dir).with_sync(false);
-        let t = Instant::now();
-        rt.block_on(snapshot(source.path(), &fresh, &SnapshotOptions::default()))
-            .unwrap();
-        ours.push(t.elapsed());
-        let t = Instant::now();
-        git_capture(&source, &untracked);
-        git.push(t.elapsed());
-    }
-    let (s_ours, s_git) = (median(ours), median(git));
+    // Both sides produce the same tree as the source: checked once, untimed.
+    let t = Instant::now();
+    let (ours, theirs) = (fresh_clone(source.path()), fresh_clone(source.path()));
+    let clone_time = t.elapsed() / 2;
+    handoff_apply(&rt, ours.path(), &store, &snap.id);
+    git_apply(theirs.path(), &patch);
+    let tree =
+        |dir: &Path| worktree_tree_id(dir, tempfile::tempdir_in(work.path()).unwrap().path());
+    let expected = tree(source.path());
+    assert_eq!(
+        tree(ours.path()),
+        expected,
+        "handoff apply differs from the source"
+    );
+    assert_eq!(
+        tree(theirs.path()),
+        expected,
+        "git apply differs from the source"
+    );
+    drop((ours, theirs));
     println!(
-        "snapshot: handoff {:?}, git stash create + hash-object {:?}, ratio {:.2} (target <= 0.8)",
-        s_ours,
-        s_git,
-        s_ours.as_secs_f64() / s_git.as_secs_f64()
+        "both applies reproduce the source tree; a fresh clone takes {} (setup, untimed)",
+        ms(clone_time)
+    );
+
+    // Medians for the ratio lines.
+    let fresh_dir = || tempfile::tempdir_in(work.path()).unwrap();
+    let (s_ours, s_git) = interleaved(
+        runs,
+        fresh_dir,
+        |dir| {
+            handoff_snapshot(
+                &rt,
+                source.path(),
+                &FsStore::new(dir.path()).with_sync(false),
+            );
+        },
+        fresh_dir,
+        |objects| git_capture(source.path(), objects.path(), &untracked),
+    );
+    // Where handoff's time goes: capture (status, reads, hashing) and storing.
+    let (mut cap, mut put) = (Vec::new(), Vec::new());
+    for _ in 0..runs {
+        let dir = fresh_dir();
+        let fresh = FsStore::new(dir.path()).with_sync(false);
+        let t = Instant::now();
+        let captured = capture(source.path(), &SnapshotOptions::default()).unwrap();
+        cap.push(t.elapsed());
+        let t = Instant::now();
+        rt.block_on(handoff_workspace::snapshot::store_capture(
+            captured,
+            &fresh,
+            &handoff_workspace::NoProgress,
+        ))
+        .unwrap();
+        put.push(t.elapsed());
+    }
+    let (cap, put) = (median(cap), median(put));
+    let synced = median(
+        (0..runs.min(3))
+            .map(|_| {
+                let dir = fresh_dir();
+                let t = Instant::now();
+                handoff_snapshot(&rt, source.path(), &FsStore::new(dir.path()));
+                t.elapsed()
+            })
+            .collect(),
+    );
+
+    let clone = || fresh_clone(source.path());
+    let (a_ours, a_git) = interleaved(
+        runs,
+        clone,
+        |target| handoff_apply(&rt, target.path(), &store, &snap.id),
+        clone,
+        |target| git_apply(target.path(), &patch),
     );
 
     // Secret scanning before a push: capture alone vs capture + scan.
-    let (mut plain, mut scanned) = (Vec::new(), Vec::new());
     let scanner = handoff_workspace::Scanner::builtin().unwrap();
-    for _ in 0..runs {
-        let t = Instant::now();
-        let capture =
-            handoff_workspace::capture(source.path(), &SnapshotOptions::default()).unwrap();
-        plain.push(t.elapsed());
-        let t = Instant::now();
-        let capture2 =
-            handoff_workspace::capture(source.path(), &SnapshotOptions::default()).unwrap();
-        let findings = scanner.scan_capture(&capture2);
-        scanned.push(t.elapsed());
-        assert!(findings.is_empty());
-        drop(capture);
-    }
-    let (p, sc) = (median(plain), median(scanned));
-    println!(
-        "secret scan: capture {:?}, capture + scan {:?}, overhead {:.0}% (target <= 20%)",
-        p,
-        sc,
-        (sc.as_secs_f64() / p.as_secs_f64() - 1.0) * 100.0
+    let (plain, scanned) = interleaved(
+        runs,
+        || (),
+        |()| {
+            capture(source.path(), &SnapshotOptions::default()).unwrap();
+        },
+        || (),
+        |()| {
+            let captured = capture(source.path(), &SnapshotOptions::default()).unwrap();
+            assert!(scanner.scan_capture(&captured).is_empty());
+        },
     );
 
-    let (mut ours, mut git) = (Vec::new(), Vec::new());
-    for _ in 0..runs {
-        let target = GitRepo::clone_from(&source);
-        let t = Instant::now();
-        let report = rt
-            .block_on(apply(
-                target.path(),
-                &store,
-                &snap.id,
-                &ApplyOptions::default(),
-            ))
-            .unwrap();
-        ours.push(t.elapsed());
-        assert!(report.failed.is_empty());
-        let target = GitRepo::clone_from(&source);
-        let t = Instant::now();
-        let ok = git_command(target.path())
-            .arg("apply")
-            .arg(&patch)
-            .status()
-            .unwrap()
-            .success();
-        git.push(t.elapsed());
-        assert!(ok, "git apply failed");
-    }
-    let (a_ours, a_git) = (median(ours), median(git));
-    println!(
-        "apply: handoff {:?}, git apply {:?}, ratio {:.2} (target <= 1.0)",
-        a_ours,
-        a_git,
-        a_ours.as_secs_f64() / a_git.as_secs_f64()
-    );
-
+    // Criterion's distributions. Flat sampling and a measurement time of
+    // about ten runs keep every benchmark near one run per sample, so the
+    // whole bench stays within minutes even though each apply iteration
+    // needs a fresh clone of the whole tree.
+    let mut c = Criterion::default().configure_from_args();
+    let target_time = |d: Duration| (d * 11).max(Duration::from_millis(500));
     let mut group = c.benchmark_group("workspace");
     group
         .sample_size(10)
-        .measurement_time(Duration::from_secs(15));
-    group.bench_function("handoff snapshot (fresh store)", |b| {
+        .sampling_mode(SamplingMode::Flat)
+        .warm_up_time(Duration::from_millis(500));
+    group.measurement_time(target_time(s_ours));
+    group.bench_function("snapshot/handoff (fresh store)", |b| {
         b.iter_batched(
-            || tempfile::tempdir_in(work.path()).unwrap(),
+            fresh_dir,
             |dir| {
-                let fresh = FsStore::new(dir.path()).with_sync(false);
-                rt.block_on(snapshot(source.path(), &fresh, &SnapshotOptions::default()))
-                    .unwrap();
+                handoff_snapshot(
+                    &rt,
+                    source.path(),
+                    &FsStore::new(dir.path()).with_sync(false),
+                );
                 dir
             },
             BatchSize::PerIteration,
         )
     });
-    group.bench_function("git stash create + hash-object -w", |b| {
-        b.iter(|| git_capture(&source, &untracked))
-    });
-    group.bench_function("handoff apply (fresh clone)", |b| {
+    group.measurement_time(target_time(s_git));
+    group.bench_function("snapshot/git stash create + hash-object -w", |b| {
         b.iter_batched(
-            || GitRepo::clone_from(&source),
+            fresh_dir,
+            |objects| {
+                git_capture(source.path(), objects.path(), &untracked);
+                objects
+            },
+            BatchSize::PerIteration,
+        )
+    });
+    group.measurement_time(target_time(a_ours));
+    group.bench_function("apply/handoff (fresh clone)", |b| {
+        b.iter_batched(
+            clone,
             |target| {
-                rt.block_on(apply(
-                    target.path(),
-                    &store,
-                    &snap.id,
-                    &ApplyOptions::default(),
-                ))
-                .unwrap();
+                handoff_apply(&rt, target.path(), &store, &snap.id);
                 target
             },
             BatchSize::PerIteration,
         )
     });
-    group.bench_function("git apply (fresh clone)", |b| {
+    group.measurement_time(target_time(a_git));
+    group.bench_function("apply/git apply (fresh clone)", |b| {
         b.iter_batched(
-            || GitRepo::clone_from(&source),
+            clone,
             |target| {
-                let ok = git_command(target.path())
-                    .arg("apply")
-                    .arg(&patch)
-                    .status()
-                    .unwrap()
-                    .success();
-                assert!(ok);
+                git_apply(target.path(), &patch);
                 target
             },
             BatchSize::PerIteration,
         )
     });
     group.finish();
-}
+    c.final_summary();
 
-criterion_group!(benches, bench);
-criterion_main!(benches);
+    let ratio = |a: Duration, b: Duration| a.as_secs_f64() / b.as_secs_f64();
+    let runs_note = if smoke {
+        " — smoke run, one run each: not a measurement"
+    } else {
+        ""
+    };
+    note(format!("medians of {runs} interleaved runs{runs_note}:"));
+    note(format!(
+        "  snapshot: handoff {} (capture {} + store {}), git stash create + hash-object -w {}",
+        ms(s_ours),
+        ms(cap),
+        ms(put),
+        ms(s_git)
+    ));
+    note(format!(
+        "  snapshot with fsync per blob (FsStore's default, which the CLI uses): {}",
+        ms(synced)
+    ));
+    note(format!(
+        "  apply: handoff {}, git apply {}",
+        ms(a_ours),
+        ms(a_git)
+    ));
+    note(format!(
+        "  secret scan: capture {}, capture + scan {}",
+        ms(plain),
+        ms(scanned)
+    ));
+    note(format!(
+        "ratio snapshot/git-stash: {:.2} (target <= 0.8)",
+        ratio(s_ours, s_git)
+    ));
+    note(format!(
+        "ratio apply/git-apply: {:.2} (target <= 1.0)",
+        ratio(a_ours, a_git)
+    ));
+    note(format!(
+        "overhead secret-scan/capture: {:+.0}% (target <= +20%)",
+        (ratio(scanned, plain) - 1.0) * 100.0
+    ));
+    note(format!(
+        "re-snapshot new_bytes: {} (target 0)",
+        again.new_bytes
+    ));
+    println!("\n== summary ==\n{summary}");
+}
