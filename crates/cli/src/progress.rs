@@ -1,34 +1,65 @@
 //! A progress bar on stderr for long captures and applies, shown only on a
 //! terminal and never with `--json`.
+//!
+//! Each phase gets its own bar, configured completely before it is first
+//! drawn (no flash of an empty or full bar), and a bar is cleared when its
+//! phase ends, when the next phase begins and when the command stops, so
+//! none is left above the command's output or its error message.
 
 use std::io::IsTerminal;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 
 use handoff_workspace::{NoProgress, Phase, Progress};
-use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressFinish, ProgressStyle};
 
-/// Progress shown as an indicatif bar.
-#[derive(Debug)]
-struct Bar(ProgressBar);
+/// Progress shown as one indicatif bar per phase.
+struct Bars {
+    style: ProgressStyle,
+    /// The current phase's bar; `None` between phases and for empty ones.
+    current: Mutex<Option<ProgressBar>>,
+}
 
-impl Progress for Bar {
+impl std::fmt::Debug for Bars {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Bars")
+            .field("current", &self.current)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Progress for Bars {
     fn begin(&self, phase: Phase, total: u64) {
-        let label = match phase {
-            Phase::Capture => "capturing",
-            Phase::Upload => "storing",
-            Phase::Download => "fetching",
-            Phase::Apply => "applying",
-            _ => "working",
+        let (label, unit) = match phase {
+            Phase::Capture => ("capturing", "files"),
+            Phase::Upload => ("storing", "blobs"),
+            Phase::Download => ("fetching", "blobs"),
+            Phase::Apply => ("applying", "files"),
+            _ => ("working", ""),
         };
-        self.0.reset();
-        self.0.set_length(total);
-        self.0.set_message(label);
+        let mut current = self.current.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(previous) = current.take() {
+            previous.finish_and_clear();
+        }
+        if total == 0 {
+            return;
+        }
+        let bar = ProgressBar::with_draw_target(Some(total), ProgressDrawTarget::stderr())
+            .with_style(self.style.clone())
+            .with_prefix(label)
+            .with_message(unit)
+            .with_finish(ProgressFinish::AndClear);
+        bar.tick();
+        *current = Some(bar);
     }
 
     fn advance(&self, n: u64) {
-        self.0.inc(n);
-        if self.0.position() >= self.0.length().unwrap_or(u64::MAX) {
-            self.0.finish_and_clear();
+        let mut current = self.current.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(bar) = current.as_ref() {
+            bar.inc(n);
+            if bar.length().is_some_and(|total| bar.position() >= total) {
+                bar.finish_and_clear();
+                *current = None;
+            }
         }
     }
 }
@@ -38,9 +69,12 @@ pub fn for_output(json: bool) -> Arc<dyn Progress> {
     if json || !std::io::stderr().is_terminal() {
         return Arc::new(NoProgress);
     }
-    let bar = ProgressBar::with_draw_target(Some(0), ProgressDrawTarget::stderr());
-    if let Ok(style) = ProgressStyle::with_template("{msg:>10} [{bar:30}] {pos}/{len} files") {
-        bar.set_style(style.progress_chars("=> "));
-    }
-    Arc::new(Bar(bar))
+    let style = match ProgressStyle::with_template("{prefix:>9} [{bar:30}] {pos}/{len} {msg}") {
+        Ok(style) => style.progress_chars("=> "),
+        Err(_) => ProgressStyle::default_bar(),
+    };
+    Arc::new(Bars {
+        style,
+        current: Mutex::new(None),
+    })
 }

@@ -3,11 +3,12 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::{Command, Output, Stdio};
 
 use handoff_dev::scenario::{base_repo, make_changes};
 use handoff_dev::{GitRepo, assert_same_tree, git_command};
-use serde_json::Value;
+use handoff_store::Digest;
+use serde_json::{Value, json};
 
 struct Env {
     store: tempfile::TempDir,
@@ -20,16 +21,43 @@ impl Env {
         }
     }
 
-    fn handoff(&self, args: &[&str], dir: &Path) -> Output {
-        Command::new(env!("CARGO_BIN_EXE_handoff"))
-            .current_dir(dir)
+    /// `handoff --store <store> ARGS` in `dir`.
+    fn command(&self, args: &[&str], dir: &Path) -> Command {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_handoff"));
+        cmd.current_dir(dir)
             .env_remove("HANDOFF_STORE")
             .arg("--store")
             .arg(self.store.path())
-            .args(args)
-            .output()
-            .unwrap()
+            .args(args);
+        cmd
     }
+
+    fn handoff(&self, args: &[&str], dir: &Path) -> Output {
+        self.command(args, dir).output().unwrap()
+    }
+
+    /// Runs with stdout a pipe whose reader has gone away, as in
+    /// `handoff … | head -n 0`.
+    fn handoff_into_closed_pipe(&self, args: &[&str], dir: &Path) -> Output {
+        let mut child = self
+            .command(args, dir)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        drop(child.stdout.take());
+        child.wait_with_output().unwrap()
+    }
+
+    /// Where the store keeps the blob named `id`.
+    fn blob_file(&self, id: &str) -> std::path::PathBuf {
+        blob_file(self.store.path(), id)
+    }
+}
+
+fn blob_file(store: &Path, id: &str) -> std::path::PathBuf {
+    let hex = id.trim_start_matches("sha256:");
+    store.join("blobs/sha256").join(&hex[..2]).join(&hex[2..])
 }
 
 fn stdout(out: &Output) -> String {
@@ -44,10 +72,69 @@ fn json(out: &Output) -> Value {
     serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{e}: {}", stdout(out)))
 }
 
+/// Asserts success with nothing on stderr (no progress, no warnings).
+#[track_caller]
+fn quiet_success(out: &Output) {
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(out));
+    assert_eq!(stderr(out), "");
+}
+
 fn snapshot_id(env: &Env, repo: &GitRepo) -> String {
     let out = env.handoff(&["snapshot"], repo.path());
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     stdout(&out).trim().to_owned()
+}
+
+/// The report's lists sorted, so they compare whole whatever order the
+/// entries were processed in.
+fn sorted_report(mut report: Value) -> Value {
+    for key in ["applied", "already_applied", "merged"] {
+        report[key]
+            .as_array_mut()
+            .unwrap()
+            .sort_by(|a, b| a.as_str().cmp(&b.as_str()));
+    }
+    report
+}
+
+/// The paths in a `snapshot --json` object, in manifest (path) order.
+fn snapshot_paths(snapshot: &Value) -> Vec<Value> {
+    snapshot["files"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["path"].clone())
+        .collect()
+}
+
+/// What `make_changes` leaves uncommitted, as `snapshot --json` lists it.
+fn make_changes_files() -> Value {
+    json!([
+        {"path": "README.md", "status": "modified"},
+        {"path": "bin.dat", "status": "modified"},
+        {"path": "café/naïve ñ.txt", "status": "untracked"},
+        {"path": "dir_to_file", "status": "untracked"},
+        {"path": "dir_to_file/inner.txt", "status": "deleted"},
+        {"path": "empty_base.txt", "status": "modified"},
+        {"path": "empty_new.txt", "status": "untracked"},
+        {"path": "link", "status": "modified"},
+        {"path": "new name.txt", "status": "renamed", "from": "old name.txt"},
+        {"path": "new.bin", "status": "untracked"},
+        {"path": "new_link", "status": "untracked"},
+        {"path": "notes/untracked.md", "status": "untracked"},
+        {"path": "old name.txt", "status": "deleted"},
+        {"path": "script.sh", "status": "mode_changed"},
+        {"path": "src/lib.rs", "status": "modified"},
+        {"path": "src/new_staged.rs", "status": "added"},
+        {"path": "src/partial.rs", "status": "modified"},
+        {"path": "src/staged.rs", "status": "modified"},
+        {"path": "to_delete.txt", "status": "deleted"},
+        {"path": "to_delete_staged.txt", "status": "deleted"},
+        {"path": "type/file_to_link", "status": "type_changed"},
+        {"path": "type/link_to_file", "status": "type_changed"},
+        {"path": "was_exec.sh", "status": "mode_changed"},
+        {"path": "with space/a file.txt", "status": "untracked"},
+    ])
 }
 
 #[test]
@@ -55,28 +142,95 @@ fn snapshot_prints_an_id_and_json_describes_it() {
     let env = Env::new();
     let a = base_repo();
     make_changes(&a);
-    let id = snapshot_id(&env, &a);
-    assert!(id.starts_with("sha256:") && id.len() == 71, "{id}");
+    let out = env.handoff(&["snapshot"], a.path());
+    quiet_success(&out);
+    let digest: Digest = stdout(&out).trim_end().parse().unwrap();
+    assert_eq!(
+        stdout(&out),
+        format!("{digest}\n"),
+        "the id and nothing else"
+    );
+    assert!(
+        env.blob_file(&digest.to_string()).is_file(),
+        "the manifest is stored"
+    );
+
+    // Any directory inside the working tree names it, from anywhere.
+    let elsewhere = tempfile::tempdir().unwrap();
+    let src = a.path().join("src");
+    let out = env.handoff(
+        &["snapshot", "--json", "--repo", src.to_str().unwrap()],
+        elsewhere.path(),
+    );
+    quiet_success(&out);
+    // The working tree's results: every file's size, a symlink's target.
+    let state = a.tree_state();
+    let files = make_changes_files();
+    let bytes: usize = files
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|f| state.get(f["path"].as_str().unwrap()))
+        .map(|(_, content)| content.len())
+        .sum();
+    assert_eq!(
+        json(&out),
+        json!({
+            "id": digest.to_string(),
+            "base": {"commit": a.head(), "branch": "main", "remote": null},
+            "files": files,
+            "bytes": bytes,
+            "new_bytes": 0,
+            "skipped": [],
+            "excluded": [],
+        }),
+        "same state, same id; everything was already stored"
+    );
+}
+
+#[test]
+fn a_clone_records_its_remote() {
+    let env = Env::new();
+    let a = base_repo();
+    let b = GitRepo::clone_from(&a);
+    b.write("x.txt", "x\n");
+    let out = env.handoff(&["snapshot", "--json"], b.path());
+    quiet_success(&out);
+    assert_eq!(
+        json(&out)["base"],
+        json!({"commit": a.head(), "branch": "main", "remote": a.path().to_str().unwrap()})
+    );
+}
+
+#[test]
+fn paths_that_cannot_be_captured_are_warnings() {
+    use std::os::unix::ffi::OsStrExt;
+    let env = Env::new();
+    let a = base_repo();
+    a.write("kept.txt", "kept\n");
+    let name = std::ffi::OsStr::from_bytes(b"bad\xff.txt");
+    std::fs::write(a.path().join(name), "not captured\n").unwrap();
+
+    let out = env.handoff(&["snapshot"], a.path());
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(
+        stderr(&out),
+        "handoff: warning: not captured: bad\u{fffd}.txt: path is not valid UTF-8\n"
+    );
+    let id = stdout(&out);
 
     let out = env.handoff(&["snapshot", "--json"], a.path());
-    assert_eq!(out.status.code(), Some(0));
-    assert_eq!(stderr(&out), "", "no progress or warnings with --json");
+    quiet_success(&out);
     let v = json(&out);
-    assert_eq!(v["id"], id.as_str(), "same state, same id");
-    assert_eq!(v["base"]["commit"], a.head().as_str());
-    assert_eq!(v["base"]["branch"], "main");
-    assert_eq!(v["base"]["remote"], Value::Null);
-    let files = v["files"].as_array().unwrap();
-    let status = |p: &str| {
-        files
-            .iter()
-            .find(|f| f["path"] == p)
-            .map(|f| f["status"].as_str().unwrap().to_owned())
-    };
-    assert_eq!(status("notes/untracked.md").as_deref(), Some("untracked"));
-    assert_eq!(status("to_delete.txt").as_deref(), Some("deleted"));
-    assert_eq!(status("new name.txt").as_deref(), Some("renamed"));
-    assert!(v["bytes"].as_u64().unwrap() > 0);
+    assert_eq!(format!("{}\n", v["id"].as_str().unwrap()), id);
+    assert_eq!(
+        v["files"],
+        json!([{"path": "kept.txt", "status": "untracked"}])
+    );
+    assert_eq!(
+        v["skipped"],
+        json!([{"path": "bad\u{fffd}.txt", "reason": "path is not valid UTF-8"}])
+    );
 }
 
 #[test]
@@ -85,29 +239,54 @@ fn apply_reports_and_is_idempotent() {
     let a = base_repo();
     let b = GitRepo::clone_from(&a);
     make_changes(&a);
-    let id = snapshot_id(&env, &a);
-    let entries = json(&env.handoff(&["snapshot", "--json"], a.path()))["files"]
-        .as_array()
-        .unwrap()
-        .len();
+    let snapshot = json(&env.handoff(&["snapshot", "--json"], a.path()));
+    let id = snapshot["id"].as_str().unwrap();
+    let paths = snapshot_paths(&snapshot);
+    let elsewhere = tempfile::tempdir().unwrap();
+    let target = b.path().to_str().unwrap();
 
-    let out = env.handoff(&["apply", &id, "--json"], b.path());
-    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
-    assert_eq!(stderr(&out), "");
-    let report = json(&out);
-    assert_eq!(report["applied"].as_array().unwrap().len(), entries);
-    assert_eq!(report["failed"], serde_json::json!([]));
+    let out = env.handoff(&["apply", id, "--repo", target, "--json"], elsewhere.path());
+    quiet_success(&out);
+    assert_eq!(
+        sorted_report(json(&out)),
+        json!({
+            "applied": paths,
+            "already_applied": [],
+            "merged": [],
+            "skipped": [],
+            "failed": [],
+            "warnings": [],
+        })
+    );
     let mut expected = a.tree_state();
     expected.retain(|p, _| !p.starts_with("ignored/") && !p.ends_with(".log"));
     assert_same_tree(&b.tree_state(), &expected);
+    assert_eq!(b.status(), a.status(), "staged changes are staged again");
 
-    let again = json(&env.handoff(&["apply", &id, "--json"], b.path()));
-    assert_eq!(again["applied"], serde_json::json!([]));
-    assert_eq!(again["already_applied"].as_array().unwrap().len(), entries);
+    let out = env.handoff(&["apply", id, "--json"], b.path());
+    quiet_success(&out);
+    assert_eq!(
+        sorted_report(json(&out)),
+        json!({
+            "applied": [],
+            "already_applied": paths,
+            "merged": [],
+            "skipped": [],
+            "failed": [],
+            "warnings": [],
+        })
+    );
 
-    let human = env.handoff(&["apply", &id], b.path());
-    assert_eq!(human.status.code(), Some(0));
-    assert!(stdout(&human).starts_with(&format!("applied 0, already applied {entries}, merged 0")));
+    let human = env.handoff(&["apply", id], b.path());
+    assert_eq!(human.status.code(), Some(0), "{}", stderr(&human));
+    assert_eq!(
+        stdout(&human),
+        format!(
+            "applied 0, already applied {}, merged 0, skipped 0, failed 0\n",
+            paths.len()
+        )
+    );
+    assert_same_tree(&b.tree_state(), &expected);
 }
 
 #[test]
@@ -119,23 +298,108 @@ fn conflicts_exit_3_and_leave_the_file_alone() {
     a.write("src/lib.rs", "// from the snapshot\n");
     let id = snapshot_id(&env, &a);
     b.write("README.md", "# local title\n\nline\n");
+    let reason = "changed in this checkout; 1 overlapping edit(s) conflict with the snapshot";
+
     let out = env.handoff(&["apply", &id, "--json"], b.path());
     assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
-    let report = json(&out);
-    assert_eq!(report["applied"], serde_json::json!(["src/lib.rs"]));
-    assert_eq!(report["failed"][0]["path"], "README.md");
-    assert_eq!(report["failed"][0]["kind"], "conflict");
+    assert_eq!(stderr(&out), "");
+    assert_eq!(
+        json(&out),
+        json!({
+            "applied": ["src/lib.rs"],
+            "already_applied": [],
+            "merged": [],
+            "skipped": [],
+            "failed": [{"path": "README.md", "kind": "conflict", "reason": reason}],
+            "warnings": [],
+        })
+    );
     assert_eq!(
         std::fs::read_to_string(b.path().join("README.md")).unwrap(),
         "# local title\n\nline\n"
     );
+    assert_eq!(
+        std::fs::read_to_string(b.path().join("src/lib.rs")).unwrap(),
+        "// from the snapshot\n"
+    );
 
     let human = env.handoff(&["apply", &id], b.path());
-    assert_eq!(human.status.code(), Some(3));
-    assert!(
-        stdout(&human).contains("FAILED  README.md: changed in this checkout"),
-        "{}",
-        stdout(&human)
+    assert_eq!(human.status.code(), Some(3), "{}", stderr(&human));
+    assert_eq!(
+        stdout(&human),
+        format!(
+            "applied 0, already applied 1, merged 0, skipped 0, failed 1\n  FAILED  README.md: {reason}\n"
+        )
+    );
+
+    // The exit code still tells, even when nobody reads the report.
+    let unread = env.handoff_into_closed_pipe(&["apply", &id], b.path());
+    assert_eq!(unread.status.code(), Some(3), "{}", stderr(&unread));
+    assert_eq!(stderr(&unread), "");
+}
+
+#[test]
+fn apply_reports_merges_skips_and_warnings() {
+    let env = Env::new();
+    let a = GitRepo::init();
+    a.write("notes.md", "one\ntwo\nthree\nfour\nfive\n");
+    a.commit_all("base");
+    let b = GitRepo::clone_from(&a);
+    a.write("notes.md", "ONE\ntwo\nthree\nfour\nfive\n");
+    let inner = GitRepo::init();
+    inner.write("x.txt", "x\n");
+    let inner_head = inner.commit_all("inner");
+    let status = git_command(a.path())
+        .args(["clone", "-q"])
+        .arg(inner.path())
+        .arg("nested")
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let id = snapshot_id(&env, &a);
+    // The target moved on a commit and edits another part of the file.
+    b.write("other.txt", "other\n");
+    let b_head = b.commit_all("local work");
+    b.write("notes.md", "one\ntwo\nthree\nfour\nFIVE\n");
+
+    let skipped = format!(
+        "nested repository at {inner_head}: not carried by a snapshot; clone it separately"
+    );
+    let warning = format!(
+        "target HEAD is {b_head} but the snapshot was taken on {}",
+        a.head()
+    );
+    let out = env.handoff(&["apply", &id, "--json"], b.path());
+    quiet_success(&out);
+    assert_eq!(
+        json(&out),
+        json!({
+            "applied": [],
+            "already_applied": [],
+            "merged": ["notes.md"],
+            "skipped": [{"path": "nested", "kind": "local_changes", "reason": skipped}],
+            "failed": [],
+            "warnings": [{"kind": "base_mismatch", "expected": a.head(), "actual": b_head}],
+        })
+    );
+    assert_eq!(
+        std::fs::read_to_string(b.path().join("notes.md")).unwrap(),
+        "ONE\ntwo\nthree\nfour\nFIVE\n"
+    );
+
+    // Applying again merges again: the file still differs from the
+    // snapshot, and the merge is a no-op.
+    let human = env.handoff(&["apply", &id], b.path());
+    assert_eq!(human.status.code(), Some(0), "{}", stderr(&human));
+    assert_eq!(
+        stdout(&human),
+        format!(
+            "applied 0, already applied 0, merged 1, skipped 1, failed 0\n  merged  notes.md\n  skipped nested: {skipped}\n  warning: {warning}\n"
+        )
+    );
+    assert_eq!(
+        std::fs::read_to_string(b.path().join("notes.md")).unwrap(),
+        "ONE\ntwo\nthree\nfour\nFIVE\n"
     );
 }
 
@@ -145,12 +409,26 @@ fn dry_run_changes_nothing() {
     let a = base_repo();
     let b = GitRepo::clone_from(&a);
     make_changes(&a);
-    let id = snapshot_id(&env, &a);
+    let snapshot = json(&env.handoff(&["snapshot", "--json"], a.path()));
+    let id = snapshot["id"].as_str().unwrap();
     let before = (b.tree_state(), b.status());
-    let out = env.handoff(&["apply", &id, "--dry-run"], b.path());
+
+    let out = env.handoff(&["apply", id, "--dry-run"], b.path());
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
-    assert!(stdout(&out).starts_with("would apply "));
+    assert_eq!(
+        stdout(&out),
+        format!(
+            "would apply {}, already applied 0, merged 0, skipped 0, failed 0\n",
+            snapshot_paths(&snapshot).len()
+        )
+    );
+    let dry = env.handoff(&["apply", id, "--dry-run", "--json"], b.path());
+    quiet_success(&dry);
     assert_eq!((b.tree_state(), b.status()), before);
+
+    let real = env.handoff(&["apply", id, "--json"], b.path());
+    quiet_success(&real);
+    assert_eq!(json(&dry), json(&real), "the dry run foretold the apply");
 }
 
 #[test]
@@ -165,101 +443,198 @@ fn diff_applies_with_git_apply() {
         .remove("gone.txt");
     let id = snapshot_id(&env, &a);
     let out = env.handoff(&["diff", &id], a.path());
-    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
-    let patch = b.path().join("../handoff-cli-test.patch");
-    std::fs::write(&patch, &out.stdout).unwrap();
+    quiet_success(&out);
+    let patch = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(patch.path(), &out.stdout).unwrap();
     let applied = git_command(b.path())
         .arg("apply")
-        .arg(&patch)
+        .arg(patch.path())
         .status()
         .unwrap();
-    std::fs::remove_file(&patch).unwrap();
-    assert!(applied.success());
+    assert!(applied.success(), "{}", stdout(&out));
     assert_same_tree(&b.tree_state(), &a.tree_state());
+}
+
+#[test]
+fn diff_names_what_it_leaves_out() {
+    let env = Env::new();
+    let a = GitRepo::init();
+    a.write("a.txt", "a\n");
+    a.commit_all("base");
+    let b = GitRepo::clone_from(&a);
+    a.write("a.txt", "A\n");
+    let inner = GitRepo::init();
+    inner.commit_all("inner");
+    let status = git_command(a.path())
+        .args(["clone", "-q"])
+        .arg(inner.path())
+        .arg("nested")
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let id = snapshot_id(&env, &a);
+
+    let out = env.handoff(&["diff", &id], a.path());
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(
+        stderr(&out),
+        "handoff: not in the diff: nested: nested repository\n"
+    );
+    let applied = git_command(b.path())
+        .args(["apply", "-"])
+        .stdin(Stdio::piped())
+        .spawn()
+        .and_then(|mut git| {
+            std::io::Write::write_all(&mut git.stdin.take().unwrap(), &out.stdout)?;
+            git.wait()
+        })
+        .unwrap();
+    assert!(applied.success());
+    assert_eq!(
+        std::fs::read_to_string(b.path().join("a.txt")).unwrap(),
+        "A\n"
+    );
+}
+
+#[test]
+fn a_reader_that_stops_early_is_not_an_error() {
+    let env = Env::new();
+    let a = GitRepo::init();
+    a.commit_all("base");
+    // Far more than a pipe buffers, so the writer must meet the closed end.
+    let big: String = (0..200_000).map(|n| format!("{n}\n")).collect();
+    a.write("big.txt", big);
+    let id = snapshot_id(&env, &a);
+    let out = env.handoff_into_closed_pipe(&["diff", &id], a.path());
+    quiet_success(&out);
 }
 
 #[test]
 fn errors_exit_1_with_one_line() {
     let env = Env::new();
-    let not_repo = tempfile::tempdir().unwrap();
-    let one_line = |out: &Output, needle: &str| {
+    let store = env.store.path().display();
+    let one_line = |out: &Output| -> String {
         assert_eq!(out.status.code(), Some(1), "{}", stderr(out));
-        assert_eq!(stdout(out), "");
+        assert_eq!(stdout(out), "", "nothing on stdout");
         let err = stderr(out);
         assert_eq!(err.lines().count(), 1, "{err}");
-        assert!(
-            err.starts_with("handoff: ") && err.contains(needle),
-            "{err}"
-        );
+        assert!(err.ends_with('\n'), "{err}");
+        err
     };
-    one_line(
-        &env.handoff(&["snapshot"], not_repo.path()),
-        "is not a git repository",
-    );
 
     let a = base_repo();
-    let unknown = format!("sha256:{}", "ab".repeat(32));
-    one_line(
-        &env.handoff(&["apply", &unknown], a.path()),
-        &format!("snapshot {unknown} not found"),
+    a.write("x.txt", "x\n");
+    let id = snapshot_id(&env, &a);
+    let not_repo = tempfile::tempdir().unwrap();
+    let err = one_line(&env.handoff(&["snapshot"], not_repo.path()));
+    assert!(
+        err.starts_with("handoff: . is not a git repository with a working tree: "),
+        "{err}"
     );
-    one_line(
-        &env.handoff(&["apply", "sha256:nope"], a.path()),
-        "is not a snapshot id",
+    let dir = not_repo.path().to_str().unwrap();
+    let err = one_line(&env.handoff(&["apply", &id, "--repo", dir], a.path()));
+    let prefix = format!("handoff: {dir} is not a git repository with a working tree: ");
+    assert!(err.starts_with(&prefix), "{err}");
+
+    let unknown = format!("sha256:{}", "ab".repeat(32));
+    for command in ["apply", "diff"] {
+        assert_eq!(
+            one_line(&env.handoff(&[command, &unknown], a.path())),
+            format!("handoff: snapshot {unknown} not found in store {store}\n"),
+            "{command}"
+        );
+    }
+    assert_eq!(
+        one_line(&env.handoff(&["apply", "sha256:nope"], a.path())),
+        "handoff: \"sha256:nope\" is not a snapshot id: invalid digest \"sha256:nope\": \
+         expected 64 hex digits after `sha256:`\n"
+    );
+    assert_eq!(
+        one_line(&env.handoff(&["diff", "sha256:nope"], a.path())),
+        "handoff: \"sha256:nope\" is not a snapshot id: invalid digest \"sha256:nope\": \
+         expected 64 hex digits after `sha256:`\n"
     );
 
     // A flipped byte in the stored manifest is reported, naming the digest.
-    a.write("x.txt", "x\n");
-    let id = snapshot_id(&env, &a);
-    let hex = id.trim_start_matches("sha256:");
-    let blob = env
-        .store
-        .path()
-        .join("blobs/sha256")
-        .join(&hex[..2])
-        .join(&hex[2..]);
+    let blob = env.blob_file(&id);
     let mut bytes = std::fs::read(&blob).unwrap();
     bytes[10] ^= 1;
-    std::fs::write(&blob, bytes).unwrap();
-    one_line(
-        &env.handoff(&["apply", &id], a.path()),
-        &format!("{id} in store"),
+    std::fs::write(&blob, &bytes).unwrap();
+    let corrupted = format!(
+        "handoff: blob {id} in store {store} is corrupted: its {} bytes hash to {}\n",
+        bytes.len(),
+        Digest::of(&bytes)
     );
-    one_line(&env.handoff(&["diff", &id], a.path()), "is corrupted");
+    for command in ["apply", "diff"] {
+        assert_eq!(
+            one_line(&env.handoff(&[command, &id], a.path())),
+            corrupted,
+            "{command}"
+        );
+    }
 }
 
 #[test]
 fn store_comes_from_the_environment_without_the_flag() {
-    let store = tempfile::tempdir().unwrap();
+    let from_env = tempfile::tempdir().unwrap();
     let a = base_repo();
     a.write("x.txt", "x\n");
-    let out = Command::new(env!("CARGO_BIN_EXE_handoff"))
-        .current_dir(a.path())
-        .env("HANDOFF_STORE", store.path())
-        .arg("snapshot")
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
-    let id = stdout(&out);
-    let hex = id.trim().trim_start_matches("sha256:");
-    assert!(
-        store
-            .path()
-            .join("blobs/sha256")
-            .join(&hex[..2])
-            .join(&hex[2..])
-            .is_file()
-    );
+    let run = |args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_handoff"))
+            .current_dir(a.path())
+            .env("HANDOFF_STORE", from_env.path())
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    let out = run(&["snapshot"]);
+    quiet_success(&out);
+    let id = stdout(&out).trim().to_owned();
+    assert!(blob_file(from_env.path(), &id).is_file());
+
+    // The flag wins over the environment.
+    let from_flag = tempfile::tempdir().unwrap();
+    a.write("y.txt", "y\n");
+    let out = run(&["--store", from_flag.path().to_str().unwrap(), "snapshot"]);
+    quiet_success(&out);
+    let id = stdout(&out).trim().to_owned();
+    assert!(blob_file(from_flag.path(), &id).is_file());
+    assert!(!blob_file(from_env.path(), &id).exists());
 }
 
 #[test]
 fn usage_errors_exit_2() {
-    let out = Command::new(env!("CARGO_BIN_EXE_handoff"))
-        .arg("apply")
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(2));
-    let _ = git_command(Path::new("."));
+    let run = |args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_handoff"))
+            .env_remove("HANDOFF_STORE")
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    for args in [&["apply"][..], &["snapshot", "--bogus"], &["frobnicate"]] {
+        let out = run(args);
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        assert_eq!(stdout(&out), "", "{args:?}");
+        assert!(
+            stderr(&out).starts_with("error: "),
+            "{args:?}: {}",
+            stderr(&out)
+        );
+    }
+    let out = run(&["--version"]);
+    quiet_success(&out);
+    assert_eq!(
+        stdout(&out),
+        format!("handoff {}\n", env!("CARGO_PKG_VERSION"))
+    );
+    let out = run(&["--help"]);
+    quiet_success(&out);
+    for command in ["snapshot", "apply", "diff"] {
+        assert!(
+            stdout(&out).contains(&format!("\n  {command} ")),
+            "{command}"
+        );
+    }
 }
 
 #[test]

@@ -29,7 +29,7 @@ pub async fn run(store: Option<&str>, args: ApplyArgs) -> anyhow::Result<u8> {
 }
 
 fn print_human(report: &ApplyReport, dry_run: bool) -> std::io::Result<()> {
-    let mut out = std::io::stdout().lock();
+    let mut out = super::stdout();
     let verb = if dry_run { "would apply" } else { "applied" };
     writeln!(
         out,

@@ -39,7 +39,7 @@ pub async fn run(store: Option<&str>, args: DiffArgs) -> anyhow::Result<u8> {
                 "handoff: diff of repository {repo}"
             )?;
         }
-        std::io::stdout().lock().write_all(&patch)?;
+        super::stdout().write_all(&patch)?;
         let mut err = std::io::stderr().lock();
         for left_out in &outcome.unrepresentable {
             writeln!(

@@ -7,9 +7,11 @@ pub mod native;
 pub mod runs;
 pub mod snapshot;
 
+use std::io::{self, StdoutLock, Write};
+use std::sync::Arc;
+
 use anyhow::Context as _;
 use handoff_store::{Digest, Store, location::Location};
-use std::sync::Arc;
 
 /// Everything goes well.
 pub const EXIT_OK: u8 = 0;
@@ -27,14 +29,61 @@ pub fn open_store(flag: Option<&str>) -> anyhow::Result<Arc<dyn Store>> {
 /// Parses a snapshot id given on the command line.
 pub fn parse_id(text: &str) -> anyhow::Result<Digest> {
     text.parse::<Digest>()
-        .with_context(|| format!("{text:?} is not a snapshot id (expected sha256:<64 hex digits>)"))
+        .with_context(|| format!("{text:?} is not a snapshot id"))
 }
 
 /// Writes `value` as one line of JSON on stdout.
 pub fn print_json(value: &impl serde::Serialize) -> anyhow::Result<()> {
-    use std::io::Write as _;
-    let mut out = std::io::stdout().lock();
+    let mut out = stdout();
     serde_json::to_writer(&mut out, value)?;
     writeln!(out)?;
     Ok(())
+}
+
+/// Standard output, for results.
+///
+/// When the reader has gone away (`handoff diff … | head`) the rest of the
+/// output is discarded instead of failing the command: the reader has what
+/// it wanted, and the exit code still says how the command itself went.
+pub fn stdout() -> Output {
+    Output {
+        inner: io::stdout().lock(),
+        closed: false,
+    }
+}
+
+/// See [`stdout`].
+pub struct Output {
+    inner: StdoutLock<'static>,
+    closed: bool,
+}
+
+impl Output {
+    fn closed_pipe_is_fine<T>(&mut self, result: io::Result<T>, instead: T) -> io::Result<T> {
+        match result {
+            Err(e) if e.kind() == io::ErrorKind::BrokenPipe => {
+                self.closed = true;
+                Ok(instead)
+            }
+            other => other,
+        }
+    }
+}
+
+impl Write for Output {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        if self.closed {
+            return Ok(buf.len());
+        }
+        let result = self.inner.write(buf);
+        self.closed_pipe_is_fine(result, buf.len())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        if self.closed {
+            return Ok(());
+        }
+        let result = self.inner.flush();
+        self.closed_pipe_is_fine(result, ())
+    }
 }

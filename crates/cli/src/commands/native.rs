@@ -88,7 +88,7 @@ pub async fn import(store_flag: Option<&str>, args: ImportArgs) -> anyhow::Resul
             &json!({"conversation": conversation.id.to_string(), "blob": digest.to_string(), "messages": conversation.messages.len(), "from": file}),
         )?;
     } else {
-        writeln!(std::io::stdout().lock(), "{}", conversation.id)?;
+        writeln!(super::stdout(), "{}", conversation.id)?;
     }
     Ok(0)
 }
@@ -119,7 +119,7 @@ pub async fn export(store_flag: Option<&str>, args: ExportArgs) -> anyhow::Resul
     if args.json {
         super::print_json(&json!({"session": session_id, "file": file}))?;
     } else {
-        let mut out = std::io::stdout().lock();
+        let mut out = super::stdout();
         writeln!(out, "{session_id}\t{}", file.display())?;
         writeln!(out, "resume with: (cd {cwd} && {resume})")?;
     }

@@ -86,7 +86,7 @@ fn summary(record: &RunRecord) -> serde_json::Value {
 }
 
 fn print_record(record: &RunRecord) -> std::io::Result<()> {
-    let mut out = std::io::stdout().lock();
+    let mut out = super::stdout();
     writeln!(
         out,
         "run {}  {:?}  harness {}  conversation {}",
@@ -217,7 +217,7 @@ pub async fn push_cmd(store_flag: Option<&str>, args: PushArgs) -> anyhow::Resul
     };
     if !args.json {
         // The id first: it identifies the run even if waiting fails.
-        writeln!(std::io::stdout().lock(), "{}", pushed.run)?;
+        writeln!(super::stdout(), "{}", pushed.run)?;
     }
     let record = wait_if_asked(
         &*store,
@@ -294,7 +294,7 @@ pub async fn follow_up_cmd(store_flag: Option<&str>, args: FollowUpArgs) -> anyh
     let harness = crate::harness::resolve(&record.harness, args.agent_cmd.as_deref())?;
     let session = follow_up(&*store, run, &*harness, args.prompt.clone()).await?;
     if !args.json {
-        writeln!(std::io::stdout().lock(), "{}", session.id)?;
+        writeln!(super::stdout(), "{}", session.id)?;
     }
     let after = wait_if_asked(&*store, run, args.wait, args.agent_cmd.as_deref()).await?;
     if args.json {
@@ -334,7 +334,7 @@ pub async fn continue_cmd(store_flag: Option<&str>, args: ContinueArgs) -> anyho
             "applied": done.applied.iter().map(|(repo, r)| json!({"repo": repo, "report": r})).collect::<Vec<_>>(),
         }))?;
     } else {
-        let mut out = std::io::stdout().lock();
+        let mut out = super::stdout();
         writeln!(
             out,
             "conversation {} ({})",
@@ -406,7 +406,7 @@ pub async fn runs_cmd(store_flag: Option<&str>, args: JsonArgs) -> anyhow::Resul
     if args.json {
         super::print_json(&rows)?;
     } else {
-        let mut out = std::io::stdout().lock();
+        let mut out = super::stdout();
         for row in &rows {
             writeln!(
                 out,
@@ -441,7 +441,7 @@ pub async fn fsck_cmd(store_flag: Option<&str>, args: FsckArgs) -> anyhow::Resul
     if args.json {
         super::print_json(&report)?;
     } else {
-        let mut out = std::io::stdout().lock();
+        let mut out = super::stdout();
         writeln!(
             out,
             "checked {} blob(s) and {} run record(s): {} problem(s)",

@@ -64,7 +64,7 @@ pub async fn run(store: Option<&str>, args: SnapshotArgs) -> anyhow::Result<u8> 
                 skipped.path, skipped.reason
             )?;
         }
-        writeln!(std::io::stdout().lock(), "{}", snap.id)?;
+        writeln!(super::stdout(), "{}", snap.id)?;
     }
     Ok(super::EXIT_OK)
 }
