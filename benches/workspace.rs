@@ -31,6 +31,7 @@
     reason = "a benchmark harness: panics and prints are its interface"
 )]
 
+use std::cell::Cell;
 use std::fmt::Write as _;
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
@@ -113,22 +114,53 @@ fn build(shape: &Shape) -> GitRepo {
     repo
 }
 
-/// A clone sharing the source's objects (`--shared`: no copy of the object
-/// database), with a full checkout; removed on drop.
-fn fresh_clone(source: &Path) -> TempDir {
-    let dir = tempfile::Builder::new()
-        .prefix("handoff-bench-clone-")
-        .tempdir()
-        .unwrap();
-    let ok = git_command(dir.path())
-        .args(["clone", "-q", "--shared"])
-        .arg(source)
-        .arg(".")
-        .status()
-        .unwrap()
-        .success();
-    assert!(ok, "git clone failed");
-    dir
+/// Every directory the bench writes, removed only when the run ends.
+///
+/// Deleting a tree of 20,000 files makes the next file creations on the
+/// same filesystem much slower for a while on some filesystems (ext4
+/// without a journal skips recently deleted inodes one by one when it
+/// allocates new ones), so removing each clone after its iteration would
+/// time the previous iteration's clean-up instead of the job.
+struct Scratch {
+    root: TempDir,
+    next: Cell<usize>,
+}
+
+impl Scratch {
+    fn new() -> Self {
+        let root = tempfile::Builder::new()
+            .prefix("handoff-bench-")
+            .tempdir()
+            .unwrap();
+        Self {
+            root,
+            next: Cell::new(0),
+        }
+    }
+
+    /// A new empty directory.
+    fn dir(&self) -> PathBuf {
+        let n = self.next.get();
+        self.next.set(n + 1);
+        let dir = self.root.path().join(format!("d{n:03}"));
+        std::fs::create_dir(&dir).unwrap();
+        dir
+    }
+
+    /// A clone of `source` sharing its objects (`--shared`: no copy of the
+    /// object database) with a full checkout.
+    fn clone_of(&self, source: &Path) -> PathBuf {
+        let dir = self.dir();
+        let ok = git_command(&dir)
+            .args(["clone", "-q", "--shared"])
+            .arg(source)
+            .arg(".")
+            .status()
+            .unwrap()
+            .success();
+        assert!(ok, "git clone failed");
+        dir
+    }
 }
 
 /// git doing the capture-and-store job: a stash commit of the tracked
@@ -163,10 +195,10 @@ fn git_capture(source: &Path, objects: &Path, untracked: &str) {
 /// `git diff --binary HEAD` of everything `snapshot` carries: the untracked
 /// files are marked intent-to-add in a copy of the index, so the source's
 /// own index is untouched.
-fn git_patch(source: &GitRepo, untracked: &str, work: &Path) -> PathBuf {
+fn git_patch(source: &Path, untracked: &str, work: &Path) -> PathBuf {
     let index = work.join("patch-index");
-    std::fs::copy(source.path().join(".git/index"), &index).unwrap();
-    let mut add = git_command(source.path())
+    std::fs::copy(source.join(".git/index"), &index).unwrap();
+    let mut add = git_command(source)
         .args(["add", "-N", "--pathspec-from-file=-"])
         .env("GIT_INDEX_FILE", &index)
         .stdin(Stdio::piped())
@@ -178,7 +210,7 @@ fn git_patch(source: &GitRepo, untracked: &str, work: &Path) -> PathBuf {
         .write_all(untracked.as_bytes())
         .unwrap();
     assert!(add.wait().unwrap().success(), "git add -N failed");
-    let out = git_command(source.path())
+    let out = git_command(source)
         .args(["diff", "--binary", "HEAD"])
         .env("GIT_INDEX_FILE", &index)
         .output()
@@ -216,17 +248,17 @@ fn handoff_apply(rt: &tokio::runtime::Runtime, target: &Path, store: &dyn BlobSt
 }
 
 /// The git tree id of everything in the working tree at `dir` that git
-/// does not ignore (modes included), computed in a throw-away index and
-/// object directory so that neither the repository nor the objects git's
-/// side writes later are touched.
+/// does not ignore (modes included). Every file is hashed into a new index
+/// (a copy of the existing one would trust stat data that a same-second,
+/// same-size rewrite can leave unchanged) and a throw-away object
+/// directory, so neither the repository nor the objects git's side writes
+/// later are touched.
 fn worktree_tree_id(dir: &Path, scratch: &Path) -> String {
-    let index = scratch.join("index");
-    std::fs::copy(dir.join(".git/index"), &index).unwrap();
     std::fs::create_dir_all(scratch.join("objects")).unwrap();
     let git = |args: &[&str]| {
         let out = git_command(dir)
             .args(args)
-            .env("GIT_INDEX_FILE", &index)
+            .env("GIT_INDEX_FILE", scratch.join("index"))
             .env("GIT_OBJECT_DIRECTORY", scratch.join("objects"))
             .env("GIT_ALTERNATE_OBJECT_DIRECTORIES", dir.join(".git/objects"))
             .output()
@@ -305,13 +337,11 @@ fn main() {
         .enable_all()
         .build()
         .unwrap();
-    let work = tempfile::Builder::new()
-        .prefix("handoff-bench-")
-        .tempdir()
-        .unwrap();
+    let scratch = Scratch::new();
 
     let t = Instant::now();
     let source = build(&shape);
+    let source = source.path();
     note(format!(
         "repository: {} files in {} directories; {} modified, {} deleted, {} untracked, {} ignored (built in {:.1} s)",
         shape.files,
@@ -322,18 +352,25 @@ fn main() {
         shape.ignored,
         t.elapsed().as_secs_f64()
     ));
-    let untracked = source.git(&["ls-files", "--others", "--exclude-standard"]);
+    let untracked = String::from_utf8(
+        git_command(source)
+            .args(["ls-files", "--others", "--exclude-standard"])
+            .output()
+            .unwrap()
+            .stdout,
+    )
+    .unwrap();
     assert_eq!(untracked.lines().count(), shape.untracked);
-    let patch = git_patch(&source, &untracked, work.path());
+    let patch = git_patch(source, &untracked, &scratch.dir());
 
     // The store apply reads from, and the unchanged re-snapshot.
-    let store = FsStore::new(work.path().join("store")).with_sync(false);
-    let snap = handoff_snapshot(&rt, source.path(), &store);
+    let store = FsStore::new(scratch.dir()).with_sync(false);
+    let snap = handoff_snapshot(&rt, source, &store);
     assert_eq!(
         snap.manifest.entries.len(),
         shape.modified + shape.deleted + shape.untracked
     );
-    let again = handoff_snapshot(&rt, source.path(), &store);
+    let again = handoff_snapshot(&rt, source, &store);
     note(format!(
         "re-snapshot of the unchanged tree into the same store: new_bytes = {} (expected 0), same id: {}",
         again.new_bytes,
@@ -346,58 +383,47 @@ fn main() {
         ));
     }
 
-    // Both sides produce the same tree as the source: checked once, untimed.
+    // Both sides produce the source's tree: checked once, untimed.
     let t = Instant::now();
-    let (ours, theirs) = (fresh_clone(source.path()), fresh_clone(source.path()));
+    let (ours, theirs) = (scratch.clone_of(source), scratch.clone_of(source));
     let clone_time = t.elapsed() / 2;
-    handoff_apply(&rt, ours.path(), &store, &snap.id);
-    git_apply(theirs.path(), &patch);
-    let tree =
-        |dir: &Path| worktree_tree_id(dir, tempfile::tempdir_in(work.path()).unwrap().path());
-    let expected = tree(source.path());
+    handoff_apply(&rt, &ours, &store, &snap.id);
+    git_apply(&theirs, &patch);
+    let tree = |dir: &Path| worktree_tree_id(dir, &scratch.dir());
+    let expected = tree(source);
     assert_eq!(
-        tree(ours.path()),
+        tree(&ours),
         expected,
         "handoff apply differs from the source"
     );
-    assert_eq!(
-        tree(theirs.path()),
-        expected,
-        "git apply differs from the source"
-    );
-    drop((ours, theirs));
+    assert_eq!(tree(&theirs), expected, "git apply differs from the source");
     println!(
         "both applies reproduce the source tree; a fresh clone takes {} (setup, untimed)",
         ms(clone_time)
     );
 
     // Medians for the ratio lines.
-    let fresh_dir = || tempfile::tempdir_in(work.path()).unwrap();
+    let fresh_store = |dir: &PathBuf| FsStore::new(dir).with_sync(false);
     let (s_ours, s_git) = interleaved(
         runs,
-        fresh_dir,
+        || scratch.dir(),
         |dir| {
-            handoff_snapshot(
-                &rt,
-                source.path(),
-                &FsStore::new(dir.path()).with_sync(false),
-            );
+            handoff_snapshot(&rt, source, &fresh_store(dir));
         },
-        fresh_dir,
-        |objects| git_capture(source.path(), objects.path(), &untracked),
+        || scratch.dir(),
+        |objects| git_capture(source, objects, &untracked),
     );
     // Where handoff's time goes: capture (status, reads, hashing) and storing.
     let (mut cap, mut put) = (Vec::new(), Vec::new());
     for _ in 0..runs {
-        let dir = fresh_dir();
-        let fresh = FsStore::new(dir.path()).with_sync(false);
+        let store = fresh_store(&scratch.dir());
         let t = Instant::now();
-        let captured = capture(source.path(), &SnapshotOptions::default()).unwrap();
+        let captured = capture(source, &SnapshotOptions::default()).unwrap();
         cap.push(t.elapsed());
         let t = Instant::now();
         rt.block_on(handoff_workspace::snapshot::store_capture(
             captured,
-            &fresh,
+            &store,
             &handoff_workspace::NoProgress,
         ))
         .unwrap();
@@ -407,21 +433,20 @@ fn main() {
     let synced = median(
         (0..runs.min(3))
             .map(|_| {
-                let dir = fresh_dir();
+                let store = FsStore::new(scratch.dir());
                 let t = Instant::now();
-                handoff_snapshot(&rt, source.path(), &FsStore::new(dir.path()));
+                handoff_snapshot(&rt, source, &store);
                 t.elapsed()
             })
             .collect(),
     );
 
-    let clone = || fresh_clone(source.path());
     let (a_ours, a_git) = interleaved(
         runs,
-        clone,
-        |target| handoff_apply(&rt, target.path(), &store, &snap.id),
-        clone,
-        |target| git_apply(target.path(), &patch),
+        || scratch.clone_of(source),
+        |target| handoff_apply(&rt, target, &store, &snap.id),
+        || scratch.clone_of(source),
+        |target| git_apply(target, &patch),
     );
 
     // Secret scanning before a push: capture alone vs capture + scan.
@@ -430,11 +455,11 @@ fn main() {
         runs,
         || (),
         |()| {
-            capture(source.path(), &SnapshotOptions::default()).unwrap();
+            capture(source, &SnapshotOptions::default()).unwrap();
         },
         || (),
         |()| {
-            let captured = capture(source.path(), &SnapshotOptions::default()).unwrap();
+            let captured = capture(source, &SnapshotOptions::default()).unwrap();
             assert!(scanner.scan_capture(&captured).is_empty());
         },
     );
@@ -453,48 +478,32 @@ fn main() {
     group.measurement_time(target_time(s_ours));
     group.bench_function("snapshot/handoff (fresh store)", |b| {
         b.iter_batched(
-            fresh_dir,
-            |dir| {
-                handoff_snapshot(
-                    &rt,
-                    source.path(),
-                    &FsStore::new(dir.path()).with_sync(false),
-                );
-                dir
-            },
+            || scratch.dir(),
+            |dir| handoff_snapshot(&rt, source, &fresh_store(&dir)),
             BatchSize::PerIteration,
         )
     });
     group.measurement_time(target_time(s_git));
     group.bench_function("snapshot/git stash create + hash-object -w", |b| {
         b.iter_batched(
-            fresh_dir,
-            |objects| {
-                git_capture(source.path(), objects.path(), &untracked);
-                objects
-            },
+            || scratch.dir(),
+            |objects| git_capture(source, &objects, &untracked),
             BatchSize::PerIteration,
         )
     });
     group.measurement_time(target_time(a_ours));
     group.bench_function("apply/handoff (fresh clone)", |b| {
         b.iter_batched(
-            clone,
-            |target| {
-                handoff_apply(&rt, target.path(), &store, &snap.id);
-                target
-            },
+            || scratch.clone_of(source),
+            |target| handoff_apply(&rt, &target, &store, &snap.id),
             BatchSize::PerIteration,
         )
     });
     group.measurement_time(target_time(a_git));
     group.bench_function("apply/git apply (fresh clone)", |b| {
         b.iter_batched(
-            clone,
-            |target| {
-                git_apply(target.path(), &patch);
-                target
-            },
+            || scratch.clone_of(source),
+            |target| git_apply(&target, &patch),
             BatchSize::PerIteration,
         )
     });
@@ -503,7 +512,7 @@ fn main() {
 
     let ratio = |a: Duration, b: Duration| a.as_secs_f64() / b.as_secs_f64();
     let runs_note = if smoke {
-        " — smoke run, one run each: not a measurement"
+        " (smoke run, one run each: not a measurement)"
     } else {
         ""
     };
@@ -546,4 +555,5 @@ fn main() {
         again.new_bytes
     ));
     println!("\n== summary ==\n{summary}");
+    println!("removing {} scratch directories…", scratch.next.get());
 }
