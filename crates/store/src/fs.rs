@@ -82,11 +82,6 @@ impl FsStore {
             location: path.display().to_string(),
             reason: "blob path has no parent directory".to_owned(),
         })?;
-        std::fs::create_dir_all(dir).map_err(|source| Error::Io {
-            action: "create directory",
-            path: dir.to_owned(),
-            source,
-        })?;
         let io_err = |action: &'static str| {
             let path = path.clone();
             move |source: io::Error| Error::Io {
@@ -95,10 +90,21 @@ impl FsStore {
                 source,
             }
         };
-        let mut tmp = tempfile::Builder::new()
-            .prefix(".tmp-")
-            .tempfile_in(dir)
-            .map_err(io_err("create temporary file for blob"))?;
+        let temp_file = || tempfile::Builder::new().prefix(".tmp-").tempfile_in(dir);
+        // The shard directory usually exists already: create it only when
+        // the temporary file cannot be made without it.
+        let mut tmp = match temp_file() {
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                std::fs::create_dir_all(dir).map_err(|source| Error::Io {
+                    action: "create directory",
+                    path: dir.to_owned(),
+                    source,
+                })?;
+                temp_file()
+            }
+            other => other,
+        }
+        .map_err(io_err("create temporary file for blob"))?;
         tmp.write_all(data).map_err(io_err("write blob"))?;
         if self.sync {
             tmp.as_file().sync_data().map_err(io_err("flush blob"))?;
@@ -568,6 +574,30 @@ impl FsStore {
     }
 }
 
+/// Splits a batch into one chunk per worker thread, in order: as many
+/// workers as cores (at most [`MAX_WORKERS`]), each with at least
+/// [`MIN_PER_WORKER`] items, so that small batches stay on one thread.
+fn per_worker<T>(items: Vec<T>) -> Vec<Vec<T>> {
+    let cores = std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get);
+    let workers = cores
+        .min(MAX_WORKERS)
+        .min(items.len() / MIN_PER_WORKER)
+        .max(1);
+    let per_worker = items.len().div_ceil(workers).max(1);
+    let mut chunks = Vec::with_capacity(workers);
+    let mut items = items.into_iter().peekable();
+    while items.peek().is_some() {
+        chunks.push(items.by_ref().take(per_worker).collect());
+    }
+    chunks
+}
+
+/// At most this many threads work on one batch.
+const MAX_WORKERS: usize = 8;
+
+/// A batch smaller than this per worker is not worth another thread.
+const MIN_PER_WORKER: usize = 16;
+
 async fn blocking<T: Send + 'static>(
     what: impl FnOnce() -> String,
     f: impl FnOnce() -> Result<T> + Send + 'static,
@@ -601,6 +631,60 @@ impl BlobStore for FsStore {
             move || this.get_blocking(&digest),
         )
         .await
+    }
+
+    async fn put_many(&self, blobs: Vec<Bytes>) -> Result<Vec<Put>> {
+        let count = blobs.len();
+        let mut tasks = Vec::new();
+        for chunk in per_worker(blobs) {
+            let this = self.clone();
+            tasks.push(tokio::task::spawn_blocking(move || {
+                chunk
+                    .iter()
+                    .map(|data| this.put_blocking(data, Digest::of(data)))
+                    .collect::<Result<Vec<Put>>>()
+            }));
+        }
+        let mut out = Vec::with_capacity(count);
+        for task in tasks {
+            let puts = task.await.map_err(|source| Error::Task {
+                what: format!("put {count} blobs"),
+                source,
+            })??;
+            out.extend(puts);
+        }
+        Ok(out)
+    }
+
+    async fn get_many(&self, digests: &[Digest]) -> Vec<Result<Bytes>> {
+        let mut tasks = Vec::new();
+        for chunk in per_worker(digests.to_vec()) {
+            let this = self.clone();
+            let task = tokio::task::spawn_blocking({
+                let chunk = chunk.clone();
+                move || {
+                    chunk
+                        .iter()
+                        .map(|digest| this.get_blocking(digest))
+                        .collect::<Vec<_>>()
+                }
+            });
+            tasks.push((chunk, task));
+        }
+        let mut out = Vec::with_capacity(digests.len());
+        for (chunk, task) in tasks {
+            match task.await {
+                Ok(results) => out.extend(results),
+                // The chunk's task did not complete: fetch its blobs one by
+                // one, so that each gets its own result.
+                Err(_) => {
+                    for digest in &chunk {
+                        out.push(self.get(digest).await);
+                    }
+                }
+            }
+        }
+        out
     }
 
     async fn put_file(&self, path: &Path) -> Result<Put> {

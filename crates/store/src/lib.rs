@@ -104,6 +104,38 @@ pub trait BlobStore: Send + Sync + Debug {
     /// Whether a blob is stored under `digest` (not verified: use `get`).
     async fn has(&self, digest: &Digest) -> Result<bool>;
 
+    /// Stores every blob of `blobs` (as [`BlobStoreExt::put_if_absent`]
+    /// would), returning one [`Put`] per blob, in order.
+    ///
+    /// Like `put_if_absent`, it may trust a blob that is already there
+    /// (use [`BlobStore::put`] to replace a corrupted copy). Stops at the
+    /// first error; blobs stored before it stay stored (they are
+    /// content-addressed, so that is harmless). Backends override this
+    /// to batch; the default runs [`MANY_IN_FLIGHT`] puts at a time.
+    async fn put_many(&self, blobs: Vec<Bytes>) -> Result<Vec<Put>> {
+        use futures_util::stream::{self, StreamExt, TryStreamExt};
+        stream::iter(blobs)
+            .map(|data| self.put_if_absent(data))
+            .buffered(MANY_IN_FLIGHT)
+            .try_collect()
+            .await
+    }
+
+    /// Fetches every blob of `digests`, verified: one result per digest, in
+    /// order, each failing alone (a missing or corrupted blob does not stop
+    /// the others). Backends override this to batch; the default runs
+    /// [`MANY_IN_FLIGHT`] gets at a time.
+    async fn get_many(&self, digests: &[Digest]) -> Vec<Result<Bytes>> {
+        use futures_util::stream::{self, StreamExt};
+        // Owned digests: a stream over borrowed ones makes the future not
+        // `Send` for every lifetime.
+        stream::iter(digests.to_vec())
+            .map(|digest| async move { self.get(&digest).await })
+            .buffered(MANY_IN_FLIGHT)
+            .collect()
+            .await
+    }
+
     /// Stores the content of the file at `path`.
     ///
     /// Backends override this to stream in constant memory; the default reads
@@ -162,6 +194,10 @@ pub trait BlobStore: Send + Sync + Debug {
     fn describe(&self) -> String;
 }
 
+/// How many operations the default [`BlobStore::put_many`] and
+/// [`BlobStore::get_many`] keep in flight.
+pub const MANY_IN_FLIGHT: usize = 8;
+
 /// A type-erased blob store.
 pub type DynBlobStore = dyn BlobStore;
 
@@ -215,6 +251,12 @@ macro_rules! forward_blob_store {
             }
             async fn has(&self, digest: &Digest) -> Result<bool> {
                 (**self).has(digest).await
+            }
+            async fn put_many(&self, blobs: Vec<Bytes>) -> Result<Vec<Put>> {
+                (**self).put_many(blobs).await
+            }
+            async fn get_many(&self, digests: &[Digest]) -> Vec<Result<Bytes>> {
+                (**self).get_many(digests).await
             }
             async fn put_file(&self, path: &std::path::Path) -> Result<Put> {
                 (**self).put_file(path).await

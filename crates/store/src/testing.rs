@@ -24,6 +24,7 @@ pub async fn blob_store_conformance(store: &dyn BlobStore, corrupt: &Corrupt<'_>
     empty_and_binary(store).await;
     concurrent_puts(store).await;
     corruption(store, corrupt).await;
+    batches(store, corrupt).await;
     large_streamed(store, 64 << 20).await;
     listing(store).await;
 }
@@ -191,6 +192,71 @@ pub async fn corruption(store: &dyn BlobStore, corrupt: &Corrupt<'_>) {
         let healed = store.put(data.clone()).await.expect("healing put");
         assert_eq!(healed.new_bytes, data.len() as u64);
         assert_eq!(store.get(&put.digest).await.expect("get healed"), data);
+    }
+}
+
+/// `put_many` and `get_many` keep order and dedupe like single puts and
+/// gets (batches large enough to be split across threads), and in
+/// `get_many` a missing or corrupted blob fails alone.
+pub async fn batches(store: &dyn BlobStore, corrupt: &Corrupt<'_>) {
+    let blobs: Vec<Bytes> = (0..200u32)
+        .map(|i| Bytes::from(format!("batched blob {i} ").repeat(1 + i as usize % 7)))
+        .collect();
+    let already = store.put(blobs[5].clone()).await.expect("put");
+    // The same content twice in one batch is stored once.
+    let mut batch = blobs.clone();
+    batch.push(blobs[9].clone());
+    let puts = store.put_many(batch.clone()).await.expect("put_many");
+    assert_eq!(puts.len(), batch.len());
+    for (put, data) in puts.iter().zip(&batch) {
+        assert_eq!(put.digest, Digest::of(data), "in order");
+    }
+    assert_eq!(puts[5].new_bytes, 0, "already stored: {already:?}");
+    let new_bytes: u64 = puts.iter().map(|p| p.new_bytes).sum();
+    let expected: u64 = blobs
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| *i != 5)
+        .map(|(_, b)| b.len() as u64)
+        .sum();
+    assert_eq!(new_bytes, expected, "each new blob counted once");
+    let again = store.put_many(blobs.clone()).await.expect("put_many again");
+    assert!(
+        again.iter().all(|p| p.new_bytes == 0),
+        "re-put adds nothing"
+    );
+    assert_eq!(store.put_many(Vec::new()).await.expect("empty batch"), []);
+
+    let missing = Digest::of(b"never stored by the batch check");
+    let mut wanted: Vec<Digest> = puts.iter().map(|p| p.digest).collect();
+    wanted.insert(17, missing);
+    let got = store.get_many(&wanted).await;
+    assert_eq!(got.len(), wanted.len());
+    for (i, result) in got.iter().enumerate() {
+        match result {
+            Err(Error::NotFound { digest, .. }) if i == 17 => assert_eq!(*digest, missing),
+            Ok(bytes) if i != 17 => assert_eq!(Digest::of(bytes), wanted[i], "in order"),
+            other => panic!("entry {i}: unexpected {other:?}"),
+        }
+    }
+    assert!(store.get_many(&[]).await.is_empty());
+
+    let victim = puts[42].digest;
+    if corrupt(&victim, Bytes::from_static(b"not what was stored")) {
+        let got = store.get_many(&wanted).await;
+        for (i, result) in got.iter().enumerate() {
+            match result {
+                Err(Error::Corrupted { digest, .. }) if wanted[i] == victim => {
+                    assert_eq!(*digest, victim);
+                }
+                Err(Error::NotFound { .. }) if i == 17 => {}
+                Ok(_) if wanted[i] != victim && i != 17 => {}
+                other => panic!("entry {i}: unexpected {other:?}"),
+            }
+        }
+        let healed = store.put(blobs[42].clone()).await.expect("heal");
+        assert_eq!(healed.new_bytes, blobs[42].len() as u64);
+        assert_eq!(store.get(&victim).await.expect("healed"), blobs[42]);
     }
 }
 
