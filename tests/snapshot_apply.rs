@@ -283,3 +283,139 @@ async fn an_interrupted_apply_is_cleaned_up_by_the_next() {
         .unwrap();
     assert!(stale.exists());
 }
+
+/// A file of a few lines that differs per `i`, with room for a disjoint
+/// edit at either end.
+fn lines(i: usize, middle: &str) -> String {
+    format!("top {i}\n{middle}\nmiddle {i}\nbottom {i}\n")
+}
+
+/// Hundreds of entries (enough that apply spreads its writes over several
+/// threads) into a target whose repository lacks the base objects: files
+/// still at the base are written, locally edited ones merge with base
+/// content fetched from the store on demand, and a snapshot without base
+/// content reports exactly those as `base_unavailable`. A dry run decides
+/// the same as the real apply.
+#[tokio::test]
+async fn many_entries_merge_with_base_content_fetched_on_demand() {
+    const FILES: usize = 600;
+    let path = |i: usize| format!("dir{:02}/file{i:04}.txt", i % 23);
+    let a = GitRepo::init();
+    for i in 0..FILES {
+        a.write(&path(i), lines(i, "base"));
+    }
+    a.commit_all("base");
+    for i in 0..FILES {
+        a.write(&path(i), lines(i, "snapshot"));
+    }
+    for i in 0..50 {
+        a.write(&format!("new/n{i:03}.txt"), format!("new {i}\n"));
+    }
+    // The target has the base files but none of the base's git objects.
+    let b = GitRepo::init();
+    for i in 0..FILES {
+        let edited = i % 10 == 0;
+        let mut text = lines(i, "base");
+        if edited {
+            text.push_str("local footer\n");
+        }
+        b.write(&path(i), text);
+    }
+    let store = MemoryStore::new();
+    let with_base = snapshot(a.path(), &store, &SnapshotOptions::default())
+        .await
+        .unwrap();
+    let without_base = snapshot(
+        a.path(),
+        &store,
+        &SnapshotOptions {
+            store_base_content: false,
+            ..SnapshotOptions::default()
+        },
+    )
+    .await
+    .unwrap();
+    let sorted = |mut v: Vec<String>| {
+        v.sort();
+        v
+    };
+    let edited = sorted((0..FILES).filter(|i| i % 10 == 0).map(path).collect());
+    let b2 = tempfile::tempdir().unwrap();
+    handoff_dev::git_command(b2.path())
+        .args(["init", "-q"])
+        .status()
+        .unwrap();
+    for i in 0..FILES {
+        let from = b.path().join(path(i));
+        let to = b2.path().join(path(i));
+        std::fs::create_dir_all(to.parent().unwrap()).unwrap();
+        std::fs::copy(from, to).unwrap();
+    }
+
+    let dry = apply(
+        b.path(),
+        &store,
+        &with_base.id,
+        &ApplyOptions {
+            dry_run: true,
+            ..ApplyOptions::default()
+        },
+    )
+    .await
+    .unwrap();
+    let report = apply(b.path(), &store, &with_base.id, &ApplyOptions::default())
+        .await
+        .unwrap();
+    assert!(report.failed.is_empty(), "{:?}", report.failed);
+    assert_eq!(sorted(report.merged.clone()), edited);
+    assert_eq!(report.applied.len(), FILES - edited.len() + 50);
+    assert_eq!(
+        (dry.applied, dry.merged, dry.failed),
+        (report.applied, report.merged, report.failed),
+        "a dry run decides as the apply does"
+    );
+    for i in 0..FILES {
+        let mut expected = lines(i, "snapshot");
+        if i % 10 == 0 {
+            expected.push_str("local footer\n");
+        }
+        assert_eq!(
+            std::fs::read_to_string(b.path().join(path(i))).unwrap(),
+            expected,
+            "{}",
+            path(i)
+        );
+    }
+    for i in 0..50 {
+        assert_eq!(
+            std::fs::read_to_string(b.path().join(format!("new/n{i:03}.txt"))).unwrap(),
+            format!("new {i}\n")
+        );
+    }
+
+    let report = apply(
+        b2.path(),
+        &store,
+        &without_base.id,
+        &ApplyOptions::default(),
+    )
+    .await
+    .unwrap();
+    let unavailable: Vec<String> = report
+        .failed
+        .iter()
+        .filter(|f| f.kind == FailureKind::BaseUnavailable)
+        .map(|f| f.path.clone())
+        .collect();
+    assert_eq!(unavailable, edited);
+    assert_eq!(report.failed.len(), edited.len(), "{:?}", report.failed);
+    assert!(report.merged.is_empty());
+    for i in (0..FILES).filter(|i| i % 10 == 0) {
+        let mut untouched = lines(i, "base");
+        untouched.push_str("local footer\n");
+        assert_eq!(
+            std::fs::read_to_string(b2.path().join(path(i))).unwrap(),
+            untouched
+        );
+    }
+}

@@ -246,49 +246,87 @@ pub async fn apply_manifest(
         let dir = workdir.clone();
         Some(blocking("mark the apply", move || begin_marker(&dir)).await?)
     };
-    let sweep = marker.as_ref().is_some_and(|m| m.interrupted);
+    if marker.as_ref().is_some_and(|m| m.interrupted) {
+        let dirs: Vec<PathBuf> = work
+            .iter()
+            .map(|(path, _)| {
+                path.parent()
+                    .map_or_else(|| workdir.clone(), |d| d.to_fs_path(&workdir))
+            })
+            .collect::<HashSet<_>>()
+            .into_iter()
+            .collect();
+        let root = workdir.clone();
+        blocking("remove temporary files", move || {
+            let worktree = Worktree::new(&root);
+            for dir in &dirs {
+                worktree.sweep_temp_files(dir);
+            }
+            Ok(())
+        })
+        .await?;
+    }
     options.progress.begin(Phase::Apply, work.len() as u64);
     let mut staged = Vec::new();
     for batch in batches(&work) {
-        let blobs = fetch(store, batch).await;
+        // Base content is fetched only for the entries that turn out to
+        // need a merge and whose base the target's own repository lacks.
+        let mut blobs = fetch(
+            store,
+            batch
+                .iter()
+                .flat_map(|(_, e)| [&e.result, &e.index])
+                .flatten()
+                .filter_map(|o| o.digest)
+                .collect(),
+        )
+        .await;
         let batch = batch.to_vec();
-        let workdir = workdir.clone();
-        let dry_run = options.dry_run;
-        let progress = options.progress.clone();
-        let outcome = blocking("apply entries", move || {
-            let worktree = Worktree::new(&workdir);
-            let base_odb = gix::open(&workdir).ok();
-            let mut outcomes = Vec::new();
-            let mut swept = HashSet::new();
-            let mut removed = HashSet::new();
-            for (path, entry) in &batch {
-                // Temp files a killed apply left behind are removed from
-                // every directory this apply touches.
-                let dir = path.parent();
-                if sweep && swept.insert(dir.clone()) {
-                    let fs_dir = dir.map_or_else(|| workdir.clone(), |d| d.to_fs_path(&workdir));
-                    worktree.sweep_temp_files(&fs_dir);
-                }
-                let outcome = apply_entry(
-                    &worktree,
-                    base_odb.as_ref(),
-                    &blobs,
-                    path,
-                    entry,
-                    dry_run,
-                    &removed,
-                );
-                if dry_run && entry.result.is_none() && matches!(outcome, Outcome::Applied) {
-                    removed.insert(path.clone());
-                }
-                progress.advance(1);
-                outcomes.push((path.clone(), entry.clone(), outcome));
+        let (mut outcomes, batch, returned) = {
+            let workdir = workdir.clone();
+            let dry_run = options.dry_run;
+            let progress = options.progress.clone();
+            blocking("apply entries", move || {
+                let outcomes = apply_batch(&workdir, &batch, &blobs, dry_run, &*progress, false);
+                Ok((outcomes, batch, blobs))
+            })
+            .await?
+        };
+        blobs = returned;
+        let need_base: Vec<usize> = (0..outcomes.len())
+            .filter(|&i| matches!(outcomes[i], Outcome::NeedsBase))
+            .collect();
+        if !need_base.is_empty() {
+            blobs.extend(
+                fetch(
+                    store,
+                    need_base
+                        .iter()
+                        .filter_map(|&i| batch[i].1.base.as_ref().and_then(|o| o.digest))
+                        .collect(),
+                )
+                .await,
+            );
+            let retry: Vec<(RepoPath, Entry)> =
+                need_base.iter().map(|&i| batch[i].clone()).collect();
+            let workdir = workdir.clone();
+            let dry_run = options.dry_run;
+            let (retried, returned) = blocking("merge entries", move || {
+                let outcomes = apply_batch(&workdir, &retry, &blobs, dry_run, &NoProgress, true);
+                Ok((outcomes, blobs))
+            })
+            .await?;
+            blobs = returned;
+            for (i, outcome) in need_base.into_iter().zip(retried) {
+                outcomes[i] = outcome;
             }
-            Ok((outcomes, blobs))
-        })
-        .await?;
-        let (outcomes, blobs) = outcome;
-        for (path, entry, outcome) in outcomes {
+        }
+        let outcome: Vec<_> = batch
+            .into_iter()
+            .zip(outcomes)
+            .map(|((path, entry), outcome)| (path, entry, outcome))
+            .collect();
+        for (path, entry, outcome) in outcome {
             let stage = matches!(outcome, Outcome::Applied | Outcome::AlreadyApplied)
                 && !manifest::same_state(entry.index.as_ref(), entry.base.as_ref());
             match outcome {
@@ -304,6 +342,11 @@ pub async fn apply_manifest(
                     path: path.to_string(),
                     kind,
                     reason,
+                }),
+                Outcome::NeedsBase => report.failed.push(Failure {
+                    path: path.to_string(),
+                    kind: FailureKind::BaseUnavailable,
+                    reason: "the base content could not be fetched".to_owned(),
                 }),
             }
             if stage {
@@ -380,39 +423,155 @@ fn batches(work: &[(RepoPath, Entry)]) -> Vec<&[(RepoPath, Entry)]> {
 
 type Blobs = HashMap<Digest, std::result::Result<Bytes, (FailureKind, String)>>;
 
-/// Fetches every blob the batch may need; a missing or corrupted blob fails
+/// Fetches the blobs `digests` names; a missing or corrupted blob fails
 /// only the entries that need it.
-async fn fetch(store: &dyn BlobStore, batch: &[(RepoPath, Entry)]) -> Blobs {
-    use futures_util::stream::{self, StreamExt};
-    let mut wanted: Vec<Digest> = batch
-        .iter()
-        .flat_map(|(_, e)| [&e.result, &e.index, &e.base])
-        .flatten()
-        .filter_map(|o| o.digest)
-        .collect();
+async fn fetch(store: &dyn BlobStore, mut wanted: Vec<Digest>) -> Blobs {
     wanted.sort();
     wanted.dedup();
-    stream::iter(wanted)
-        .map(|digest| async move {
-            let fetched = match store.get(&digest).await {
-                Ok(bytes) => Ok(bytes),
-                Err(e @ handoff_store::Error::NotFound { .. }) => {
-                    Err((FailureKind::BlobMissing, e.to_string()))
+    let fetched = store.get_many(&wanted).await;
+    wanted
+        .into_iter()
+        .zip(fetched)
+        .map(|(digest, fetched)| {
+            let fetched = fetched.map_err(|e| match e {
+                handoff_store::Error::NotFound { .. } => (FailureKind::BlobMissing, e.to_string()),
+                handoff_store::Error::Corrupted { .. } => {
+                    (FailureKind::BlobCorrupted, e.to_string())
                 }
-                Err(e @ handoff_store::Error::Corrupted { .. }) => {
-                    Err((FailureKind::BlobCorrupted, e.to_string()))
-                }
-                Err(e) => Err((FailureKind::Io, e.to_string())),
-            };
+                e => (FailureKind::Io, e.to_string()),
+            });
             (digest, fetched)
         })
-        .buffer_unordered(FETCHES_IN_FLIGHT)
         .collect()
-        .await
 }
 
-/// How many blob fetches run at once.
-const FETCHES_IN_FLIGHT: usize = 4;
+/// Applies a batch's entries (sorted: deletions first, then parents before
+/// children) and returns their outcomes in order.
+///
+/// Deletions run first and alone, since one may make room for a later
+/// write; the writes then run on a few threads, each taking a contiguous
+/// run of paths (so mostly whole directories). With `bases_fetched` false,
+/// an entry that needs a merge whose base content is neither in `blobs`
+/// nor in the target's repository is [`Outcome::NeedsBase`], to be fetched
+/// and retried.
+fn apply_batch(
+    workdir: &Path,
+    batch: &[(RepoPath, Entry)],
+    blobs: &Blobs,
+    dry_run: bool,
+    progress: &dyn Progress,
+    bases_fetched: bool,
+) -> Vec<Outcome> {
+    let deletions = batch.partition_point(|(_, entry)| entry.result.is_none());
+    let (deletions, writes) = batch.split_at(deletions);
+    let mut removed = HashSet::new();
+    let mut outcomes = Vec::with_capacity(batch.len());
+    let run = |entries: &[(RepoPath, Entry)], removed: &mut HashSet<RepoPath>| {
+        let worktree = Worktree::new(workdir);
+        let mut bases = BaseSource::new(workdir, blobs, bases_fetched);
+        let mut out = Vec::with_capacity(entries.len());
+        for (path, entry) in entries {
+            let outcome = apply_entry(&worktree, &mut bases, blobs, path, entry, dry_run, removed);
+            if dry_run && entry.result.is_none() && matches!(outcome, Outcome::Applied) {
+                removed.insert(path.clone());
+            }
+            progress.advance(1);
+            out.push(outcome);
+        }
+        out
+    };
+    outcomes.extend(run(deletions, &mut removed));
+    let workers = if dry_run {
+        1
+    } else {
+        std::thread::available_parallelism()
+            .map_or(1, std::num::NonZeroUsize::get)
+            .min(MAX_WORKERS)
+            .min(writes.len() / MIN_PER_WORKER)
+            .max(1)
+    };
+    if workers == 1 {
+        outcomes.extend(run(writes, &mut removed));
+        return outcomes;
+    }
+    let per_worker = writes.len().div_ceil(workers);
+    let run = &run;
+    let parts: Vec<Vec<Outcome>> = std::thread::scope(|scope| {
+        let handles: Vec<_> = writes
+            .chunks(per_worker)
+            .map(|chunk| {
+                let handle = std::thread::Builder::new()
+                    .name("handoff-apply".to_owned())
+                    .spawn_scoped(scope, move || run(chunk, &mut HashSet::new()));
+                (chunk, handle)
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|(chunk, handle)| {
+                match handle.map_err(|e| e.to_string()).and_then(|h| {
+                    h.join()
+                        .map_err(|_| "an apply thread stopped unexpectedly".to_owned())
+                }) {
+                    Ok(part) => part,
+                    // No thread (or it died): this chunk is done here, as
+                    // it would be without threads.
+                    Err(_) => run(chunk, &mut HashSet::new()),
+                }
+            })
+            .collect()
+    });
+    outcomes.extend(parts.into_iter().flatten());
+    outcomes
+}
+
+/// At most this many threads write one batch.
+const MAX_WORKERS: usize = 8;
+
+/// Fewer writes than this per thread are not worth another thread.
+const MIN_PER_WORKER: usize = 64;
+
+/// Where a merge's base content comes from: the snapshot's blobs when
+/// fetched, else the target's own object database (opened on first use).
+struct BaseSource<'a> {
+    workdir: &'a Path,
+    blobs: &'a Blobs,
+    repo: Option<Option<gix::Repository>>,
+    fetched: bool,
+}
+
+impl<'a> BaseSource<'a> {
+    fn new(workdir: &'a Path, blobs: &'a Blobs, fetched: bool) -> Self {
+        Self {
+            workdir,
+            blobs,
+            repo: None,
+            fetched,
+        }
+    }
+
+    /// The base content, or what to do without it.
+    fn content(&mut self, base: &Object) -> std::result::Result<Vec<u8>, Outcome> {
+        if let Ok(data) = content(self.blobs, base) {
+            return Ok(data.to_vec());
+        }
+        let workdir = self.workdir;
+        let repo = self.repo.get_or_insert_with(|| gix::open(workdir).ok());
+        if let Some(mut blob) = repo.as_ref().and_then(|r| r.find_blob(base.oid.0).ok()) {
+            return Ok(blob.take_data());
+        }
+        if !self.fetched && base.digest.is_some() {
+            return Err(Outcome::NeedsBase);
+        }
+        Err(Outcome::Failed(
+            FailureKind::BaseUnavailable,
+            format!(
+                "changed in this checkout, and the base content ({}) is neither in the snapshot nor in this repository",
+                base.oid
+            ),
+        ))
+    }
+}
 
 #[derive(Debug)]
 enum Outcome {
@@ -421,6 +580,8 @@ enum Outcome {
     Merged,
     Skipped(String),
     Failed(FailureKind, String),
+    /// A merge needs base content that has not been fetched yet.
+    NeedsBase,
 }
 
 /// The content of `object`, verified against the manifest's git id.
@@ -459,7 +620,7 @@ fn content<'a>(
 
 fn apply_entry(
     worktree: &Worktree,
-    odb: Option<&gix::Repository>,
+    bases: &mut BaseSource<'_>,
     blobs: &Blobs,
     path: &RepoPath,
     entry: &Entry,
@@ -551,20 +712,9 @@ fn apply_entry(
         Ok(data) => data,
         Err((kind, reason)) => return Outcome::Failed(kind, reason),
     };
-    let base_data = match content(blobs, base) {
-        Ok(data) => data.to_vec(),
-        Err(_) => match odb.and_then(|repo| repo.find_blob(base.oid.0).ok()) {
-            Some(mut blob) => blob.take_data(),
-            None => {
-                return Outcome::Failed(
-                    FailureKind::BaseUnavailable,
-                    format!(
-                        "changed in this checkout, and the base content ({}) is neither in the snapshot nor in this repository",
-                        base.oid
-                    ),
-                );
-            }
-        },
+    let base_data = match bases.content(base) {
+        Ok(data) => data,
+        Err(outcome) => return outcome,
     };
     match merge3(&base_data, ours_data, theirs) {
         Merge::Clean(merged) => {

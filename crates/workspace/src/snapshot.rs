@@ -110,8 +110,9 @@ pub async fn snapshot(
     store_capture(capture, store, options.progress.as_ref()).await
 }
 
-/// How many blob uploads run at once.
-const UPLOADS_IN_FLIGHT: usize = 4;
+/// How many blobs go to the store in one [`BlobStore::put_many`] call
+/// (progress advances per call).
+const UPLOAD_BATCH: usize = 256;
 
 /// Stores a capture's blobs, then its manifest.
 pub async fn store_capture(
@@ -119,9 +120,6 @@ pub async fn store_capture(
     store: &dyn BlobStore,
     progress: &dyn Progress,
 ) -> Result<Snapshot> {
-    use futures_util::stream::{self, StreamExt, TryStreamExt};
-    // Owned items: a stream over borrowed pairs makes the future not `Send`
-    // for every lifetime, which hosts spawning it on a runtime would hit.
     let mut blobs: Vec<(Digest, Bytes)> = capture
         .contents
         .iter()
@@ -129,17 +127,14 @@ pub async fn store_capture(
         .collect();
     blobs.sort_by_key(|(digest, _)| *digest);
     progress.begin(Phase::Upload, blobs.len() as u64);
-    // A few uploads in flight: hashing and I/O overlap, and remote stores
-    // are latency-bound.
-    let mut new_bytes: u64 = stream::iter(blobs)
-        .map(|(_, data)| async move {
-            let put = store.put_if_absent(data).await;
-            progress.advance(1);
-            put.map(|p| p.new_bytes)
-        })
-        .buffer_unordered(UPLOADS_IN_FLIGHT)
-        .try_fold(0u64, |sum, n| async move { Ok(sum + n) })
-        .await?;
+    let mut new_bytes = 0u64;
+    for batch in blobs.chunks(UPLOAD_BATCH) {
+        let puts = store
+            .put_many(batch.iter().map(|(_, data)| data.clone()).collect())
+            .await?;
+        new_bytes += puts.iter().map(|p| p.new_bytes).sum::<u64>();
+        progress.advance(batch.len() as u64);
+    }
     let put = store
         .put_if_absent(Bytes::from(capture.manifest.to_json()))
         .await?;

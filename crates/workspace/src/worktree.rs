@@ -7,6 +7,8 @@
 //! directory (named [`TEMP_PREFIX`]…), which is then renamed over the target;
 //! a crash leaves either the old file or the new one, never a torn one.
 
+use std::cell::RefCell;
+use std::collections::HashSet;
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
@@ -39,19 +41,39 @@ pub(crate) enum Blocked {
 }
 
 /// A working tree root.
+///
+/// It remembers the directories it has seen to be real directories (not
+/// symlinks), so a run of writes into one directory checks its ancestors
+/// once; removing anything forgets them all. One `Worktree` serves one
+/// thread.
 #[derive(Debug, Clone)]
 pub(crate) struct Worktree {
     root: PathBuf,
+    dirs: RefCell<HashSet<PathBuf>>,
 }
 
 impl Worktree {
     pub(crate) fn new(root: impl Into<PathBuf>) -> Self {
-        Self { root: root.into() }
+        Self {
+            root: root.into(),
+            dirs: RefCell::default(),
+        }
     }
 
     /// Checks every ancestor directory of `path`. `Ok(false)` when one is
     /// missing (so `path` is absent too).
     fn ancestors_ok(&self, path: &RepoPath) -> io::Result<Result<bool, Blocked>> {
+        Ok(self.parents(path, false)?.map(|dir| dir.is_some()))
+    }
+
+    /// Walks the ancestor directories of `path`, refusing symlinks and
+    /// non-directories, and creating missing ones when `create` is set.
+    /// Returns the parent directory, or `None` when one is missing.
+    fn parents(
+        &self,
+        path: &RepoPath,
+        create: bool,
+    ) -> io::Result<Result<Option<PathBuf>, Blocked>> {
         let mut dir = self.root.clone();
         let mut rel = String::new();
         let components: Vec<&str> = path.components().collect();
@@ -61,15 +83,30 @@ impl Worktree {
                 rel.push('/');
             }
             rel.push_str(component);
+            if self.dirs.borrow().contains(&dir) {
+                continue;
+            }
             match std::fs::symlink_metadata(&dir) {
                 Ok(meta) if meta.file_type().is_symlink() => return Ok(Err(Blocked::Symlink(rel))),
                 Ok(meta) if !meta.is_dir() => return Ok(Err(Blocked::NotADirectory(rel))),
                 Ok(_) => {}
-                Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Ok(false)),
+                Err(e) if e.kind() == io::ErrorKind::NotFound && !create => return Ok(Ok(None)),
+                Err(e) if e.kind() == io::ErrorKind::NotFound => match std::fs::create_dir(&dir) {
+                    Ok(()) => {}
+                    Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
+                        // Raced with another creator; check again what it is.
+                        let meta = std::fs::symlink_metadata(&dir)?;
+                        if !meta.is_dir() {
+                            return Ok(Err(Blocked::NotADirectory(rel)));
+                        }
+                    }
+                    Err(e) => return Err(e),
+                },
                 Err(e) => return Err(e),
             }
+            self.dirs.borrow_mut().insert(dir.clone());
         }
-        Ok(Ok(true))
+        Ok(Ok(Some(dir)))
     }
 
     pub(crate) fn fs_path(&self, path: &RepoPath) -> PathBuf {
@@ -120,34 +157,9 @@ impl Worktree {
 
     /// Creates the missing ancestor directories of `path`.
     fn create_parents(&self, path: &RepoPath) -> io::Result<Result<PathBuf, Blocked>> {
-        let mut dir = self.root.clone();
-        let mut rel = String::new();
-        let components: Vec<&str> = path.components().collect();
-        for component in &components[..components.len().saturating_sub(1)] {
-            dir.push(component);
-            if !rel.is_empty() {
-                rel.push('/');
-            }
-            rel.push_str(component);
-            match std::fs::symlink_metadata(&dir) {
-                Ok(meta) if meta.file_type().is_symlink() => return Ok(Err(Blocked::Symlink(rel))),
-                Ok(meta) if !meta.is_dir() => return Ok(Err(Blocked::NotADirectory(rel))),
-                Ok(_) => {}
-                Err(e) if e.kind() == io::ErrorKind::NotFound => match std::fs::create_dir(&dir) {
-                    Ok(()) => {}
-                    Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
-                        // Raced with another creator; check again what it is.
-                        let meta = std::fs::symlink_metadata(&dir)?;
-                        if !meta.is_dir() {
-                            return Ok(Err(Blocked::NotADirectory(rel)));
-                        }
-                    }
-                    Err(e) => return Err(e),
-                },
-                Err(e) => return Err(e),
-            }
-        }
-        Ok(Ok(dir))
+        Ok(self
+            .parents(path, true)?
+            .map(|dir| dir.unwrap_or_else(|| self.root.clone())))
     }
 
     /// Atomically replaces whatever file or symlink is at `path` with
@@ -165,11 +177,10 @@ impl Worktree {
         let target = self.fs_path(path);
         match kind {
             Kind::File | Kind::Executable => {
-                let mut tmp = tempfile::Builder::new()
+                let mut tmp = new_file_builder(kind == Kind::Executable)
                     .prefix(TEMP_PREFIX)
                     .tempfile_in(&dir)?;
                 tmp.write_all(content)?;
-                set_mode(tmp.as_file(), kind == Kind::Executable)?;
                 tmp.persist(&target).map_err(|e| e.error)?;
             }
             Kind::Symlink => {
@@ -193,6 +204,8 @@ impl Worktree {
     /// Removes the file or symlink at `path`, then every ancestor directory
     /// the removal left empty (as git does).
     pub(crate) fn remove(&self, path: &RepoPath) -> io::Result<Result<(), Blocked>> {
+        // Removing may take directories with it.
+        self.dirs.borrow_mut().clear();
         if let Err(blocked) = self.ancestors_ok(path)? {
             return Ok(Err(blocked));
         }
@@ -302,19 +315,23 @@ fn make_symlink(_target: &[u8], _at: &Path) -> io::Result<()> {
     ))
 }
 
+/// A builder for a new file with git's checkout mode: `0666`, or `0777`
+/// when executable, less the process umask, set as the file is created.
 #[cfg(unix)]
-fn set_mode(file: &std::fs::File, executable: bool) -> io::Result<()> {
+fn new_file_builder(executable: bool) -> tempfile::Builder<'static, 'static> {
     use std::os::unix::fs::PermissionsExt;
-    file.set_permissions(std::fs::Permissions::from_mode(if executable {
-        0o755
+    let mut builder = tempfile::Builder::new();
+    builder.permissions(std::fs::Permissions::from_mode(if executable {
+        0o777
     } else {
-        0o644
-    }))
+        0o666
+    }));
+    builder
 }
 
 #[cfg(not(unix))]
-fn set_mode(_file: &std::fs::File, _executable: bool) -> io::Result<()> {
-    Ok(())
+fn new_file_builder(_executable: bool) -> tempfile::Builder<'static, 'static> {
+    tempfile::Builder::new()
 }
 
 #[cfg(unix)]
