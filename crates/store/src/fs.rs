@@ -574,12 +574,15 @@ impl FsStore {
     }
 }
 
-/// Splits a batch into one chunk per worker thread, in order: as many
-/// workers as cores (at most [`MAX_WORKERS`]), each with at least
+/// Splits a batch into one chunk per worker thread, in order: four
+/// workers per core (at most [`MAX_WORKERS`]), each with at least
 /// [`MIN_PER_WORKER`] items, so that small batches stay on one thread.
 fn per_worker<T>(items: Vec<T>) -> Vec<Vec<T>> {
     let cores = std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get);
+    // More threads than cores: small-blob work is mostly waiting on the
+    // filesystem (inode allocation, directory updates), which overlaps.
     let workers = cores
+        .saturating_mul(4)
         .min(MAX_WORKERS)
         .min(items.len() / MIN_PER_WORKER)
         .max(1);

@@ -484,8 +484,11 @@ fn apply_batch(
     let workers = if dry_run {
         1
     } else {
+        // More threads than cores: much of a write is waiting on the
+        // filesystem (inode allocation, directory updates), which overlaps.
         std::thread::available_parallelism()
             .map_or(1, std::num::NonZeroUsize::get)
+            .saturating_mul(4)
             .min(MAX_WORKERS)
             .min(writes.len() / MIN_PER_WORKER)
             .max(1)
