@@ -449,6 +449,9 @@ pub(crate) fn write_new_file(
 }
 
 /// Copies `reader` into a new temporary file in `dir` while hashing it.
+/// How much [`spool`] reads at a time.
+const SPOOL_CHUNK: usize = 1 << 20;
+
 pub(crate) fn spool(
     reader: &mut impl io::Read,
     dir: &Path,
@@ -456,17 +459,21 @@ pub(crate) fn spool(
     std::fs::create_dir_all(dir)?;
     let mut tmp = tempfile::Builder::new().prefix(".tmp-").tempfile_in(dir)?;
     let mut hasher = crate::Hasher::new();
-    let mut buf = vec![0u8; 1 << 20];
+    // Filled through `read_to_end`, which neither zeroes the buffer nor
+    // reallocates it once it has grown to a chunk.
+    let mut buf = Vec::with_capacity(SPOOL_CHUNK);
     let mut len = 0u64;
     loop {
-        let n = match reader.read(&mut buf) {
-            Ok(0) => break,
-            Ok(n) => n,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(e) => return Err(e),
-        };
-        hasher.update(&buf[..n]);
-        tmp.write_all(&buf[..n])?;
+        buf.clear();
+        let n = io::Read::read_to_end(
+            &mut io::Read::take(&mut *reader, SPOOL_CHUNK as u64),
+            &mut buf,
+        )?;
+        if n == 0 {
+            break;
+        }
+        hasher.update(&buf);
+        tmp.write_all(&buf)?;
         len += n as u64;
     }
     Ok((tmp, hasher.finish(), len))
