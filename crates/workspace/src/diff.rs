@@ -42,16 +42,20 @@ pub async fn export_diff(
     store: &dyn BlobStore,
     out: &mut (dyn Write + Send),
 ) -> Result<DiffOutcome> {
-    let mut contents = HashMap::new();
-    for entry in &manifest.entries {
-        for object in [&entry.base, &entry.result].into_iter().flatten() {
-            if let Some(digest) = object.digest
-                && object.kind.has_content()
-                && !contents.contains_key(&digest)
-            {
-                contents.insert(digest, store.get(&digest).await?);
-            }
-        }
+    let mut wanted: Vec<Digest> = manifest
+        .entries
+        .iter()
+        .flat_map(|entry| [&entry.base, &entry.result])
+        .flatten()
+        .filter(|object| object.kind.has_content())
+        .filter_map(|object| object.digest)
+        .collect();
+    wanted.sort();
+    wanted.dedup();
+    let fetched = store.get_many(&wanted).await;
+    let mut contents = HashMap::with_capacity(wanted.len());
+    for (digest, bytes) in wanted.into_iter().zip(fetched) {
+        contents.insert(digest, bytes?);
     }
     write_diff(manifest, &contents, out).map_err(crate::Error::io("write the diff", "<output>"))
 }
