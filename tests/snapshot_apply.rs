@@ -419,3 +419,54 @@ async fn many_entries_merge_with_base_content_fetched_on_demand() {
         );
     }
 }
+
+/// When the index cannot be written (another git process holds
+/// `index.lock`), the files are still applied and the report says, per
+/// staged path, that its staged state was not recorded; once the lock is
+/// gone, applying again records it and `git status` matches the source.
+#[tokio::test]
+async fn a_locked_index_fails_only_the_staged_state() {
+    let a = base_repo();
+    let b = GitRepo::clone_from(&a);
+    make_changes(&a);
+    let store = MemoryStore::new();
+    let snap = snapshot(a.path(), &store, &SnapshotOptions::default())
+        .await
+        .unwrap();
+    let lock = b.path().join(".git/index.lock");
+    std::fs::write(&lock, b"held by another git process").unwrap();
+
+    let report = apply(b.path(), &store, &snap.id, &ApplyOptions::default())
+        .await
+        .expect("a locked index is reported per entry, not an error");
+    assert_eq!(report.applied.len(), snap.manifest.entries.len());
+    assert_same_tree(&b.tree_state(), &carried_state(&a));
+    assert!(!report.failed.is_empty());
+    for failure in &report.failed {
+        assert_eq!(failure.kind, FailureKind::Io, "{failure:?}");
+        assert!(
+            failure.reason.contains("staged state was not recorded"),
+            "{failure:?}"
+        );
+    }
+    let staged: Vec<&str> = report.failed.iter().map(|f| f.path.as_str()).collect();
+    assert!(staged.contains(&"src/staged.rs"), "{staged:?}");
+    assert!(!staged.contains(&"notes/untracked.md"), "{staged:?}");
+    assert_eq!(
+        std::fs::read(&lock).unwrap(),
+        b"held by another git process",
+        "someone else's lock is left alone"
+    );
+    assert!(
+        !b.path().join(".git/handoff-apply-in-progress").exists(),
+        "the apply finished"
+    );
+
+    std::fs::remove_file(&lock).unwrap();
+    let again = apply(b.path(), &store, &snap.id, &ApplyOptions::default())
+        .await
+        .unwrap();
+    assert!(again.failed.is_empty(), "{:?}", again.failed);
+    assert_eq!(again.already_applied.len(), snap.manifest.entries.len());
+    assert_eq!(b.status(), a.status());
+}

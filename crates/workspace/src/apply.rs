@@ -362,8 +362,18 @@ pub async fn apply_manifest(
 
     if options.update_index && !options.dry_run && !staged.is_empty() {
         let workdir = workdir.clone();
-        let failures = blocking("update the index", move || update_index(&workdir, staged)).await?;
-        report.failed.extend(failures);
+        let paths: Vec<String> = staged.iter().map(|(path, ..)| path.to_string()).collect();
+        match blocking("update the index", move || update_index(&workdir, staged)).await {
+            Ok(failures) => report.failed.extend(failures),
+            // The files are written; only their staged state is missing (for
+            // example another git process holds `index.lock`). Say so per
+            // path instead of losing the report of everything applied.
+            Err(e) => report.failed.extend(paths.into_iter().map(|path| Failure {
+                path,
+                kind: FailureKind::Io,
+                reason: format!("the file was written, but its staged state was not recorded: {e}"),
+            })),
+        }
     }
     report.failed.sort_by(|a, b| a.path.cmp(&b.path));
     if let Some(marker) = marker {
