@@ -449,6 +449,10 @@ pub(crate) fn write_new_file(
 }
 
 /// Copies `reader` into a new temporary file in `dir` while hashing it.
+/// Files up to this size are read whole by `put_file`; larger ones are
+/// streamed through a temporary file in constant memory.
+const IN_MEMORY_PUT: u64 = 8 << 20;
+
 /// How much [`spool`] reads at a time.
 const SPOOL_CHUNK: usize = 1 << 20;
 
@@ -510,6 +514,15 @@ impl FsStore {
             }
         };
         let mut source = std::fs::File::open(path).map_err(io_err("open", path))?;
+        let size = source.metadata().map_err(io_err("inspect", path))?.len();
+        if size <= IN_MEMORY_PUT {
+            // Small enough to hold: hash first, so that content the store
+            // already has is never written anywhere.
+            let mut data = Vec::with_capacity(usize::try_from(size).unwrap_or(0));
+            io::Read::read_to_end(&mut source, &mut data).map_err(io_err("read", path))?;
+            drop(source);
+            return self.put_blocking(&data, Digest::of(&data));
+        }
         let tmp_dir = self.root.join("tmp");
         let (tmp, digest, len) =
             spool(&mut source, &tmp_dir).map_err(io_err("copy into the store", path))?;
@@ -812,6 +825,51 @@ mod tests {
             .map(|e| e.file_name())
             .collect();
         assert_eq!(names, vec![std::ffi::OsString::from(&hex[2..])]);
+        Ok(())
+    }
+
+    /// Small files are hashed before anything is written: re-putting one
+    /// writes no byte anywhere in the store, not even a temporary file.
+    /// Large ones stream through `tmp/`, which they leave empty.
+    #[tokio::test]
+    async fn put_file_writes_nothing_for_content_already_stored() -> Result<()> {
+        let io = |source| Error::Io {
+            action: "prepare",
+            path: PathBuf::new(),
+            source,
+        };
+        let dir = tempfile::tempdir().map_err(io)?;
+        let store = FsStore::new(dir.path().join("store")).with_sync(false);
+        let small = dir.path().join("small.txt");
+        std::fs::write(&small, b"small file content").map_err(io)?;
+        let first = store.put_file(&small).await?;
+        assert_eq!(first.new_bytes, 18);
+        let blob = store.blob_path(&first.digest);
+        let modified = std::fs::metadata(&blob)
+            .and_then(|m| m.modified())
+            .map_err(io)?;
+        let again = store.put_file(&small).await?;
+        assert_eq!((again.digest, again.new_bytes), (first.digest, 0));
+        assert_eq!(
+            std::fs::metadata(&blob)
+                .and_then(|m| m.modified())
+                .map_err(io)?,
+            modified,
+            "the stored blob is not rewritten"
+        );
+        assert!(!dir.path().join("store/tmp").exists(), "no temporary file");
+
+        let large = dir.path().join("large.bin");
+        let data: Vec<u8> = (0..(IN_MEMORY_PUT + 3)).map(|i| (i % 251) as u8).collect();
+        std::fs::write(&large, &data).map_err(io)?;
+        let put = store.put_file(&large).await?;
+        assert_eq!(put.digest, Digest::of(&data));
+        assert_eq!(put.new_bytes, data.len() as u64);
+        assert_eq!(store.get(&put.digest).await?, data);
+        let left = std::fs::read_dir(dir.path().join("store/tmp"))
+            .map_err(io)?
+            .count();
+        assert_eq!(left, 0, "the streamed put leaves no temporary file");
         Ok(())
     }
 }
