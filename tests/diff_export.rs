@@ -6,7 +6,7 @@
 use handoff_dev::scenario::{base_repo, make_changes};
 use handoff_dev::{GitRepo, assert_same_tree, git_command};
 use handoff_store::{BlobStore, MemoryStore};
-use handoff_workspace::diff::export_diff;
+use handoff_workspace::diff::{export_diff, export_diff_in_batches};
 use handoff_workspace::{SnapshotOptions, snapshot};
 
 fn git_apply(repo: &GitRepo, patch: &[u8]) {
@@ -129,4 +129,33 @@ async fn nested_repositories_and_missing_content_are_listed_not_written() {
         .await
         .unwrap_err();
     assert!(err.to_string().contains(&digest.to_string()), "{err}");
+}
+
+/// Fetching a batch at a time (here one entry per batch, so a rename's
+/// source lands in another batch than its target) writes exactly the diff
+/// of the one-batch export, and the export future is `Send`, so hosts can
+/// spawn it.
+#[tokio::test]
+async fn batched_export_writes_the_same_diff() {
+    let a = base_repo();
+    make_changes(&a);
+    let store = MemoryStore::new();
+    let snap = snapshot(a.path(), &store, &SnapshotOptions::default())
+        .await
+        .unwrap();
+    let mut whole = Vec::new();
+    let future = export_diff(&snap.manifest, &store, &mut whole);
+    fn assert_send<T: Send>(_: &T) {}
+    assert_send(&future);
+    let outcome = future.await.unwrap();
+    let mut batched = Vec::new();
+    let batched_outcome = export_diff_in_batches(&snap.manifest, &store, &mut batched, 1)
+        .await
+        .unwrap();
+    assert_eq!(batched_outcome, outcome);
+    assert!(String::from_utf8_lossy(&whole).contains("rename from old name.txt"));
+    assert_eq!(
+        String::from_utf8_lossy(&batched),
+        String::from_utf8_lossy(&whole)
+    );
 }

@@ -36,29 +36,67 @@ pub struct DiffOutcome {
     pub unrepresentable: Vec<Unrepresentable>,
 }
 
-/// Fetches the blobs the diff needs from `store` (verified), then writes it.
+/// Writes the diff of `manifest` to `out`, fetching the blobs it needs from
+/// `store` (verified) a bounded batch at a time, so memory stays near
+/// [`EXPORT_BATCH_BYTES`] whatever the snapshot's size.
 pub async fn export_diff(
     manifest: &Manifest,
     store: &dyn BlobStore,
     out: &mut (dyn Write + Send),
 ) -> Result<DiffOutcome> {
-    let mut wanted: Vec<Digest> = manifest
-        .entries
-        .iter()
-        .flat_map(|entry| [&entry.base, &entry.result])
-        .flatten()
-        .filter(|object| object.kind.has_content())
-        .filter_map(|object| object.digest)
-        .collect();
-    wanted.sort();
-    wanted.dedup();
-    let fetched = store.get_many(&wanted).await;
-    let mut contents = HashMap::with_capacity(wanted.len());
-    for (digest, bytes) in wanted.into_iter().zip(fetched) {
-        contents.insert(digest, bytes?);
-    }
-    write_diff(manifest, &contents, out).map_err(crate::Error::io("write the diff", "<output>"))
+    export_diff_in_batches(manifest, store, out, EXPORT_BATCH_BYTES).await
 }
+
+/// [`export_diff`] holding about `batch_bytes` of blob content at a time
+/// (at least one entry's).
+pub async fn export_diff_in_batches(
+    manifest: &Manifest,
+    store: &dyn BlobStore,
+    out: &mut (dyn Write + Send),
+    batch_bytes: u64,
+) -> Result<DiffOutcome> {
+    let mut outcome = DiffOutcome::default();
+    let plan = Plan::new(manifest);
+    let mut start = 0;
+    while start < manifest.entries.len() {
+        let (end, mut wanted) = {
+            let mut wanted: Vec<Digest> = Vec::new();
+            let mut bytes = 0u64;
+            let mut end = start;
+            while end < manifest.entries.len() && (end == start || bytes < batch_bytes) {
+                let entry = &manifest.entries[end];
+                let (_, old) = plan.old_side(entry);
+                for object in [old, entry.result.as_ref()].into_iter().flatten() {
+                    if let Some(digest) = object.digest
+                        && object.kind.has_content()
+                    {
+                        wanted.push(digest);
+                        bytes = bytes.saturating_add(object.size);
+                    }
+                }
+                end += 1;
+            }
+            (end, wanted)
+        };
+        wanted.sort();
+        wanted.dedup();
+        let fetched = store.get_many(&wanted).await;
+        let mut contents = HashMap::with_capacity(wanted.len());
+        for (digest, bytes) in wanted.into_iter().zip(fetched) {
+            contents.insert(digest, bytes?);
+        }
+        for entry in &manifest.entries[start..end] {
+            plan.write_entry(entry, &contents, out, &mut outcome)
+                .map_err(crate::Error::io("write the diff", "<output>"))?;
+        }
+        start = end;
+    }
+    Ok(outcome)
+}
+
+/// How much blob content [`export_diff`] holds at once (one entry larger
+/// than this is still fetched whole).
+pub const EXPORT_BATCH_BYTES: u64 = 64 << 20;
 
 /// Writes the diff of `manifest`, taking content from `contents`.
 pub fn write_diff(
@@ -67,51 +105,83 @@ pub fn write_diff(
     out: &mut dyn Write,
 ) -> io::Result<DiffOutcome> {
     let mut outcome = DiffOutcome::default();
-    let by_path: HashMap<&str, &Entry> = manifest
-        .entries
-        .iter()
-        .map(|e| (e.path.as_str(), e))
-        .collect();
-    // Deletions that are the source of a rename are written as the rename.
-    let rename_sources: HashSet<&str> = manifest
-        .entries
-        .iter()
-        .filter_map(|e| e.from.as_deref())
-        .filter(|from| {
-            by_path
-                .get(from)
-                .is_some_and(|src| src.result.is_none() && src.base.is_some())
-        })
-        .collect();
+    let plan = Plan::new(manifest);
     for entry in &manifest.entries {
-        if rename_sources.contains(entry.path.as_str()) {
-            continue;
+        plan.write_entry(entry, contents, out, &mut outcome)?;
+    }
+    Ok(outcome)
+}
+
+/// What the whole manifest decides about each entry: renames pair a
+/// deletion (written as the rename, not on its own) with an addition.
+struct Plan<'a> {
+    by_path: HashMap<&'a str, &'a Entry>,
+    rename_sources: HashSet<&'a str>,
+}
+
+impl<'a> Plan<'a> {
+    fn new(manifest: &'a Manifest) -> Self {
+        let by_path: HashMap<&str, &Entry> = manifest
+            .entries
+            .iter()
+            .map(|e| (e.path.as_str(), e))
+            .collect();
+        // Deletions that are the source of a rename are written as the rename.
+        let rename_sources: HashSet<&str> = manifest
+            .entries
+            .iter()
+            .filter_map(|e| e.from.as_deref())
+            .filter(|from| {
+                by_path
+                    .get(from)
+                    .is_some_and(|src| src.result.is_none() && src.base.is_some())
+            })
+            .collect();
+        Self {
+            by_path,
+            rename_sources,
+        }
+    }
+
+    /// The old side of `entry`: its own base, or its rename source's base.
+    fn old_side(&self, entry: &'a Entry) -> (&'a str, Option<&'a Object>) {
+        let source = entry
+            .from
+            .as_deref()
+            .filter(|from| self.rename_sources.contains(from))
+            .and_then(|from| self.by_path.get(from).map(|src| (from, *src)));
+        match source {
+            Some((from, src)) => (from, src.base.as_ref()),
+            None => (entry.path.as_str(), entry.base.as_ref()),
+        }
+    }
+
+    fn write_entry(
+        &self,
+        entry: &'a Entry,
+        contents: &HashMap<Digest, Bytes>,
+        out: &mut dyn Write,
+        outcome: &mut DiffOutcome,
+    ) -> io::Result<()> {
+        if self.rename_sources.contains(entry.path.as_str()) {
+            return Ok(());
         }
         let mut skip = |reason: &str| {
             outcome.unrepresentable.push(Unrepresentable {
                 path: entry.path.clone(),
                 reason: reason.to_owned(),
-            })
+            });
         };
         if let Err(e) = entry.repo_path() {
             skip(&format!("refused path: {e}"));
-            continue;
+            return Ok(());
         }
         let gitlink = |o: &Option<Object>| o.as_ref().is_some_and(|o| o.kind == Kind::Gitlink);
         if gitlink(&entry.base) || gitlink(&entry.result) {
             skip("nested repository");
-            continue;
+            return Ok(());
         }
-        // The old side: this path's base, or the rename source's base.
-        let source = entry
-            .from
-            .as_deref()
-            .filter(|from| rename_sources.contains(from))
-            .and_then(|from| by_path.get(from).map(|src| (from, *src)));
-        let (old_path, old) = match source {
-            Some((from, src)) => (from, src.base.as_ref()),
-            None => (entry.path.as_str(), entry.base.as_ref()),
-        };
+        let (old_path, old) = self.old_side(entry);
         let new = entry.result.as_ref();
         let load = |o: Option<&Object>| -> std::result::Result<Option<&[u8]>, &'static str> {
             match o {
@@ -127,14 +197,14 @@ pub fn write_diff(
             (Ok(a), Ok(b)) => (a, b),
             (Err(e), _) | (_, Err(e)) => {
                 skip(e);
-                continue;
+                return Ok(());
             }
         };
         let is_link = |o: Option<&Object>| o.is_some_and(|o| o.kind == Kind::Symlink);
         if old.is_some() && new.is_some() && is_link(old) != is_link(new) {
             // A type change is a deletion followed by an addition, as git writes it.
             section(out, old_path, old_path, old.zip(old_data), None)?;
-            section(out, &entry.path, &entry.path, None, new.zip(new_data))?;
+            section(out, &entry.path, &entry.path, None, new.zip(new_data))
         } else {
             section(
                 out,
@@ -142,10 +212,9 @@ pub fn write_diff(
                 &entry.path,
                 old.zip(old_data),
                 new.zip(new_data),
-            )?;
+            )
         }
     }
-    Ok(outcome)
 }
 
 const NULL_OID: &str = "0000000000000000000000000000000000000000";

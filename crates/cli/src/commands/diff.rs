@@ -31,15 +31,16 @@ pub async fn run(store: Option<&str>, args: DiffArgs) -> anyhow::Result<u8> {
     };
     for (repo, id) in snapshots {
         let manifest = load_manifest(&*store, &id).await?;
-        let mut patch = Vec::new();
-        let outcome = export_diff(&manifest, &*store, &mut patch).await?;
         if repo != "." {
             writeln!(
                 std::io::stderr().lock(),
                 "handoff: diff of repository {repo}"
             )?;
         }
-        super::stdout().write_all(&patch)?;
+        // Streamed: the patch is never held whole.
+        let mut out = super::stdout_buffered();
+        let outcome = export_diff(&manifest, &*store, &mut out).await?;
+        out.flush()?;
         let mut err = std::io::stderr().lock();
         for left_out in &outcome.unrepresentable {
             writeln!(

@@ -45,20 +45,31 @@ pub fn print_json(value: &impl serde::Serialize) -> anyhow::Result<()> {
 /// When the reader has gone away (`handoff diff … | head`) the rest of the
 /// output is discarded instead of failing the command: the reader has what
 /// it wanted, and the exit code still says how the command itself went.
-pub fn stdout() -> Output {
-    Output {
-        inner: io::stdout().lock(),
-        closed: false,
-    }
+pub fn stdout() -> Output<StdoutLock<'static>> {
+    Output::new(io::stdout().lock())
+}
+
+/// Standard output for long results written from async code (the handle
+/// is `Send`, unlike a lock), buffered: call `flush` at the end to see
+/// errors. A closed pipe is fine, as for [`stdout`].
+pub fn stdout_buffered() -> io::BufWriter<Output<io::Stdout>> {
+    io::BufWriter::with_capacity(1 << 16, Output::new(io::stdout()))
 }
 
 /// See [`stdout`].
-pub struct Output {
-    inner: StdoutLock<'static>,
+pub struct Output<W> {
+    inner: W,
     closed: bool,
 }
 
-impl Output {
+impl<W: Write> Output<W> {
+    fn new(inner: W) -> Self {
+        Self {
+            inner,
+            closed: false,
+        }
+    }
+
     fn closed_pipe_is_fine<T>(&mut self, result: io::Result<T>, instead: T) -> io::Result<T> {
         match result {
             Err(e) if e.kind() == io::ErrorKind::BrokenPipe => {
@@ -70,7 +81,7 @@ impl Output {
     }
 }
 
-impl Write for Output {
+impl<W: Write> Write for Output<W> {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         if self.closed {
             return Ok(buf.len());
