@@ -242,20 +242,37 @@ pub async fn run_session(
         }
         Err(failure) => {
             let reason = failure.to_string();
-            let mut now = record.clone();
-            if let Some(session) = now.last_session_mut() {
-                session.state = RunState::Failed;
-                session.ended_at = Some(Utc::now());
-                session.failure = Some(reason);
-                session.lease_until = None;
+            // Recording the failure is best effort (the caller gets the
+            // cause either way), but a concurrent write is no reason to give
+            // up: re-read and record it on top, as for success.
+            for _ in 0..FAILURE_RECORD_ATTEMPTS {
+                let mut now = record.clone();
+                if let Some(session) = now.last_session_mut() {
+                    session.state = RunState::Failed;
+                    session.ended_at = Some(Utc::now());
+                    session.failure = Some(reason.clone());
+                    session.lease_until = None;
+                }
+                now.state = RunState::Failed;
+                match runs.update(version, &mut now).await {
+                    Err(Error::Conflict { .. }) => match runs.get(run).await {
+                        Ok(fresh) => {
+                            record = fresh.record;
+                            version = fresh.version;
+                        }
+                        Err(_) => break,
+                    },
+                    _ => break,
+                }
             }
-            now.state = RunState::Failed;
-            // Recording the failure is best effort; the caller gets the cause.
-            let _ = runs.update(version, &mut now).await;
             Err(failure)
         }
     }
 }
+
+/// How many times a worker tries to record a failed session when other
+/// writers keep changing the run record under it.
+const FAILURE_RECORD_ATTEMPTS: usize = 8;
 
 /// Renews the running session's lease every third of its length, forever
 /// (the caller drops it when the session is done).

@@ -611,3 +611,97 @@ async fn a_workspace_of_several_repositories_travels_together() {
         );
     }
 }
+
+/// A store where another writer slips a new version of a run record in
+/// just before the worker records the session's failure.
+#[derive(Debug)]
+struct RacingStore {
+    inner: handoff_store::MemoryStore,
+    raced: Mutex<bool>,
+}
+
+#[async_trait]
+impl BlobStore for RacingStore {
+    async fn put(&self, data: Bytes) -> handoff_store::Result<Put> {
+        self.inner.put(data).await
+    }
+    async fn get(&self, digest: &Digest) -> handoff_store::Result<Bytes> {
+        self.inner.get(digest).await
+    }
+    async fn has(&self, digest: &Digest) -> handoff_store::Result<bool> {
+        self.inner.has(digest).await
+    }
+    fn describe(&self) -> String {
+        "racing store".into()
+    }
+}
+
+#[async_trait]
+impl DocumentStore for RacingStore {
+    async fn put_version(
+        &self,
+        key: &DocKey,
+        expected: Option<Version>,
+        data: Bytes,
+    ) -> handoff_store::Result<Version> {
+        let failing = serde_json::from_slice::<serde_json::Value>(&data)
+            .is_ok_and(|doc| doc["state"] == "failed");
+        let race = failing && !std::mem::replace(&mut *self.raced.lock().unwrap(), true);
+        if race && let Some(latest) = self.inner.get_latest(key).await? {
+            // Another reader rewrites the record it read, unchanged.
+            self.inner
+                .put_version(key, Some(latest.version), latest.data)
+                .await?;
+        }
+        self.inner.put_version(key, expected, data).await
+    }
+    async fn get_latest(&self, key: &DocKey) -> handoff_store::Result<Option<Versioned>> {
+        self.inner.get_latest(key).await
+    }
+    async fn list(&self, prefix: &str) -> handoff_store::Result<Vec<DocKey>> {
+        DocumentStore::list(&self.inner, prefix).await
+    }
+    fn describe(&self) -> String {
+        "racing store".into()
+    }
+}
+
+#[tokio::test]
+async fn a_failure_is_recorded_even_when_another_writer_races_it() {
+    let s = setup().await;
+    let store = RacingStore {
+        inner: handoff_store::MemoryStore::new(),
+        raced: Mutex::new(false),
+    };
+    let (warp, _) = recording_agent(HarnessKind::Warp);
+    let failing = ScriptedHarness::new("failing", |_turn: &Turn<'_>| {
+        Err(handoff_harness::Error::TurnFailed {
+            harness: HarnessKind::Warp,
+            reason: "the sandbox ran out of memory".into(),
+        })
+    })
+    .as_kind(HarnessKind::Warp);
+    let pushed = push(&store, push_request(&s, &warp)).await.unwrap();
+    let env = LocalEnvironment::new(s.envs.path());
+    run_session(
+        &store,
+        pushed.run,
+        &failing,
+        &env,
+        &WorkerOptions::default(),
+    )
+    .await
+    .unwrap_err();
+    assert!(*store.raced.lock().unwrap(), "the race was staged");
+    let record = RunStore::new(&store).get(pushed.run).await.unwrap().record;
+    assert_eq!(record.state, RunState::Failed);
+    let session = record.last_session().unwrap();
+    assert_eq!(session.state, RunState::Failed);
+    assert!(
+        session
+            .failure
+            .as_deref()
+            .is_some_and(|f| f.contains("out of memory")),
+        "{session:?}"
+    );
+}
