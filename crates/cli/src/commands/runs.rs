@@ -234,6 +234,9 @@ pub async fn push_cmd(store_flag: Option<&str>, args: PushArgs) -> anyhow::Resul
     Ok(exit_for(&record))
 }
 
+/// How many run records a worker reads at once when it looks for work.
+const RECORDS_IN_FLIGHT: usize = 8;
+
 /// `handoff worker`.
 pub async fn worker(store_flag: Option<&str>, args: WorkerArgs) -> anyhow::Result<u8> {
     let store = super::open_store(store_flag)?;
@@ -245,8 +248,20 @@ pub async fn worker(store_flag: Option<&str>, args: WorkerArgs) -> anyhow::Resul
     loop {
         let runs = RunStore::new(&*store);
         let mut ran = 0;
-        for id in runs.list().await? {
-            let Ok(loaded) = runs.get(id).await else {
+        // Records are read a few at a time (a remote store answers each
+        // after a round trip); a record that is stale by the time its turn
+        // comes only costs a failed claim.
+        let loaded: Vec<_> = {
+            use futures_util::stream::{self, StreamExt};
+            let runs = &runs;
+            stream::iter(runs.list().await?)
+                .map(|id| async move { (id, runs.get(id).await) })
+                .buffered(RECORDS_IN_FLIGHT)
+                .collect()
+                .await
+        };
+        for (id, loaded) in loaded {
+            let Ok(loaded) = loaded else {
                 continue;
             };
             if loaded.record.state == RunState::Running {
