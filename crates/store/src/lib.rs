@@ -8,7 +8,10 @@
 //! [`Error::Corrupted`], never returned.
 //!
 //! The [`BlobStore`] trait is the few operations a backend must implement;
-//! conveniences live in [`BlobStoreExt`]. Two backends ship here:
+//! conveniences live in [`BlobStoreExt`]. Batches go through
+//! [`BlobStore::put_many`] and [`BlobStore::get_many`], which backends
+//! spread over threads or concurrent requests (a snapshot stores hundreds
+//! of small blobs at once). Three backends ship here:
 //!
 //! - [`FsStore`]: the embedded default, a sharded directory tree with atomic
 //!   writes (temp file + rename), safe to share between processes;
@@ -39,6 +42,12 @@
 //!     "sha256:2cf24dba5fb0a30e26e83b2ac5b9e29e1b161e5c1fa7425e73043362938b9824"
 //! );
 //! assert!(store.has_all(&[first.digest]).await?);
+//!
+//! // Batches keep their order; content already stored adds no bytes.
+//! let puts = store.put_many(vec![b"hi".to_vec().into(), b"hello".to_vec().into()]).await?;
+//! assert_eq!((puts[0].new_bytes, puts[1].new_bytes), (2, 0));
+//! let got = store.get_many(&[puts[1].digest, puts[0].digest]).await;
+//! assert!(matches!(&got[0], Ok(bytes) if &bytes[..] == b"hello"));
 //! # Ok::<(), handoff_store::Error>(())
 //! # }).unwrap();
 //! ```
