@@ -61,5 +61,6 @@ pub use run::{
     SessionId,
 };
 pub use runner::{
-    Environment, LocalEnvironment, Prepared, Ran, WorkerOptions, reap_if_stale, run_session,
+    Environment, HarnessFor, LocalEnvironment, Prepared, Ran, WorkEvent, WorkerOptions,
+    reap_if_stale, run_session, work_pass,
 };

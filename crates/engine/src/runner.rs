@@ -13,6 +13,7 @@
 //! the default.
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -302,6 +303,103 @@ async fn heartbeat(
         // A lost race only delays the renewal to the next beat.
         let _ = runs.update(loaded.version, &mut loaded.record).await;
     }
+}
+
+/// What a [`work_pass`] did with one run, told as it happens.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum WorkEvent {
+    /// A queued session ran to its end.
+    Ran(Box<Ran>),
+    /// A queued session failed; the run records the reason.
+    Failed {
+        /// The run.
+        run: RunId,
+        /// Why.
+        error: Error,
+    },
+    /// No harness was found for the run (the resolver's reason); it stays
+    /// queued for a worker that has one.
+    NoHarness {
+        /// The run.
+        run: RunId,
+        /// The resolver's reason.
+        reason: String,
+    },
+    /// A running session whose worker stopped (its lease expired) was
+    /// marked failed.
+    Reaped(RunId),
+}
+
+/// Picks the harness that runs a run's session (by its `harness` name), or
+/// says why there is none.
+pub type HarnessFor<'a> =
+    dyn Fn(&RunRecord) -> std::result::Result<Arc<dyn Harness>, String> + Send + Sync + 'a;
+
+/// How many run records a worker pass reads at once (each is a round trip
+/// on a remote store).
+pub const RECORDS_IN_FLIGHT: usize = 8;
+
+/// One pass of a worker over every run in `store`: each queued session is
+/// claimed and run with the harness `harness_for` picks ([`run_session`]; a
+/// session another worker claims first is skipped), and each running
+/// session whose lease expired is marked failed ([`reap_if_stale`]).
+/// `on_event` hears about every run handled, as it happens. Returns how many
+/// sessions ran (ended or failed); a host loops, pausing when that is 0.
+pub async fn work_pass(
+    store: &dyn Store,
+    harness_for: &HarnessFor<'_>,
+    environment: &dyn Environment,
+    options: &WorkerOptions,
+    on_event: &mut (dyn FnMut(WorkEvent) + Send),
+) -> Result<usize> {
+    use futures_util::stream::{self, StreamExt};
+    let runs = RunStore::new(store);
+    // A record that is stale by the time its turn comes only costs a
+    // failed claim.
+    let loaded: Vec<_> = {
+        let runs = &runs;
+        stream::iter(runs.list().await?)
+            .map(|id| async move { (id, runs.get(id).await) })
+            .buffered(RECORDS_IN_FLIGHT)
+            .collect()
+            .await
+    };
+    let mut ran = 0;
+    for (run, loaded) in loaded {
+        // Unreadable records are fsck's business, not the worker's.
+        let Ok(loaded) = loaded else { continue };
+        match loaded.record.state {
+            RunState::Running => {
+                let reaped = reap_if_stale(store, run).await?;
+                if reaped {
+                    on_event(WorkEvent::Reaped(run));
+                }
+            }
+            RunState::Queued => {
+                let harness = match harness_for(&loaded.record) {
+                    Ok(harness) => harness,
+                    Err(reason) => {
+                        on_event(WorkEvent::NoHarness { run, reason });
+                        continue;
+                    }
+                };
+                match run_session(store, run, &*harness, environment, options).await {
+                    Ok(Some(done)) => {
+                        ran += 1;
+                        on_event(WorkEvent::Ran(Box::new(done)));
+                    }
+                    Ok(None) => {}
+                    Err(error) => {
+                        ran += 1;
+                        on_event(WorkEvent::Failed { run, error });
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    Ok(ran)
 }
 
 /// Marks `run` failed when its running session's lease expired: the worker

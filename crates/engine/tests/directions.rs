@@ -705,3 +705,91 @@ async fn a_failure_is_recorded_even_when_another_writer_races_it() {
         "{session:?}"
     );
 }
+
+/// One worker pass over a store: queued sessions run with the harness the
+/// resolver picks, a run whose harness this worker lacks stays queued, a
+/// running session whose worker vanished is reaped, and a second pass finds
+/// nothing to do.
+#[tokio::test]
+async fn a_worker_pass_runs_queued_sessions_and_reaps_stale_ones() {
+    let s = setup().await;
+    let store = FsStore::new(s.store_dir.path());
+    let (warp, seen) = recording_agent(HarnessKind::Warp);
+    let first = push(&store, push_request(&s, &warp)).await.unwrap();
+    let second = push(&store, push_request(&s, &warp)).await.unwrap();
+    let elsewhere = push(&store, push_request(&s, &warp)).await.unwrap();
+    let stale = push(&store, push_request(&s, &warp)).await.unwrap();
+    // The stale run's worker claimed it and then disappeared.
+    let runs = RunStore::new(&store);
+    let mut loaded = runs.get(stale.run).await.unwrap();
+    loaded.record.state = RunState::Running;
+    let session = loaded.record.last_session_mut().unwrap();
+    session.state = RunState::Running;
+    session.worker = Some("gone".into());
+    session.lease_until = Some(chrono::Utc::now() - chrono::Duration::seconds(5));
+    runs.update(loaded.version, &mut loaded.record)
+        .await
+        .unwrap();
+
+    let warp = Arc::new(warp);
+    let harness_for = |record: &RunRecord| -> Result<Arc<dyn handoff_harness::Harness>, String> {
+        if record.id == elsewhere.run {
+            Err("no such agent on this worker".to_owned())
+        } else {
+            Ok(warp.clone())
+        }
+    };
+    let env = LocalEnvironment::new(s.envs.path());
+    let mut events = Vec::new();
+    let ran = handoff_engine::work_pass(
+        &store,
+        &harness_for,
+        &env,
+        &WorkerOptions::default(),
+        &mut |event| events.push(event),
+    )
+    .await
+    .unwrap();
+    assert_eq!(ran, 2);
+    assert_eq!(seen.lock().unwrap().len(), 2, "two turns ran");
+    let mut ended = Vec::new();
+    let (mut no_harness, mut reaped) = (Vec::new(), Vec::new());
+    for event in events {
+        match event {
+            handoff_engine::WorkEvent::Ran(done) => ended.push(done.record.id),
+            handoff_engine::WorkEvent::NoHarness { run, reason } => {
+                assert!(reason.contains("no such agent"), "{reason}");
+                no_harness.push(run);
+            }
+            handoff_engine::WorkEvent::Reaped(run) => reaped.push(run),
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    ended.sort();
+    let mut expected = vec![first.run, second.run];
+    expected.sort();
+    assert_eq!(ended, expected);
+    assert_eq!(no_harness, vec![elsewhere.run]);
+    assert_eq!(reaped, vec![stale.run]);
+    let state = |run| {
+        let runs = RunStore::new(&store);
+        async move { runs.get(run).await.unwrap().record.state }
+    };
+    assert_eq!(state(first.run).await, RunState::Ended);
+    assert_eq!(state(second.run).await, RunState::Ended);
+    assert_eq!(state(elsewhere.run).await, RunState::Queued);
+    assert_eq!(state(stale.run).await, RunState::Failed);
+
+    let mut again = Vec::new();
+    let ran = handoff_engine::work_pass(
+        &store,
+        &|_: &RunRecord| Err("nothing runs now".to_owned()),
+        &env,
+        &WorkerOptions::default(),
+        &mut |event| again.push(format!("{event:?}")),
+    )
+    .await
+    .unwrap();
+    assert_eq!(ran, 0);
+    assert_eq!(again.len(), 1, "only the run without a harness: {again:?}");
+}

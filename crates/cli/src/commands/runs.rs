@@ -9,8 +9,8 @@ use handoff_conversation::{
     AttachmentLimits, Conversation, Message, Part, ReadOptions, Role, attach_file,
 };
 use handoff_engine::{
-    LocalEnvironment, Push, RunId, RunRecord, RunState, RunStore, WorkerOptions, continue_locally,
-    follow_up, push, run_session,
+    LocalEnvironment, Prepared, Push, RunId, RunRecord, RunState, RunStore, WorkEvent,
+    WorkerOptions, continue_locally, follow_up, push, run_session, work_pass,
 };
 use handoff_store::Store;
 use handoff_workspace::SnapshotOptions;
@@ -61,15 +61,20 @@ async fn run_with(
     let harness = crate::harness::resolve(&record.harness, agent_cmd)?;
     let env = LocalEnvironment::new(envs);
     let ran = run_session(store, run, &*harness, &env, options).await?;
-    // Everything the session produced is in the store; the scratch checkout
-    // is kept only when asked for (HANDOFF_KEEP_ENVS=1).
     if let Some(ran) = &ran
         && std::env::var_os("HANDOFF_KEEP_ENVS").is_none()
-        && let Some(top) = ran.environment.root.parent()
     {
-        let _ = std::fs::remove_dir_all(top);
+        discard_environment(&ran.environment);
     }
     Ok(ran.map(|r| r.record))
+}
+
+/// Everything a session produced is in the store; its scratch checkout is
+/// kept only when asked for (`HANDOFF_KEEP_ENVS=1`).
+fn discard_environment(environment: &Prepared) {
+    if let Some(top) = environment.root.parent() {
+        let _ = std::fs::remove_dir_all(top);
+    }
 }
 
 fn summary(record: &RunRecord) -> serde_json::Value {
@@ -234,9 +239,6 @@ pub async fn push_cmd(store_flag: Option<&str>, args: PushArgs) -> anyhow::Resul
     Ok(exit_for(&record))
 }
 
-/// How many run records a worker reads at once when it looks for work.
-const RECORDS_IN_FLIGHT: usize = 8;
-
 /// `handoff worker`.
 pub async fn worker(store_flag: Option<&str>, args: WorkerArgs) -> anyhow::Result<u8> {
     let store = super::open_store(store_flag)?;
@@ -245,53 +247,42 @@ pub async fn worker(store_flag: Option<&str>, args: WorkerArgs) -> anyhow::Resul
         lease: Duration::from_secs(args.lease.max(1)),
         ..WorkerOptions::default()
     };
+    let env = LocalEnvironment::new(&envs);
+    let agent_cmd = args.agent_cmd.as_deref();
+    let harness_for = |record: &RunRecord| {
+        crate::harness::resolve(&record.harness, agent_cmd).map_err(|e| format!("{e:#}"))
+    };
+    let keep_envs = std::env::var_os("HANDOFF_KEEP_ENVS").is_some();
     loop {
-        let runs = RunStore::new(&*store);
-        let mut ran = 0;
-        // Records are read a few at a time (a remote store answers each
-        // after a round trip); a record that is stale by the time its turn
-        // comes only costs a failed claim.
-        let loaded: Vec<_> = {
-            use futures_util::stream::{self, StreamExt};
-            let runs = &runs;
-            stream::iter(runs.list().await?)
-                .map(|id| async move { (id, runs.get(id).await) })
-                .buffered(RECORDS_IN_FLIGHT)
-                .collect()
-                .await
-        };
-        for (id, loaded) in loaded {
-            let Ok(loaded) = loaded else {
-                continue;
+        let mut on_event = |event: WorkEvent| {
+            let mut err = std::io::stderr().lock();
+            // Progress lines are best effort: a closed stderr must not stop
+            // the worker.
+            let _ = match event {
+                WorkEvent::Ran(done) => {
+                    if !keep_envs {
+                        discard_environment(&done.environment);
+                    }
+                    writeln!(
+                        err,
+                        "handoff: run {}: session {:?}",
+                        done.record.id, done.record.state
+                    )
+                }
+                WorkEvent::Failed { run, error } => {
+                    writeln!(err, "handoff: run {run}: session failed: {error}")
+                }
+                WorkEvent::NoHarness { run, reason } => {
+                    writeln!(err, "handoff: run {run}: not run here: {reason}")
+                }
+                WorkEvent::Reaped(run) => writeln!(
+                    err,
+                    "handoff: run {run}: its worker stopped; session marked failed"
+                ),
+                _ => Ok(()),
             };
-            if loaded.record.state == RunState::Running {
-                if handoff_engine::reap_if_stale(&*store, id).await? {
-                    writeln!(
-                        std::io::stderr().lock(),
-                        "handoff: run {id}: its worker stopped; session marked failed"
-                    )?;
-                }
-                continue;
-            }
-            if loaded.record.state != RunState::Queued {
-                continue;
-            }
-            match run_with(&*store, id, args.agent_cmd.as_deref(), &envs, &options).await {
-                Ok(Some(record)) => {
-                    ran += 1;
-                    writeln!(
-                        std::io::stderr().lock(),
-                        "handoff: run {id}: session {:?}",
-                        record.state
-                    )?;
-                }
-                Ok(None) => {}
-                Err(e) => writeln!(
-                    std::io::stderr().lock(),
-                    "handoff: run {id}: session failed: {e:#}"
-                )?,
-            }
-        }
+        };
+        let ran = work_pass(&*store, &harness_for, &env, &options, &mut on_event).await?;
         if args.once {
             return Ok(0);
         }
