@@ -184,11 +184,11 @@ pub async fn apply_manifest(
         blocking("open target", move || {
             let (repo, workdir) = open_repo(&dir)?;
             let base = read_base(&repo, &workdir)?;
-            Ok((workdir, base.commit))
+            Ok((workdir, repo.git_dir().to_owned(), base.commit))
         })
         .await?
     };
-    let (workdir, head) = target;
+    let (workdir, git_dir, head) = target;
     let mut report = ApplyReport::default();
     if head != manifest.base.commit {
         report.warnings.push(Warning::BaseMismatch {
@@ -243,8 +243,7 @@ pub async fn apply_manifest(
     let marker = if options.dry_run {
         None
     } else {
-        let dir = workdir.clone();
-        Some(blocking("mark the apply", move || begin_marker(&dir)).await?)
+        Some(blocking("mark the apply", move || begin_marker(&git_dir)).await?)
     };
     if marker.as_ref().is_some_and(|m| m.interrupted) {
         let dirs: Vec<PathBuf> = work
@@ -389,9 +388,8 @@ struct Marker {
     interrupted: bool,
 }
 
-fn begin_marker(workdir: &Path) -> Result<Marker> {
-    let repo = gix::open(workdir).map_err(|e| Error::git("open the repository", workdir, e))?;
-    let path = repo.git_dir().join("handoff-apply-in-progress");
+fn begin_marker(git_dir: &Path) -> Result<Marker> {
+    let path = git_dir.join("handoff-apply-in-progress");
     let interrupted = path.exists();
     std::fs::write(&path, b"").map_err(Error::io("write the apply marker", &path))?;
     Ok(Marker { path, interrupted })
