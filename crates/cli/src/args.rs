@@ -168,7 +168,7 @@ pub struct WorkerArgs {
     /// The agent command line for runs using the command harness.
     #[arg(long, value_name = "CMD")]
     pub agent_cmd: Option<String>,
-    /// Where session environments are created [default: <tmp>/handoff-envs].
+    /// Where session environments are created [default: $TMPDIR/handoff-envs].
     #[arg(long, value_name = "DIR")]
     pub envs: Option<PathBuf>,
     /// How long a claimed session stays ours without a heartbeat; a session

@@ -9,7 +9,7 @@
 //! `$CODEX_HOME/sessions/YYYY/MM/DD/rollout-YYYY-MM-DDThh-mm-ss-<id>.jsonl`
 //! (`CODEX_HOME` defaults to `~/.codex`).
 //!
-//! - [`read`] / [`write`]: rollout to and from the conversation model; every
+//! - [`read()`] / [`write()`]: rollout to and from the conversation model; every
 //!   line is kept whole in its message's `extra`, so import then export
 //!   gives the same JSON values (and bytes) line for line.
 //! - [`install`], [`find_by_id`], [`find_latest`]: where the CLI looks.
