@@ -514,10 +514,12 @@ impl FsStore {
             }
         };
         let mut source = std::fs::File::open(path).map_err(io_err("open", path))?;
-        let size = source.metadata().map_err(io_err("inspect", path))?.len();
-        if size <= IN_MEMORY_PUT {
-            // Small enough to hold: hash first, so that content the store
-            // already has is never written anywhere.
+        let meta = source.metadata().map_err(io_err("inspect", path))?;
+        let size = meta.len();
+        if meta.is_file() && size <= IN_MEMORY_PUT {
+            // A regular file small enough to hold: hash first, so that
+            // content the store already has is never written anywhere.
+            // (Devices and pipes, whose size says nothing, stream.)
             let mut data = Vec::with_capacity(usize::try_from(size).unwrap_or(0));
             io::Read::read_to_end(&mut source, &mut data).map_err(io_err("read", path))?;
             drop(source);
@@ -870,6 +872,44 @@ mod tests {
             .map_err(io)?
             .count();
         assert_eq!(left, 0, "the streamed put leaves no temporary file");
+        Ok(())
+    }
+
+    /// A pipe's size says nothing about its content: it is streamed, not
+    /// read whole on the strength of a zero length.
+    #[cfg(unix)]
+    #[tokio::test]
+    async fn put_file_streams_a_pipe() -> Result<()> {
+        let io = |source| Error::Io {
+            action: "prepare",
+            path: PathBuf::new(),
+            source,
+        };
+        let dir = tempfile::tempdir().map_err(io)?;
+        let fifo = dir.path().join("pipe");
+        let made = std::process::Command::new("mkfifo")
+            .arg(&fifo)
+            .status()
+            .map_err(io)?;
+        assert!(made.success(), "mkfifo");
+        let content = b"piped content ".repeat(10_000);
+        let writer = {
+            let (fifo, content) = (fifo.clone(), content.clone());
+            std::thread::spawn(move || std::fs::write(fifo, content))
+        };
+        let store = FsStore::new(dir.path().join("store")).with_sync(false);
+        let put = store.put_file(&fifo).await?;
+        writer
+            .join()
+            .map_err(|_| io(io::Error::other("writer panicked")))?
+            .map_err(io)?;
+        assert_eq!(put.digest, Digest::of(&content));
+        assert_eq!(put.new_bytes, content.len() as u64);
+        assert_eq!(store.get(&put.digest).await?, content);
+        assert!(
+            dir.path().join("store/tmp").is_dir(),
+            "streamed through tmp/, not held whole"
+        );
         Ok(())
     }
 }
