@@ -596,30 +596,6 @@ impl FsStore {
     }
 }
 
-/// Splits a batch into one chunk per worker thread, in order: four
-/// workers per core (at most [`MAX_WORKERS`]), each with at least
-/// [`MIN_PER_WORKER`] items, so that small batches stay on one thread.
-fn per_worker<T>(items: Vec<T>) -> Vec<Vec<T>> {
-    let cores = std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get);
-    // More threads than cores: small-blob work is mostly waiting on the
-    // filesystem (inode allocation, directory updates), which overlaps.
-    let workers = cores
-        .saturating_mul(4)
-        .min(MAX_WORKERS)
-        .min(items.len() / MIN_PER_WORKER)
-        .max(1);
-    let per_worker = items.len().div_ceil(workers).max(1);
-    let mut chunks = Vec::with_capacity(workers);
-    let mut items = items.into_iter().peekable();
-    while items.peek().is_some() {
-        chunks.push(items.by_ref().take(per_worker).collect());
-    }
-    chunks
-}
-
-/// At most this many threads work on one batch.
-const MAX_WORKERS: usize = 8;
-
 /// A batch smaller than this per worker is not worth another thread.
 const MIN_PER_WORKER: usize = 16;
 
@@ -661,8 +637,9 @@ impl BlobStore for FsStore {
     async fn put_many(&self, blobs: Vec<Bytes>) -> Result<Vec<Put>> {
         let count = blobs.len();
         let mut tasks = Vec::new();
-        for chunk in per_worker(blobs) {
+        for chunk in blobs.chunks(crate::chunk_len(count, MIN_PER_WORKER)) {
             let this = self.clone();
+            let chunk = chunk.to_vec();
             tasks.push(tokio::task::spawn_blocking(move || {
                 chunk
                     .iter()
@@ -683,16 +660,14 @@ impl BlobStore for FsStore {
 
     async fn get_many(&self, digests: &[Digest]) -> Vec<Result<Bytes>> {
         let mut tasks = Vec::new();
-        for chunk in per_worker(digests.to_vec()) {
+        for chunk in digests.chunks(crate::chunk_len(digests.len(), MIN_PER_WORKER)) {
             let this = self.clone();
-            let task = tokio::task::spawn_blocking({
-                let chunk = chunk.clone();
-                move || {
-                    chunk
-                        .iter()
-                        .map(|digest| this.get_blocking(digest))
-                        .collect::<Vec<_>>()
-                }
+            let owned = chunk.to_vec();
+            let task = tokio::task::spawn_blocking(move || {
+                owned
+                    .iter()
+                    .map(|digest| this.get_blocking(digest))
+                    .collect::<Vec<_>>()
             });
             tasks.push((chunk, task));
         }
@@ -703,7 +678,7 @@ impl BlobStore for FsStore {
                 // The chunk's task did not complete: fetch its blobs one by
                 // one, so that each gets its own result.
                 Err(_) => {
-                    for digest in &chunk {
+                    for digest in chunk {
                         out.push(self.get(digest).await);
                     }
                 }
@@ -830,32 +805,36 @@ mod tests {
         Ok(())
     }
 
+    /// A failure while setting a test up, as the store's error type.
+    fn prepare(source: io::Error) -> Error {
+        Error::Io {
+            action: "prepare",
+            path: PathBuf::new(),
+            source,
+        }
+    }
+
     /// Small files are hashed before anything is written: re-putting one
     /// writes no byte anywhere in the store, not even a temporary file.
     /// Large ones stream through `tmp/`, which they leave empty.
     #[tokio::test]
     async fn put_file_writes_nothing_for_content_already_stored() -> Result<()> {
-        let io = |source| Error::Io {
-            action: "prepare",
-            path: PathBuf::new(),
-            source,
-        };
-        let dir = tempfile::tempdir().map_err(io)?;
+        let dir = tempfile::tempdir().map_err(prepare)?;
         let store = FsStore::new(dir.path().join("store")).with_sync(false);
         let small = dir.path().join("small.txt");
-        std::fs::write(&small, b"small file content").map_err(io)?;
+        std::fs::write(&small, b"small file content").map_err(prepare)?;
         let first = store.put_file(&small).await?;
         assert_eq!(first.new_bytes, 18);
         let blob = store.blob_path(&first.digest);
         let modified = std::fs::metadata(&blob)
             .and_then(|m| m.modified())
-            .map_err(io)?;
+            .map_err(prepare)?;
         let again = store.put_file(&small).await?;
         assert_eq!((again.digest, again.new_bytes), (first.digest, 0));
         assert_eq!(
             std::fs::metadata(&blob)
                 .and_then(|m| m.modified())
-                .map_err(io)?,
+                .map_err(prepare)?,
             modified,
             "the stored blob is not rewritten"
         );
@@ -863,13 +842,13 @@ mod tests {
 
         let large = dir.path().join("large.bin");
         let data: Vec<u8> = (0..(IN_MEMORY_PUT + 3)).map(|i| (i % 251) as u8).collect();
-        std::fs::write(&large, &data).map_err(io)?;
+        std::fs::write(&large, &data).map_err(prepare)?;
         let put = store.put_file(&large).await?;
         assert_eq!(put.digest, Digest::of(&data));
         assert_eq!(put.new_bytes, data.len() as u64);
         assert_eq!(store.get(&put.digest).await?, data);
         let left = std::fs::read_dir(dir.path().join("store/tmp"))
-            .map_err(io)?
+            .map_err(prepare)?
             .count();
         assert_eq!(left, 0, "the streamed put leaves no temporary file");
         Ok(())
@@ -880,17 +859,12 @@ mod tests {
     #[cfg(unix)]
     #[tokio::test]
     async fn put_file_streams_a_pipe() -> Result<()> {
-        let io = |source| Error::Io {
-            action: "prepare",
-            path: PathBuf::new(),
-            source,
-        };
-        let dir = tempfile::tempdir().map_err(io)?;
+        let dir = tempfile::tempdir().map_err(prepare)?;
         let fifo = dir.path().join("pipe");
         let made = std::process::Command::new("mkfifo")
             .arg(&fifo)
             .status()
-            .map_err(io)?;
+            .map_err(prepare)?;
         assert!(made.success(), "mkfifo");
         let content = b"piped content ".repeat(10_000);
         let writer = {
@@ -901,8 +875,8 @@ mod tests {
         let put = store.put_file(&fifo).await?;
         writer
             .join()
-            .map_err(|_| io(io::Error::other("writer panicked")))?
-            .map_err(io)?;
+            .map_err(|_| prepare(io::Error::other("writer panicked")))?
+            .map_err(prepare)?;
         assert_eq!(put.digest, Digest::of(&content));
         assert_eq!(put.new_bytes, content.len() as u64);
         assert_eq!(store.get(&put.digest).await?, content);

@@ -207,6 +207,26 @@ pub trait BlobStore: Send + Sync + Debug {
 /// [`BlobStore::get_many`] keep in flight.
 pub const MANY_IN_FLIGHT: usize = 8;
 
+/// How many items each thread takes when `items` pieces of small-file work
+/// (blob reads and writes, working-tree writes) are spread over threads:
+/// four threads per core, at most eight, each with at least
+/// `min_per_worker` items, so that small batches stay on one thread.
+///
+/// More threads than cores, because such work is mostly waiting on the
+/// filesystem (inode allocation, directory updates), which overlaps.
+/// [`FsStore`]'s batches use it, and so does `handoff-workspace`'s apply.
+pub fn chunk_len(items: usize, min_per_worker: usize) -> usize {
+    /// At most this many threads work on one batch.
+    const MAX_WORKERS: usize = 8;
+    let cores = std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get);
+    let workers = cores
+        .saturating_mul(4)
+        .min(MAX_WORKERS)
+        .min(items / min_per_worker.max(1))
+        .max(1);
+    items.div_ceil(workers).max(1)
+}
+
 /// A type-erased blob store.
 pub type DynBlobStore = dyn BlobStore;
 

@@ -270,62 +270,62 @@ pub async fn apply_manifest(
     for batch in batches(&work) {
         // Base content is fetched only for the entries that turn out to
         // need a merge and whose base the target's own repository lacks.
-        let mut blobs = fetch(
-            store,
-            batch
-                .iter()
-                .flat_map(|(_, e)| [&e.result, &e.index])
-                .flatten()
-                .filter_map(|o| o.digest)
-                .collect(),
-        )
-        .await;
-        let batch = batch.to_vec();
-        let (mut outcomes, batch, returned) = {
-            let workdir = workdir.clone();
-            let dry_run = options.dry_run;
+        let mut blobs = Arc::new(
+            fetch(
+                store,
+                batch
+                    .iter()
+                    .flat_map(|(_, e)| [&e.result, &e.index])
+                    .flatten()
+                    .filter_map(|o| o.digest)
+                    .collect(),
+            )
+            .await,
+        );
+        let dry_run = options.dry_run;
+        let mut outcomes = {
+            let (workdir, work, blobs) = (workdir.clone(), batch.to_vec(), blobs.clone());
             let progress = options.progress.clone();
             blocking("apply entries", move || {
-                let outcomes = apply_batch(&workdir, &batch, &blobs, dry_run, &*progress, false);
-                Ok((outcomes, batch, blobs))
+                Ok(apply_batch(
+                    &workdir, &work, &blobs, dry_run, &*progress, false,
+                ))
             })
             .await?
         };
-        blobs = returned;
         let need_base: Vec<usize> = (0..outcomes.len())
             .filter(|&i| matches!(outcomes[i], Outcome::NeedsBase))
             .collect();
         if !need_base.is_empty() {
-            blobs.extend(
-                fetch(
-                    store,
-                    need_base
-                        .iter()
-                        .filter_map(|&i| batch[i].1.base.as_ref().and_then(|o| o.digest))
-                        .collect(),
-                )
-                .await,
-            );
+            let bases = fetch(
+                store,
+                need_base
+                    .iter()
+                    .filter_map(|&i| batch[i].1.base.as_ref().and_then(|o| o.digest))
+                    .collect(),
+            )
+            .await;
+            // The apply task is done with its handle, so this does not copy.
+            Arc::make_mut(&mut blobs).extend(bases);
             let retry: Vec<(RepoPath, Entry)> =
                 need_base.iter().map(|&i| batch[i].clone()).collect();
-            let workdir = workdir.clone();
-            let dry_run = options.dry_run;
-            let (retried, returned) = blocking("merge entries", move || {
-                let outcomes = apply_batch(&workdir, &retry, &blobs, dry_run, &NoProgress, true);
-                Ok((outcomes, blobs))
+            let (workdir, blobs) = (workdir.clone(), blobs.clone());
+            let retried = blocking("merge entries", move || {
+                Ok(apply_batch(
+                    &workdir,
+                    &retry,
+                    &blobs,
+                    dry_run,
+                    &NoProgress,
+                    true,
+                ))
             })
             .await?;
-            blobs = returned;
             for (i, outcome) in need_base.into_iter().zip(retried) {
                 outcomes[i] = outcome;
             }
         }
-        let outcome: Vec<_> = batch
-            .into_iter()
-            .zip(outcomes)
-            .map(|((path, entry), outcome)| (path, entry, outcome))
-            .collect();
-        for (path, entry, outcome) in outcome {
+        for ((path, entry), outcome) in batch.iter().zip(outcomes) {
             let stage = matches!(outcome, Outcome::Applied | Outcome::AlreadyApplied)
                 && !manifest::same_state(entry.index.as_ref(), entry.base.as_ref());
             match outcome {
@@ -354,7 +354,7 @@ pub async fn apply_manifest(
                     .as_ref()
                     .and_then(|o| o.digest)
                     .and_then(|d| blobs.get(&d).and_then(|r| r.as_ref().ok()).cloned());
-                staged.push((path, entry, content));
+                staged.push((path.clone(), entry.clone(), content));
             }
         }
     }
@@ -489,25 +489,19 @@ fn apply_batch(
         out
     };
     outcomes.extend(run(deletions, &mut removed));
-    let workers = if dry_run {
-        1
+    // A dry run stays on one thread: it judges later entries by the
+    // deletions it only pretended to make.
+    let per_worker = if dry_run {
+        writes.len().max(1)
     } else {
-        // More threads than cores: much of a write is waiting on the
-        // filesystem (inode allocation, directory updates), which overlaps.
-        std::thread::available_parallelism()
-            .map_or(1, std::num::NonZeroUsize::get)
-            .saturating_mul(4)
-            .min(MAX_WORKERS)
-            .min(writes.len() / MIN_PER_WORKER)
-            .max(1)
+        handoff_store::chunk_len(writes.len(), MIN_PER_WORKER)
     };
-    if workers == 1 {
+    if per_worker >= writes.len() {
         outcomes.extend(run(writes, &mut removed));
         return outcomes;
     }
-    let per_worker = writes.len().div_ceil(workers);
     let run = &run;
-    let parts: Vec<Vec<Outcome>> = std::thread::scope(|scope| {
+    std::thread::scope(|scope| {
         let handles: Vec<_> = writes
             .chunks(per_worker)
             .map(|chunk| {
@@ -517,27 +511,17 @@ fn apply_batch(
                 (chunk, handle)
             })
             .collect();
-        handles
-            .into_iter()
-            .map(|(chunk, handle)| {
-                match handle.map_err(|e| e.to_string()).and_then(|h| {
-                    h.join()
-                        .map_err(|_| "an apply thread stopped unexpectedly".to_owned())
-                }) {
-                    Ok(part) => part,
-                    // No thread (or it died): this chunk is done here, as
-                    // it would be without threads.
-                    Err(_) => run(chunk, &mut HashSet::new()),
-                }
-            })
-            .collect()
+        for (chunk, handle) in handles {
+            match handle.ok().and_then(|h| h.join().ok()) {
+                Some(part) => outcomes.extend(part),
+                // No thread (or it died): this chunk is done here, as it
+                // would be without threads.
+                None => outcomes.extend(run(chunk, &mut HashSet::new())),
+            }
+        }
     });
-    outcomes.extend(parts.into_iter().flatten());
     outcomes
 }
-
-/// At most this many threads write one batch.
-const MAX_WORKERS: usize = 8;
 
 /// Fewer writes than this per thread are not worth another thread.
 const MIN_PER_WORKER: usize = 64;
