@@ -211,8 +211,7 @@ pub async fn run_session(
     }
     match outcome {
         Ok((outcome, prepared)) => {
-            loop {
-                let mut now = record.clone();
+            let record = record_end(&runs, run, (record, version), usize::MAX, |now| {
                 if let Some(session) = now.last_session_mut() {
                     session.state = RunState::Ended;
                     session.ended_at = Some(Utc::now());
@@ -223,50 +222,63 @@ pub async fn run_session(
                 }
                 now.state = RunState::Ended;
                 now.conversation_head = Some(outcome.conversation);
-                match runs.update(version, &mut now).await {
-                    Ok(_) => {
-                        return Ok(Some(Ran {
-                            record: now,
-                            environment: prepared,
-                        }));
-                    }
-                    // Someone touched the record meanwhile (a heartbeat, a
-                    // reader); our session is still ours: re-read and retry.
-                    Err(Error::Conflict { .. }) => {
-                        let fresh = runs.get(run).await?;
-                        record = fresh.record;
-                        version = fresh.version;
-                    }
-                    Err(e) => return Err(e),
-                }
-            }
+            })
+            .await?;
+            Ok(Some(Ran {
+                record,
+                environment: prepared,
+            }))
         }
         Err(failure) => {
             let reason = failure.to_string();
             // Recording the failure is best effort (the caller gets the
             // cause either way), but a concurrent write is no reason to give
-            // up: re-read and record it on top, as for success.
-            for _ in 0..FAILURE_RECORD_ATTEMPTS {
-                let mut now = record.clone();
-                if let Some(session) = now.last_session_mut() {
-                    session.state = RunState::Failed;
-                    session.ended_at = Some(Utc::now());
-                    session.failure = Some(reason.clone());
-                    session.lease_until = None;
-                }
-                now.state = RunState::Failed;
-                match runs.update(version, &mut now).await {
-                    Err(Error::Conflict { .. }) => match runs.get(run).await {
-                        Ok(fresh) => {
-                            record = fresh.record;
-                            version = fresh.version;
-                        }
-                        Err(_) => break,
-                    },
-                    _ => break,
-                }
-            }
+            // up: it is retried on top, a bounded number of times.
+            let _ = record_end(
+                &runs,
+                run,
+                (record, version),
+                FAILURE_RECORD_ATTEMPTS,
+                |now| {
+                    if let Some(session) = now.last_session_mut() {
+                        session.state = RunState::Failed;
+                        session.ended_at = Some(Utc::now());
+                        session.failure = Some(reason.clone());
+                        session.lease_until = None;
+                    }
+                    now.state = RunState::Failed;
+                },
+            )
+            .await;
             Err(failure)
+        }
+    }
+}
+
+/// Writes how the session ended: `finish` applied to the record read as
+/// `(record, version)`. When someone touched the record meanwhile (a
+/// heartbeat, a reader) the session is still ours: re-read it and write
+/// again, up to `attempts` writes. Returns the record as written.
+async fn record_end(
+    runs: &RunStore<'_>,
+    run: RunId,
+    (mut record, mut version): (RunRecord, handoff_store::Version),
+    attempts: usize,
+    finish: impl Fn(&mut RunRecord),
+) -> Result<RunRecord> {
+    let mut attempt = 1;
+    loop {
+        let mut now = record.clone();
+        finish(&mut now);
+        match runs.update(version, &mut now).await {
+            Ok(_) => return Ok(now),
+            Err(Error::Conflict { .. }) if attempt < attempts => {
+                attempt += 1;
+                let fresh = runs.get(run).await?;
+                record = fresh.record;
+                version = fresh.version;
+            }
+            Err(e) => return Err(e),
         }
     }
 }

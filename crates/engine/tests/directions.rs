@@ -470,15 +470,37 @@ async fn a_failing_turn_or_environment_fails_the_run_with_the_reason() {
     assert_eq!(record.state, RunState::Failed);
 }
 
-/// A store whose blob writes start failing after `budget` puts.
+/// A store that misbehaves on request: blob writes fail once `budget`
+/// puts are spent, and while `race_failure` is set, another writer slips a
+/// new version of a run record in just before the worker records a failed
+/// session (once; the flag is cleared when it has).
 #[derive(Debug)]
-struct FailingStore {
+struct FaultyStore {
     inner: handoff_store::MemoryStore,
     budget: Mutex<usize>,
+    race_failure: Mutex<bool>,
+}
+
+impl FaultyStore {
+    fn failing_after(budget: usize) -> Self {
+        Self {
+            inner: handoff_store::MemoryStore::new(),
+            budget: Mutex::new(budget),
+            race_failure: Mutex::new(false),
+        }
+    }
+
+    fn racing_failures() -> Self {
+        Self {
+            inner: handoff_store::MemoryStore::new(),
+            budget: Mutex::new(usize::MAX),
+            race_failure: Mutex::new(true),
+        }
+    }
 }
 
 #[async_trait]
-impl BlobStore for FailingStore {
+impl BlobStore for FaultyStore {
     async fn put(&self, data: Bytes) -> handoff_store::Result<Put> {
         {
             let mut budget = self.budget.lock().unwrap();
@@ -499,18 +521,27 @@ impl BlobStore for FailingStore {
         self.inner.has(digest).await
     }
     fn describe(&self) -> String {
-        "failing store".into()
+        "faulty store".into()
     }
 }
 
 #[async_trait]
-impl DocumentStore for FailingStore {
+impl DocumentStore for FaultyStore {
     async fn put_version(
         &self,
         key: &DocKey,
         expected: Option<Version>,
         data: Bytes,
     ) -> handoff_store::Result<Version> {
+        let failing = serde_json::from_slice::<serde_json::Value>(&data)
+            .is_ok_and(|doc| doc["state"] == "failed");
+        let race = failing && std::mem::replace(&mut *self.race_failure.lock().unwrap(), false);
+        if race && let Some(latest) = self.inner.get_latest(key).await? {
+            // Another reader rewrites the record it read, unchanged.
+            self.inner
+                .put_version(key, Some(latest.version), latest.data)
+                .await?;
+        }
         self.inner.put_version(key, expected, data).await
     }
     async fn get_latest(&self, key: &DocKey) -> handoff_store::Result<Option<Versioned>> {
@@ -520,7 +551,7 @@ impl DocumentStore for FailingStore {
         DocumentStore::list(&self.inner, prefix).await
     }
     fn describe(&self) -> String {
-        "failing store".into()
+        "faulty store".into()
     }
 }
 
@@ -529,10 +560,7 @@ async fn a_store_failing_mid_upload_leaves_no_run() {
     let s = setup().await;
     let (agent, _) = recording_agent(HarnessKind::Warp);
     for budget in [0, 1, 3, 5] {
-        let store = FailingStore {
-            inner: handoff_store::MemoryStore::new(),
-            budget: Mutex::new(budget),
-        };
+        let store = FaultyStore::failing_after(budget);
         let err = push(&store, push_request(&s, &agent)).await.unwrap_err();
         assert!(err.to_string().contains("disk full"), "{err}");
         let runs: &dyn Store = &store;
@@ -612,67 +640,10 @@ async fn a_workspace_of_several_repositories_travels_together() {
     }
 }
 
-/// A store where another writer slips a new version of a run record in
-/// just before the worker records the session's failure.
-#[derive(Debug)]
-struct RacingStore {
-    inner: handoff_store::MemoryStore,
-    raced: Mutex<bool>,
-}
-
-#[async_trait]
-impl BlobStore for RacingStore {
-    async fn put(&self, data: Bytes) -> handoff_store::Result<Put> {
-        self.inner.put(data).await
-    }
-    async fn get(&self, digest: &Digest) -> handoff_store::Result<Bytes> {
-        self.inner.get(digest).await
-    }
-    async fn has(&self, digest: &Digest) -> handoff_store::Result<bool> {
-        self.inner.has(digest).await
-    }
-    fn describe(&self) -> String {
-        "racing store".into()
-    }
-}
-
-#[async_trait]
-impl DocumentStore for RacingStore {
-    async fn put_version(
-        &self,
-        key: &DocKey,
-        expected: Option<Version>,
-        data: Bytes,
-    ) -> handoff_store::Result<Version> {
-        let failing = serde_json::from_slice::<serde_json::Value>(&data)
-            .is_ok_and(|doc| doc["state"] == "failed");
-        let race = failing && !std::mem::replace(&mut *self.raced.lock().unwrap(), true);
-        if race && let Some(latest) = self.inner.get_latest(key).await? {
-            // Another reader rewrites the record it read, unchanged.
-            self.inner
-                .put_version(key, Some(latest.version), latest.data)
-                .await?;
-        }
-        self.inner.put_version(key, expected, data).await
-    }
-    async fn get_latest(&self, key: &DocKey) -> handoff_store::Result<Option<Versioned>> {
-        self.inner.get_latest(key).await
-    }
-    async fn list(&self, prefix: &str) -> handoff_store::Result<Vec<DocKey>> {
-        DocumentStore::list(&self.inner, prefix).await
-    }
-    fn describe(&self) -> String {
-        "racing store".into()
-    }
-}
-
 #[tokio::test]
 async fn a_failure_is_recorded_even_when_another_writer_races_it() {
     let s = setup().await;
-    let store = RacingStore {
-        inner: handoff_store::MemoryStore::new(),
-        raced: Mutex::new(false),
-    };
+    let store = FaultyStore::racing_failures();
     let (warp, _) = recording_agent(HarnessKind::Warp);
     let failing = ScriptedHarness::new("failing", |_turn: &Turn<'_>| {
         Err(handoff_harness::Error::TurnFailed {
@@ -692,7 +663,7 @@ async fn a_failure_is_recorded_even_when_another_writer_races_it() {
     )
     .await
     .unwrap_err();
-    assert!(*store.raced.lock().unwrap(), "the race was staged");
+    assert!(!*store.race_failure.lock().unwrap(), "the race was staged");
     let record = RunStore::new(&store).get(pushed.run).await.unwrap().record;
     assert_eq!(record.state, RunState::Failed);
     let session = record.last_session().unwrap();
