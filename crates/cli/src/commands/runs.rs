@@ -61,9 +61,7 @@ async fn run_with(
     let harness = crate::harness::resolve(&record.harness, agent_cmd)?;
     let env = LocalEnvironment::new(envs);
     let ran = run_session(store, run, &*harness, &env, options).await?;
-    if let Some(ran) = &ran
-        && std::env::var_os("HANDOFF_KEEP_ENVS").is_none()
-    {
+    if let Some(ran) = &ran {
         discard_environment(&ran.environment);
     }
     Ok(ran.map(|r| r.record))
@@ -72,7 +70,9 @@ async fn run_with(
 /// Everything a session produced is in the store; its scratch checkout is
 /// kept only when asked for (`HANDOFF_KEEP_ENVS=1`).
 fn discard_environment(environment: &Prepared) {
-    if let Some(top) = environment.root.parent() {
+    if std::env::var_os("HANDOFF_KEEP_ENVS").is_none()
+        && let Some(top) = environment.root.parent()
+    {
         let _ = std::fs::remove_dir_all(top);
     }
 }
@@ -252,36 +252,34 @@ pub async fn worker(store_flag: Option<&str>, args: WorkerArgs) -> anyhow::Resul
     let harness_for = |record: &RunRecord| {
         crate::harness::resolve(&record.harness, agent_cmd).map_err(|e| format!("{e:#}"))
     };
-    let keep_envs = std::env::var_os("HANDOFF_KEEP_ENVS").is_some();
-    loop {
-        let mut on_event = |event: WorkEvent| {
-            let mut err = std::io::stderr().lock();
-            // Progress lines are best effort: a closed stderr must not stop
-            // the worker.
-            let _ = match event {
-                WorkEvent::Ran(done) => {
-                    if !keep_envs {
-                        discard_environment(&done.environment);
-                    }
-                    writeln!(
-                        err,
-                        "handoff: run {}: session {:?}",
-                        done.record.id, done.record.state
-                    )
-                }
-                WorkEvent::Failed { run, error } => {
-                    writeln!(err, "handoff: run {run}: session failed: {error}")
-                }
-                WorkEvent::NoHarness { run, reason } => {
-                    writeln!(err, "handoff: run {run}: not run here: {reason}")
-                }
-                WorkEvent::Reaped(run) => writeln!(
+    let mut on_event = |event: WorkEvent| {
+        let mut err = std::io::stderr().lock();
+        // Progress lines are best effort: a closed stderr must not stop
+        // the worker.
+        let _ = match event {
+            WorkEvent::Ran(done) => {
+                discard_environment(&done.environment);
+                writeln!(
                     err,
-                    "handoff: run {run}: its worker stopped; session marked failed"
-                ),
-                _ => Ok(()),
-            };
+                    "handoff: run {}: session {:?}",
+                    done.record.id, done.record.state
+                )
+            }
+            WorkEvent::Failed { run, error } => {
+                let error = anyhow::Error::new(error);
+                writeln!(err, "handoff: run {run}: session failed: {error:#}")
+            }
+            WorkEvent::NoHarness { run, reason } => {
+                writeln!(err, "handoff: run {run}: not run here: {reason}")
+            }
+            WorkEvent::Reaped(run) => writeln!(
+                err,
+                "handoff: run {run}: its worker stopped; session marked failed"
+            ),
+            _ => Ok(()),
         };
+    };
+    loop {
         let ran = work_pass(&*store, &harness_for, &env, &options, &mut on_event).await?;
         if args.once {
             return Ok(0);
