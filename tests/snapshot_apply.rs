@@ -7,7 +7,7 @@ use handoff_dev::scenario::{base_repo, make_changes};
 use handoff_dev::{GitRepo, assert_same_tree};
 use handoff_store::{FsStore, MemoryStore};
 use handoff_workspace::{
-    ApplyOptions, ApplyReport, FailureKind, SnapshotOptions, Status, apply, snapshot,
+    ApplyOptions, ApplyReport, FailureKind, Snapshot, SnapshotOptions, Status, apply, snapshot,
 };
 
 /// A's working tree without its ignored files, which a snapshot never carries.
@@ -17,14 +17,20 @@ fn carried_state(a: &GitRepo) -> handoff_dev::TreeState {
     state
 }
 
-async fn round_trip(store: &dyn handoff_store::BlobStore) {
+/// A repository with every kind of change, a clone of its base, and the
+/// snapshot of the changes in `store`.
+async fn changed_with_clone(store: &dyn handoff_store::BlobStore) -> (GitRepo, GitRepo, Snapshot) {
     let a = base_repo();
     let b = GitRepo::clone_from(&a);
     make_changes(&a);
-
     let snap = snapshot(a.path(), store, &SnapshotOptions::default())
         .await
         .expect("snapshot");
+    (a, b, snap)
+}
+
+async fn round_trip(store: &dyn handoff_store::BlobStore) {
+    let (a, b, snap) = changed_with_clone(store).await;
     assert!(snap.skipped.is_empty(), "{:?}", snap.skipped);
     let paths: Vec<&str> = snap
         .manifest
@@ -185,13 +191,8 @@ async fn warns_when_target_head_is_not_the_base() {
 
 #[tokio::test]
 async fn dry_run_changes_nothing() {
-    let a = base_repo();
-    let b = GitRepo::clone_from(&a);
-    make_changes(&a);
     let store = MemoryStore::new();
-    let snap = snapshot(a.path(), &store, &SnapshotOptions::default())
-        .await
-        .unwrap();
+    let (_a, b, snap) = changed_with_clone(&store).await;
     let before = (b.tree_state(), b.status());
     let options = ApplyOptions {
         dry_run: true,
@@ -426,13 +427,8 @@ async fn many_entries_merge_with_base_content_fetched_on_demand() {
 /// gone, applying again records it and `git status` matches the source.
 #[tokio::test]
 async fn a_locked_index_fails_only_the_staged_state() {
-    let a = base_repo();
-    let b = GitRepo::clone_from(&a);
-    make_changes(&a);
     let store = MemoryStore::new();
-    let snap = snapshot(a.path(), &store, &SnapshotOptions::default())
-        .await
-        .unwrap();
+    let (a, b, snap) = changed_with_clone(&store).await;
     let lock = b.path().join(".git/index.lock");
     std::fs::write(&lock, b"held by another git process").unwrap();
 
