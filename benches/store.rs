@@ -97,8 +97,8 @@ fn cp(source: &Path, dest: &Path) {
     assert!(ok, "cp -r failed");
 }
 
-/// Timed rounds behind each ratio line.
-const ROUNDS: usize = 5;
+/// Timed pairs behind the ratio line.
+const ROUNDS: usize = 6;
 
 fn median(mut runs: Vec<Duration>) -> Duration {
     runs.sort();
@@ -128,34 +128,46 @@ fn bench(c: &mut Criterion) {
         std::fs::remove_dir_all(store.root()).unwrap();
     }
 
-    // Explicit medians of the sides, for the ratio lines. The store flushes
-    // each blob (its default); cp does not, so the store is also timed with
-    // its flushing off. This machine's filesystem is slower right after a
-    // large deletion, and writes get slower as the page cache grows, so
-    // each round rotates which side goes first, every output is deleted
-    // after its run, and dirty pages are flushed (untimed) before each run.
-    let sides = [None, Some(false), Some(true)];
-    let mut runs: [Vec<Duration>; 3] = Default::default();
-    let mut floor_runs = Vec::new();
-    for round in 0..ROUNDS {
-        floor_runs.push(hash_floor(&files));
-        for k in 0..sides.len() {
-            let which = (round + k) % sides.len();
-            let dest = work.path().join(format!("run-{round}-{which}"));
-            flush_all();
-            let t = Instant::now();
-            match sides[which] {
-                None => cp(&source, &dest),
-                Some(sync) => {
-                    let store = FsStore::new(&dest).with_sync(sync);
-                    assert_eq!(put_all(&rt, &store, &files), (mib as u64) << 20);
-                }
+    // Explicit medians, for the ratio lines. This machine's filesystem is
+    // slower right after a large deletion and writes get slower as the page
+    // cache grows, so every output is deleted after its run and dirty pages
+    // are flushed (untimed) before each run. `cp` does not flush, so it is
+    // paired with the store with its flushing off, the order of each pair
+    // alternating; the store's default (a flush per blob) writes through to
+    // the disk, so it is timed apart and does not disturb the pairs.
+    let time_side = |flush: Option<bool>, name: &str| {
+        let dest = work.path().join(name);
+        flush_all();
+        let t = Instant::now();
+        match flush {
+            None => cp(&source, &dest),
+            Some(sync) => {
+                let store = FsStore::new(&dest).with_sync(sync);
+                assert_eq!(put_all(&rt, &store, &files), (mib as u64) << 20);
             }
-            runs[which].push(t.elapsed());
-            std::fs::remove_dir_all(&dest).unwrap();
+        }
+        let took = t.elapsed();
+        std::fs::remove_dir_all(&dest).unwrap();
+        took
+    };
+    // One untimed pair first: right after the source files are written,
+    // both sides' first runs swing far more than later ones.
+    time_side(None, "cp");
+    time_side(Some(false), "store");
+    let (mut cp_runs, mut store_nosync) = (Vec::new(), Vec::new());
+    for round in 0..ROUNDS {
+        if round % 2 == 0 {
+            cp_runs.push(time_side(None, "cp"));
+            store_nosync.push(time_side(Some(false), "store"));
+        } else {
+            store_nosync.push(time_side(Some(false), "store"));
+            cp_runs.push(time_side(None, "cp"));
         }
     }
-    let [cp_runs, store_nosync, store_sync] = runs;
+    // Hashing reads every file on every core: timed after the pairs, so
+    // that it does not run just before one of them.
+    let floor_runs: Vec<Duration> = (0..3).map(|_| hash_floor(&files)).collect();
+    let store_sync: Vec<Duration> = (0..3).map(|_| time_side(Some(true), "store")).collect();
     let per_round: Vec<String> = cp_runs
         .iter()
         .zip(&store_nosync)
