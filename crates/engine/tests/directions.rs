@@ -73,6 +73,17 @@ fn collect(root: &Path, dir: &Path, out: &mut TreeState) {
     }
 }
 
+/// A scripted Warp agent whose every turn fails with `reason`.
+fn failing_agent(reason: &'static str) -> ScriptedHarness {
+    ScriptedHarness::new("failing", move |_turn: &Turn<'_>| {
+        Err(handoff_harness::Error::TurnFailed {
+            harness: HarnessKind::Warp,
+            reason: reason.into(),
+        })
+    })
+    .as_kind(HarnessKind::Warp)
+}
+
 /// A scripted agent that records what it saw and writes `agent-<n>.txt`.
 fn recording_agent(kind: HarnessKind) -> (ScriptedHarness, Arc<Mutex<Vec<Seen>>>) {
     let seen = Arc::new(Mutex::new(Vec::<Seen>::new()));
@@ -421,13 +432,7 @@ async fn a_failing_turn_or_environment_fails_the_run_with_the_reason() {
     let s = setup().await;
     let store = FsStore::new(s.store_dir.path());
     let (warp, _) = recording_agent(HarnessKind::Warp);
-    let failing = ScriptedHarness::new("failing", |_turn: &Turn<'_>| {
-        Err(handoff_harness::Error::TurnFailed {
-            harness: HarnessKind::Warp,
-            reason: "the model is overloaded".into(),
-        })
-    })
-    .as_kind(HarnessKind::Warp);
+    let failing = failing_agent("the model is overloaded");
     let pushed = push(&store, push_request(&s, &warp)).await.unwrap();
     let env = LocalEnvironment::new(s.envs.path());
     let err = run_session(
@@ -645,13 +650,7 @@ async fn a_failure_is_recorded_even_when_another_writer_races_it() {
     let s = setup().await;
     let store = FaultyStore::racing_failures();
     let (warp, _) = recording_agent(HarnessKind::Warp);
-    let failing = ScriptedHarness::new("failing", |_turn: &Turn<'_>| {
-        Err(handoff_harness::Error::TurnFailed {
-            harness: HarnessKind::Warp,
-            reason: "the sandbox ran out of memory".into(),
-        })
-    })
-    .as_kind(HarnessKind::Warp);
+    let failing = failing_agent("the sandbox ran out of memory");
     let pushed = push(&store, push_request(&s, &warp)).await.unwrap();
     let env = LocalEnvironment::new(s.envs.path());
     run_session(
