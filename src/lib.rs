@@ -82,6 +82,11 @@ impl GitRepo {
         self
     }
 
+    /// Reads a file as text.
+    pub fn read(&self, rel: impl AsRef<Path>) -> String {
+        std::fs::read_to_string(self.path().join(rel)).expect("read file")
+    }
+
     /// Sets or clears the executable bits.
     pub fn chmod(&self, rel: &str, executable: bool) -> &Self {
         use std::os::unix::fs::PermissionsExt;

@@ -123,7 +123,7 @@ async fn hostile_paths_fail_alone_and_good_entries_apply() {
     assert_eq!(std::fs::read(repo.path().join("good.txt")).unwrap(), good);
     assert_eq!(listing(outside.path()), before);
     assert!(!repo.path().parent().unwrap().join("escape.txt").exists());
-    let git_config = std::fs::read_to_string(repo.path().join(".git/config")).unwrap();
+    let git_config = repo.read(".git/config");
     assert!(!git_config.contains("pwned"));
 }
 

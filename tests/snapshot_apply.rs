@@ -158,17 +158,14 @@ async fn local_edits_merge_conflict_or_fail_per_file() {
         ]
     );
     assert_eq!(
-        std::fs::read_to_string(b.path().join("src/lib.rs")).unwrap(),
+        b.read("src/lib.rs"),
         "// header from the snapshot\npub fn one() -> u32 {\n    1\n}\n// footer from the target\n"
     );
     assert_eq!(
         std::fs::read(b.path().join("README.md")).unwrap(),
         before_conflict
     );
-    assert_eq!(
-        std::fs::read_to_string(b.path().join("to_delete.txt")).unwrap(),
-        "edited locally\n"
-    );
+    assert_eq!(b.read("to_delete.txt"), "edited locally\n");
 }
 
 #[tokio::test]
@@ -380,18 +377,10 @@ async fn many_entries_merge_with_base_content_fetched_on_demand() {
         if i % 10 == 0 {
             expected.push_str("local footer\n");
         }
-        assert_eq!(
-            std::fs::read_to_string(b.path().join(path(i))).unwrap(),
-            expected,
-            "{}",
-            path(i)
-        );
+        assert_eq!(b.read(path(i)), expected, "{}", path(i));
     }
     for i in 0..50 {
-        assert_eq!(
-            std::fs::read_to_string(b.path().join(format!("new/n{i:03}.txt"))).unwrap(),
-            format!("new {i}\n")
-        );
+        assert_eq!(b.read(format!("new/n{i:03}.txt")), format!("new {i}\n"));
     }
 
     let report = apply(

@@ -314,14 +314,8 @@ fn conflicts_exit_3_and_leave_the_file_alone() {
             "warnings": [],
         })
     );
-    assert_eq!(
-        std::fs::read_to_string(b.path().join("README.md")).unwrap(),
-        "# local title\n\nline\n"
-    );
-    assert_eq!(
-        std::fs::read_to_string(b.path().join("src/lib.rs")).unwrap(),
-        "// from the snapshot\n"
-    );
+    assert_eq!(b.read("README.md"), "# local title\n\nline\n");
+    assert_eq!(b.read("src/lib.rs"), "// from the snapshot\n");
 
     let human = env.handoff(&["apply", &id], b.path());
     assert_eq!(human.status.code(), Some(3), "{}", stderr(&human));
@@ -382,10 +376,7 @@ fn apply_reports_merges_skips_and_warnings() {
             "warnings": [{"kind": "base_mismatch", "expected": a.head(), "actual": b_head}],
         })
     );
-    assert_eq!(
-        std::fs::read_to_string(b.path().join("notes.md")).unwrap(),
-        "ONE\ntwo\nthree\nfour\nFIVE\n"
-    );
+    assert_eq!(b.read("notes.md"), "ONE\ntwo\nthree\nfour\nFIVE\n");
 
     // Applying again merges again: the file still differs from the
     // snapshot, and the merge is a no-op.
@@ -397,10 +388,7 @@ fn apply_reports_merges_skips_and_warnings() {
             "applied 0, already applied 0, merged 1, skipped 1, failed 0\n  merged  notes.md\n  skipped nested: {skipped}\n  warning: {warning}\n"
         )
     );
-    assert_eq!(
-        std::fs::read_to_string(b.path().join("notes.md")).unwrap(),
-        "ONE\ntwo\nthree\nfour\nFIVE\n"
-    );
+    assert_eq!(b.read("notes.md"), "ONE\ntwo\nthree\nfour\nFIVE\n");
 }
 
 #[test]
@@ -490,10 +478,7 @@ fn diff_names_what_it_leaves_out() {
         })
         .unwrap();
     assert!(applied.success());
-    assert_eq!(
-        std::fs::read_to_string(b.path().join("a.txt")).unwrap(),
-        "A\n"
-    );
+    assert_eq!(b.read("a.txt"), "A\n");
 }
 
 #[test]
@@ -854,10 +839,7 @@ fn the_command_harness_runs_the_agent_cli_in_the_restored_workspace() {
         local.path(),
     );
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
-    assert_eq!(
-        std::fs::read_to_string(local.path().join("agent.txt")).unwrap(),
-        "edited-by-agent\n"
-    );
+    assert_eq!(local.read("agent.txt"), "edited-by-agent\n");
     let file = json(&out)["conversation_file"].as_str().unwrap().to_owned();
     assert!(
         std::fs::read_to_string(file)
