@@ -61,10 +61,9 @@ fn put_all(rt: &tokio::runtime::Runtime, store: &FsStore, files: &[PathBuf]) -> 
     })
 }
 
-/// Reads and hashes every file with one thread per core and nothing else:
+/// Reads and hashes every file on `threads` threads and does nothing else:
 /// the least time any put addressed by SHA-256 can take on this machine.
-fn hash_floor(files: &[PathBuf]) -> Duration {
-    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+fn hash_floor(files: &[PathBuf], threads: usize) -> Duration {
     let t = Instant::now();
     std::thread::scope(|scope| {
         for chunk in files.chunks(files.len().div_ceil(threads).max(1)) {
@@ -166,20 +165,20 @@ fn bench(c: &mut Criterion) {
     }
     // Hashing reads every file on every core: timed after the pairs, so
     // that it does not run just before one of them.
-    let floor_runs: Vec<Duration> = (0..3).map(|_| hash_floor(&files)).collect();
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let floor_runs: Vec<Duration> = (0..3).map(|_| hash_floor(&files, cores)).collect();
     let store_sync: Vec<Duration> = (0..3).map(|_| time_side(Some(true), "store")).collect();
-    let per_round: Vec<String> = cp_runs
+    let per_pair: Vec<String> = cp_runs
         .iter()
         .zip(&store_nosync)
         .map(|(cp, put)| format!("{:.2}", cp.as_secs_f64() / put.as_secs_f64()))
         .collect();
-    println!("ratio per round, fsync off: {}", per_round.join(" "));
+    println!("ratio per pair, fsync off: {}", per_pair.join(" "));
     let throughput = |d: Duration| mib as f64 / d.as_secs_f64();
     let cp_time = median(cp_runs);
     let cp_t = throughput(cp_time);
     // A put must hash every byte and also write it (as cp does, on however
     // many cores there are): the ratio cannot pass cp / (hashing + writing).
-    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     let floor = median(floor_runs);
     let bound =
         cp_time.as_secs_f64() / (floor.as_secs_f64() + cp_time.as_secs_f64() / cores as f64);
