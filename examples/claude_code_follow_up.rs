@@ -67,6 +67,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             prompt: Some("write the tests".into()),
             snapshot: Default::default(),
             allow_secrets: false,
+            variants: 1,
         },
     )
     .await?;
@@ -102,7 +103,14 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let local_agent = ClaudeCodeHarness::new()
         .with_program(&fake)
         .with_config_dir(&local_home);
-    let back = continue_locally(&store, pushed.run, &local_agent, repo.path(), false).await?;
+    let back = continue_locally(
+        &store,
+        pushed.run,
+        &local_agent,
+        repo.path(),
+        &Default::default(),
+    )
+    .await?;
     let installed = session::install(
         &back.conversation,
         &local_home,

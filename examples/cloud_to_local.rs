@@ -8,7 +8,9 @@
 
 mod support;
 
-use handoff_core::engine::{LocalEnvironment, WorkerOptions, continue_locally, run_session};
+use handoff_core::engine::{
+    ContinueOptions, LocalEnvironment, WorkerOptions, continue_locally, run_session,
+};
 use handoff_core::store::FsStore;
 
 #[tokio::main]
@@ -30,7 +32,14 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         "# calculator\n\nAdds and subtracts, locally reworded.\n",
     );
     let before = local.git(&["status", "--short"]);
-    let review = continue_locally(&store, pushed.run, &agent, local.path(), false).await?;
+    let review = continue_locally(
+        &store,
+        pushed.run,
+        &agent,
+        local.path(),
+        &Default::default(),
+    )
+    .await?;
     println!(
         "local conversation {} forked from cloud conversation {}",
         review.conversation.id, pushed.record.conversation
@@ -43,7 +52,17 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         before == local.git(&["status", "--short"])
     );
 
-    let applied = continue_locally(&store, pushed.run, &agent, local.path(), true).await?;
+    let applied = continue_locally(
+        &store,
+        pushed.run,
+        &agent,
+        local.path(),
+        &ContinueOptions {
+            apply: true,
+            ..Default::default()
+        },
+    )
+    .await?;
     support::print_report(
         "opted in to apply the run's final state",
         &applied.applied[0].1,

@@ -64,6 +64,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             prompt: Some("write the tests".into()),
             snapshot: Default::default(),
             allow_secrets: false,
+            variants: 1,
         },
     )
     .await?;
@@ -96,7 +97,14 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let local_agent = CodexHarness::new()
         .with_program(&fake)
         .with_home(&local_home);
-    let back = continue_locally(&store, pushed.run, &local_agent, repo.path(), false).await?;
+    let back = continue_locally(
+        &store,
+        pushed.run,
+        &local_agent,
+        repo.path(),
+        &Default::default(),
+    )
+    .await?;
     let installed = codex::install(
         &back.conversation,
         &local_home,

@@ -60,7 +60,14 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     println!("== cloud → local");
     let before = local.git(&["status", "--short"]);
-    let back = continue_locally(&store, pushed.run, &agent, local.path(), false).await?;
+    let back = continue_locally(
+        &store,
+        pushed.run,
+        &agent,
+        local.path(),
+        &Default::default(),
+    )
+    .await?;
     println!(
         "local conversation {} with {} messages",
         back.conversation.id,

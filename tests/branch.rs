@@ -5,7 +5,14 @@
 
 use handoff_dev::{GitRepo, assert_same_tree};
 use handoff_store::MemoryStore;
-use handoff_workspace::{Error, SnapshotOptions, snapshot, write_branch};
+use handoff_workspace::{BranchOptions, Error, SnapshotOptions, snapshot, write_branch};
+
+fn message(text: &str) -> BranchOptions {
+    BranchOptions {
+        message: text.to_owned(),
+        ..BranchOptions::default()
+    }
+}
 
 #[tokio::test]
 async fn branch_holds_the_snapshot_and_nothing_local_changes() {
@@ -40,7 +47,7 @@ async fn branch_holds_the_snapshot_and_nothing_local_changes() {
         &store,
         &snap.manifest,
         "handoff/run-1",
-        "handoff: run 1",
+        &message("handoff: run 1"),
     )
     .await
     .unwrap();
@@ -75,7 +82,7 @@ async fn branch_holds_the_snapshot_and_nothing_local_changes() {
         &store,
         &snap.manifest,
         "handoff/run-1",
-        "again",
+        &message("again"),
     )
     .await
     .unwrap();
@@ -85,9 +92,15 @@ async fn branch_holds_the_snapshot_and_nothing_local_changes() {
     let other = snapshot(source.path(), &store, &SnapshotOptions::default())
         .await
         .unwrap();
-    let err = write_branch(local.path(), &store, &other.manifest, "handoff/run-1", "x")
-        .await
-        .unwrap_err();
+    let err = write_branch(
+        local.path(),
+        &store,
+        &other.manifest,
+        "handoff/run-1",
+        &message("x"),
+    )
+    .await
+    .unwrap_err();
     assert!(matches!(err, Error::BranchExists { .. }), "{err}");
 }
 
@@ -98,19 +111,34 @@ async fn missing_base_commit_is_a_clear_error() {
     source.commit_all("base");
     source.write("a.txt", "b\n");
     let store = MemoryStore::new();
-    let snap = snapshot(source.path(), &store, &SnapshotOptions::default())
-        .await
-        .unwrap();
+    // Without the history (which would carry the base along).
+    let options = SnapshotOptions {
+        carry_history: false,
+        ..SnapshotOptions::default()
+    };
+    let snap = snapshot(source.path(), &store, &options).await.unwrap();
     let unrelated = GitRepo::init();
     unrelated.write("x", "x\n");
     unrelated.commit_all("other history");
-    let err = write_branch(unrelated.path(), &store, &snap.manifest, "handoff/r", "m")
-        .await
-        .unwrap_err();
+    let err = write_branch(
+        unrelated.path(),
+        &store,
+        &snap.manifest,
+        "handoff/r",
+        &message("m"),
+    )
+    .await
+    .unwrap_err();
     assert!(matches!(err, Error::BaseMissing { .. }), "{err}");
     assert!(err.to_string().contains(&source.head()), "{err}");
-    let bad = write_branch(source.path(), &store, &snap.manifest, "bad..name", "m")
-        .await
-        .unwrap_err();
+    let bad = write_branch(
+        source.path(),
+        &store,
+        &snap.manifest,
+        "bad..name",
+        &message("m"),
+    )
+    .await
+    .unwrap_err();
     assert!(matches!(bad, Error::InvalidBranch { .. }), "{bad}");
 }

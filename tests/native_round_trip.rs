@@ -65,6 +65,7 @@ async fn unknown_fields_survive_follow_up_and_continue_locally() {
             prompt: Some("first cloud turn".into()),
             snapshot: Default::default(),
             allow_secrets: false,
+            variants: 1,
         },
     )
     .await
@@ -82,7 +83,7 @@ async fn unknown_fields_survive_follow_up_and_continue_locally() {
         .await
         .unwrap()
         .unwrap();
-    let back = continue_locally(&store, pushed.run, &agent, repo.path(), false)
+    let back = continue_locally(&store, pushed.run, &agent, repo.path(), &Default::default())
         .await
         .unwrap();
 
@@ -161,6 +162,7 @@ async fn a_codex_rollout_survives_follow_up_and_continue_locally() {
             prompt: Some("first cloud turn".into()),
             snapshot: Default::default(),
             allow_secrets: false,
+            variants: 1,
         },
     )
     .await
@@ -178,7 +180,7 @@ async fn a_codex_rollout_survives_follow_up_and_continue_locally() {
         .await
         .unwrap()
         .unwrap();
-    let back = continue_locally(&store, pushed.run, &agent, repo.path(), false)
+    let back = continue_locally(&store, pushed.run, &agent, repo.path(), &Default::default())
         .await
         .unwrap();
     let mut out = Vec::new();

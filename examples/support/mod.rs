@@ -85,8 +85,12 @@ pub struct Drifted(pub LocalEnvironment);
 
 #[async_trait]
 impl Environment for Drifted {
-    async fn prepare(&self, run: &RunRecord) -> handoff_core::engine::Result<Prepared> {
-        let prepared = self.0.prepare(run).await?;
+    async fn prepare(
+        &self,
+        run: &RunRecord,
+        store: &dyn handoff_core::store::BlobStore,
+    ) -> handoff_core::engine::Result<Prepared> {
+        let prepared = self.0.prepare(run, store).await?;
         std::fs::write(
             prepared.root.join("README.md"),
             "# calculator\n\nAdds numbers (hotfix in the cloud).\n",
@@ -114,6 +118,7 @@ pub async fn push_demo(
             prompt: Some("finish the test".into()),
             snapshot: Default::default(),
             allow_secrets: false,
+            variants: 1,
         },
     )
     .await

@@ -154,9 +154,43 @@ pub struct PushArgs {
     /// Run the session now with the embedded runner and wait for it.
     #[arg(long)]
     pub wait: bool,
+    /// Start N runs from this one capture (parallel variants of the same
+    /// task; one upload, N run records).
+    #[arg(long, value_name = "N", default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=64))]
+    pub variants: u16,
+    /// How many commits not on the remote may travel with the workspace.
+    #[command(flatten)]
+    pub history: HistoryArgs,
     /// Print JSON.
     #[arg(long)]
     pub json: bool,
+}
+
+/// Limits on the git history that travels with a snapshot.
+#[derive(Debug, Args, Clone, Copy)]
+pub struct HistoryArgs {
+    /// The most commits not on the remote that may travel (the rest of the
+    /// fix: push them) [default: 5000].
+    #[arg(long, value_name = "N")]
+    pub max_history_commits: Option<u64>,
+    /// The largest total size of the git objects that may travel, in bytes
+    /// [default: 1 GiB].
+    #[arg(long, value_name = "BYTES")]
+    pub max_history_bytes: Option<u64>,
+}
+
+impl HistoryArgs {
+    /// The snapshot limits with these applied.
+    pub fn limits(self) -> handoff_workspace::Limits {
+        let mut limits = handoff_workspace::Limits::default();
+        if let Some(n) = self.max_history_commits {
+            limits.max_history_commits = n;
+        }
+        if let Some(n) = self.max_history_bytes {
+            limits.max_history_bytes = n;
+        }
+        limits
+    }
 }
 
 /// `handoff worker`.
@@ -208,9 +242,17 @@ pub struct ContinueArgs {
     /// The local harness.
     #[command(flatten)]
     pub harness: HarnessArgs,
-    /// Also apply the run's final state to the working tree, best-effort.
+    /// Also apply the run's changes (its commits and what it left
+    /// uncommitted, since its base) to the working tree, best-effort.
     #[arg(long)]
     pub apply: bool,
+    /// The branch to write [default: handoff/<run-id>].
+    #[arg(long, value_name = "NAME")]
+    pub branch: Option<String>,
+    /// Move the branch even when it no longer points at a commit of this
+    /// run (someone committed on it, or it is another branch).
+    #[arg(long)]
+    pub force: bool,
     /// Print JSON.
     #[arg(long)]
     pub json: bool,
@@ -244,6 +286,9 @@ pub struct SnapshotArgs {
     /// `.handoffignore` in the repository is always honoured).
     #[arg(long, value_name = "GLOB")]
     pub exclude: Vec<String>,
+    /// How many commits not on the remote may travel.
+    #[command(flatten)]
+    pub history: HistoryArgs,
     /// Print one JSON object instead of the id.
     #[arg(long)]
     pub json: bool,

@@ -183,9 +183,30 @@ fn snapshot_prints_an_id_and_json_describes_it() {
             "new_bytes": 0,
             "skipped": [],
             "excluded": [],
+            // No remote: the whole history travels, every object of it.
+            "history": {
+                "commits": 1,
+                "objects": a.git(&["rev-list", "--objects", "--all"]).lines().count(),
+                "bytes": object_bytes(&a),
+                "boundary": [],
+            },
         }),
         "same state, same id; everything was already stored"
     );
+}
+
+/// The total size of every object reachable in `repo`, as git counts it.
+fn object_bytes(repo: &GitRepo) -> u64 {
+    let ids = repo.git(&["rev-list", "--objects", "--all"]);
+    let ids: Vec<&str> = ids.lines().filter_map(|l| l.split(' ').next()).collect();
+    ids.iter()
+        .map(|id| {
+            repo.git(&["cat-file", "-s", id])
+                .trim()
+                .parse::<u64>()
+                .unwrap()
+        })
+        .sum()
 }
 
 #[test]

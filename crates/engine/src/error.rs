@@ -39,6 +39,17 @@ pub enum Error {
         /// The run.
         run: RunId,
     },
+    /// A field of a stored run record is not acceptable (records are
+    /// untrusted: they may have been written by anyone with store access).
+    #[error("run record {run} is invalid: {field}: {reason}")]
+    InvalidRecord {
+        /// The run.
+        run: RunId,
+        /// Which field.
+        field: &'static str,
+        /// Why.
+        reason: String,
+    },
     /// An id in text form could not be parsed.
     #[error("invalid {what} {input:?}: {reason}")]
     InvalidId {

@@ -44,6 +44,7 @@
 #![deny(missing_docs)]
 
 pub mod conversations;
+pub mod environment;
 mod error;
 pub mod follow_up;
 pub mod fsck;
@@ -52,15 +53,15 @@ pub mod push;
 pub mod run;
 pub mod runner;
 
+pub use environment::{Environment, GitOptions, LocalEnvironment, Prepared, check_out};
 pub use error::{Error, Result};
 pub use follow_up::follow_up;
-pub use local::{ContinuedLocally, continue_locally};
+pub use local::{ContinueOptions, ContinuedLocally, continue_locally, run_marker};
 pub use push::{Push, Pushed, discover_repositories, push};
 pub use run::{
     Loaded, RepoReport, RepoSnapshot, Repository, RunId, RunRecord, RunState, RunStore, Session,
-    SessionId,
+    SessionId, Source,
 };
 pub use runner::{
-    Environment, HarnessFor, LocalEnvironment, Prepared, Ran, WorkEvent, WorkerOptions,
-    reap_if_stale, run_session, work_pass,
+    HarnessFor, Ran, WorkEvent, WorkerOptions, reap_if_stale, run_session, work_pass,
 };

@@ -1,16 +1,23 @@
 //! cloud → local: fork a cloud conversation into a local one and produce
-//! the artifact to review — a branch `handoff/<run-id>` per repository with
-//! the run's final state as a commit on top of the base — without touching
-//! the local working tree. Applying it is an explicit opt-in.
+//! the artifact to review — a branch `handoff/<run-id>` per repository
+//! holding the run's commits (imported with their messages, authors and
+//! dates) plus one commit on top for what was left uncommitted — without
+//! touching the local working tree, index or current branch. Applying the
+//! run's changes to the working tree is an explicit opt-in.
+//!
+//! Running it again after more sessions moves the branch forward when it
+//! still points at a commit of this run (one this run wrote, or a session's
+//! end `HEAD`); otherwise it refuses, and the caller may name another
+//! branch or force the move.
 
 use std::path::{Path, PathBuf};
 
 use handoff_conversation::Conversation;
 use handoff_harness::{Direction, Harness, coverage};
 use handoff_store::{BlobStore, Store};
-use handoff_workspace::{ApplyOptions, ApplyReport, BranchCommit};
+use handoff_workspace::{ApplyOptions, ApplyReport, BranchCommit, BranchOptions, Oid, Replace};
 
-use crate::run::RunStore;
+use crate::run::{RunRecord, RunState, RunStore};
 use crate::{Error, Result, RunId, conversations};
 
 /// What continuing locally produced.
@@ -20,19 +27,38 @@ pub struct ContinuedLocally {
     pub conversation: Conversation,
     /// Per repository: its path in the run, the local checkout, the branch.
     pub branches: Vec<(String, PathBuf, BranchCommit)>,
-    /// Per repository, when `--apply` was asked for: the apply report.
+    /// Per repository, when applying was asked for: the apply report.
     pub applied: Vec<(String, ApplyReport)>,
 }
 
+/// How to continue locally.
+#[derive(Debug, Clone, Default)]
+pub struct ContinueOptions {
+    /// Also apply the run's changes (everything since its base, committed
+    /// or not) to the working tree, best-effort.
+    pub apply: bool,
+    /// The branch to write; default `handoff/<run-id>`.
+    pub branch: Option<String>,
+    /// Move the branch even when it points at a commit that is not this
+    /// run's.
+    pub force: bool,
+}
+
+/// The line every commit `continue_locally` writes for `run` carries, by
+/// which a later call recognises the branch as the run's.
+pub fn run_marker(run: RunId) -> String {
+    format!("Handoff-Run: {run}")
+}
+
 /// cloud → local for `run`, into the local workspace at `workspace` (a
-/// working tree for a single-repository run, else the folder holding the
-/// repositories by their run paths).
+/// directory inside the working tree for a single-repository run, else the
+/// folder holding the repositories by their run paths).
 pub async fn continue_locally(
     store: &dyn Store,
     run: RunId,
     local_harness: &dyn Harness,
     workspace: &Path,
-    apply: bool,
+    options: &ContinueOptions,
 ) -> Result<ContinuedLocally> {
     coverage::check(local_harness, Direction::CloudToLocal)?;
     let blobs: &dyn BlobStore = store;
@@ -48,28 +74,55 @@ pub async fn continue_locally(
     let mut conversation = cloud.fork(None)?;
     conversation.harness = local_harness.kind().name().to_owned();
 
+    let branch = options
+        .branch
+        .clone()
+        .unwrap_or_else(|| format!("handoff/{run}"));
+    let marker = run_marker(run);
     let mut branches = Vec::new();
     let mut applied = Vec::new();
-    let branch = format!("handoff/{run}");
     for snapshot in &end {
-        let dir = if snapshot.repo == "." {
-            workspace.to_owned()
-        } else {
-            workspace.join(&snapshot.repo)
+        let repository = record
+            .repositories
+            .iter()
+            .find(|r| r.path == snapshot.repo)
+            .ok_or_else(|| Error::InvalidRecord {
+                run,
+                field: "sessions[].end[].repo",
+                reason: format!("names no repository of the run: {:?}", snapshot.repo),
+            })?;
+        let dir = match repository.place(run)? {
+            None => workspace.to_owned(),
+            Some(path) => path.to_fs_path(workspace),
         };
         let manifest = handoff_workspace::load_manifest(blobs, &snapshot.snapshot).await?;
+        let replace = if options.force {
+            Replace::Always
+        } else {
+            Replace::IfOwned {
+                marker: marker.clone(),
+                tips: end_heads(blobs, &record, &snapshot.repo).await?,
+            }
+        };
+        let message = format!(
+            "handoff: uncommitted work of run {run}\n\nWhat the cloud session left uncommitted, on top of its last commit.\n\n{marker}\n"
+        );
         let made = handoff_workspace::write_branch(
             &dir,
             blobs,
             &manifest,
             &branch,
-            &format!("handoff: run {run}"),
+            &BranchOptions {
+                message,
+                replace,
+                ..BranchOptions::default()
+            },
         )
         .await?;
         branches.push((snapshot.repo.clone(), dir.clone(), made));
-        if apply {
+        if options.apply {
             let report =
-                handoff_workspace::apply(&dir, blobs, &snapshot.snapshot, &ApplyOptions::default())
+                handoff_workspace::apply(&dir, blobs, &snapshot.review(), &ApplyOptions::default())
                     .await?;
             applied.push((snapshot.repo.clone(), report));
         }
@@ -79,4 +132,22 @@ pub async fn continue_locally(
         branches,
         applied,
     })
+}
+
+/// The `HEAD` every ended session of `record` left in repository `repo`: a
+/// branch pointing at one of them (a session with no uncommitted changes)
+/// is still the run's.
+async fn end_heads(store: &dyn BlobStore, record: &RunRecord, repo: &str) -> Result<Vec<Oid>> {
+    let mut heads = Vec::new();
+    for session in record
+        .sessions
+        .iter()
+        .filter(|s| s.state == RunState::Ended)
+    {
+        for end in session.end.iter().filter(|e| e.repo == repo) {
+            let manifest = handoff_workspace::load_manifest(store, &end.snapshot).await?;
+            heads.extend(manifest.base.commit);
+        }
+    }
+    Ok(heads)
 }

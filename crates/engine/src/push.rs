@@ -1,6 +1,11 @@
 //! local → cloud: fork a local conversation into a new queued cloud run,
-//! carrying the uncommitted workspace of every repository it uses, its
-//! attachments and an optional pending prompt.
+//! carrying the workspace of every repository it uses — uncommitted changes
+//! and the commits its remote lacks — its attachments and an optional
+//! pending prompt.
+//!
+//! One capture can start several runs ([`Push::variants`]): parallel
+//! variants of the same task, each with its own fork of the conversation,
+//! sharing one upload.
 //!
 //! Nothing reaches the store half-done: blobs, manifests, attachments and
 //! the conversation are stored first, and the run record — the only thing
@@ -34,24 +39,31 @@ pub struct Push<'a> {
     pub snapshot: SnapshotOptions,
     /// Push even if likely secrets were found.
     pub allow_secrets: bool,
+    /// How many runs to start from this one capture (parallel variants of
+    /// the same task); 0 counts as 1.
+    pub variants: usize,
 }
 
 /// What a push created.
 #[derive(Debug, Clone)]
 pub struct Pushed {
-    /// The new run.
+    /// The new run (the first, with variants).
     pub run: RunId,
-    /// The record as created.
+    /// The record as created (the first, with variants).
     pub record: RunRecord,
+    /// Every run created, in order (one per variant).
+    pub runs: Vec<RunRecord>,
     /// Bytes this push added to the store.
     pub new_bytes: u64,
 }
 
-/// The git repositories a workspace consists of: the root itself when it is
-/// a working tree, else every working tree at most two levels below it.
+/// The git repositories a workspace consists of: the working tree that
+/// contains `workspace` (found upward, as git does; linked worktrees
+/// included), else every working tree at most two levels below it. A bare
+/// repository is an error.
 pub fn discover_repositories(workspace: &Path) -> Result<Vec<(String, PathBuf)>> {
-    if workspace.join(".git").exists() {
-        return Ok(vec![(".".to_owned(), workspace.to_owned())]);
+    if let Some(found) = handoff_workspace::locate(workspace)? {
+        return Ok(vec![(".".to_owned(), found.workdir)]);
     }
     let mut found = Vec::new();
     let mut stack = vec![(workspace.to_owned(), String::new(), 0)];
@@ -78,7 +90,9 @@ pub fn discover_repositories(workspace: &Path) -> Result<Vec<(String, PathBuf)>>
                 format!("{rel}/{name}")
             };
             if entry.path().join(".git").exists() {
-                found.push((child_rel, entry.path()));
+                if let Some(child) = handoff_workspace::locate(&entry.path())? {
+                    found.push((child_rel, child.workdir));
+                }
             } else if depth < 1 {
                 stack.push((entry.path(), child_rel, depth + 1));
             }
@@ -128,7 +142,6 @@ pub async fn push(store: &dyn Store, request: Push<'_>) -> Result<Pushed> {
         }
     }
 
-    let fork = request.conversation.fork(None)?;
     let blobs: &dyn BlobStore = store;
     let mut new_bytes = 0;
     let mut start = Vec::new();
@@ -137,14 +150,12 @@ pub async fn push(store: &dyn Store, request: Push<'_>) -> Result<Pushed> {
         let base = capture.manifest.base.clone();
         let source = base
             .remote
-            .clone()
+            .as_deref()
+            .map(|remote| resolve_source(remote, &capture.workdir))
             .or_else(|| Some(capture.workdir.display().to_string()));
         let snap = handoff_workspace::snapshot::store_capture(capture, blobs, &NoProgress).await?;
         new_bytes += snap.new_bytes;
-        start.push(RepoSnapshot {
-            repo: name.clone(),
-            snapshot: snap.id,
-        });
+        start.push(RepoSnapshot::new(name.clone(), snap.id));
         repositories.push(Repository {
             path: name,
             source,
@@ -152,25 +163,55 @@ pub async fn push(store: &dyn Store, request: Push<'_>) -> Result<Pushed> {
             branch: base.branch,
         });
     }
-    let copied = copy_attachments(&fork, request.attachments_from, blobs).await?;
-    new_bytes += copied.bytes;
-    let head = conversations::save(blobs, &fork).await?;
-
-    let mut session = Session::queued(request.prompt, start);
-    session.attachments = fork.attachments().map(|a| a.digest).collect();
-    let mut record = RunRecord::new(
-        fork.id,
-        request.harness.kind().name(),
-        repositories,
-        session,
-    );
-    record.conversation_head = Some(head);
-    RunStore::new(store).create(&record).await?;
+    let mut copied_attachments = false;
+    let mut runs = Vec::new();
+    for _ in 0..request.variants.max(1) {
+        let fork = request.conversation.fork(None)?;
+        if !copied_attachments {
+            new_bytes += copy_attachments(&fork, request.attachments_from, blobs)
+                .await?
+                .bytes;
+            copied_attachments = true;
+        }
+        let head = conversations::save_named(store, &fork).await?;
+        let mut session = Session::queued(request.prompt.clone(), start.clone());
+        session.attachments = fork.attachments().map(|a| a.digest).collect();
+        let mut record = RunRecord::new(
+            fork.id,
+            request.harness.kind().name(),
+            repositories.clone(),
+            session,
+        );
+        record.conversation_head = Some(head);
+        RunStore::new(store).create(&record).await?;
+        runs.push(record);
+    }
+    let record = runs.first().cloned().ok_or_else(|| Error::Internal {
+        what: "a push created no run".to_owned(),
+    })?;
     Ok(Pushed {
         run: record.id,
         record,
+        runs,
         new_bytes,
     })
+}
+
+/// A remote URL as a worker can clone it: a relative local path (which git
+/// resolves from the working tree) becomes absolute.
+fn resolve_source(remote: &str, workdir: &Path) -> String {
+    let is_url = remote.contains("://");
+    let is_scp = remote
+        .split_once(':')
+        .is_some_and(|(host, _)| !host.is_empty() && !host.contains('/'));
+    if is_url || is_scp || Path::new(remote).is_absolute() {
+        return remote.to_owned();
+    }
+    let joined = workdir.join(remote);
+    std::fs::canonicalize(&joined)
+        .unwrap_or(joined)
+        .display()
+        .to_string()
 }
 
 /// Likely secrets in what would leave: changed files and the conversation.

@@ -108,13 +108,102 @@ pub struct Repository {
     pub branch: Option<String>,
 }
 
+/// Where a repository can be cloned from: a URL of an allowed scheme
+/// (`https`, `http`, `ssh`, `git`, `file`), scp-like `[user@]host:path`, or
+/// an absolute local path. Never anything git could read as an option
+/// (a leading `-`) or a transport helper (`ext::…`), never control
+/// characters.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Source(String);
+
+impl Source {
+    /// The schemes a source URL may have.
+    pub const SCHEMES: &[&str] = &["https", "http", "ssh", "git", "file", "git+ssh", "ssh+git"];
+
+    /// Validates `text`; the reason says what is wrong.
+    pub fn parse(text: &str) -> std::result::Result<Self, String> {
+        let shown = || text.chars().take(80).collect::<String>();
+        if text.is_empty() || text.len() > 4096 {
+            return Err("a source must be 1 to 4096 bytes".to_owned());
+        }
+        if text.chars().any(char::is_control) {
+            return Err(format!("source {:?} contains control characters", shown()));
+        }
+        if text.starts_with('-') {
+            return Err(format!("source {:?} starts with '-'", shown()));
+        }
+        if text.contains("::") {
+            return Err(format!(
+                "source {:?} names a git transport helper, which is not allowed",
+                shown()
+            ));
+        }
+        if let Some((scheme, rest)) = text.split_once("://") {
+            if !Self::SCHEMES.contains(&scheme.to_ascii_lowercase().as_str()) {
+                return Err(format!(
+                    "source {:?} has scheme {scheme:?}; allowed: {}",
+                    shown(),
+                    Self::SCHEMES.join(", ")
+                ));
+            }
+            if rest.is_empty() || rest.starts_with('-') {
+                return Err(format!("source {:?} has no host or path", shown()));
+            }
+            return Ok(Self(text.to_owned()));
+        }
+        if text.starts_with('/') {
+            return Ok(Self(text.to_owned()));
+        }
+        // scp-like `[user@]host:path`: a colon before any slash.
+        if let Some((host, path)) = text.split_once(':')
+            && !host.is_empty()
+            && !host.contains('/')
+            && !path.is_empty()
+        {
+            return Ok(Self(text.to_owned()));
+        }
+        Err(format!(
+            "source {:?} is neither a URL, host:path, nor an absolute path",
+            shown()
+        ))
+    }
+
+    /// The source as text.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
 /// A snapshot of one of the run's repositories.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RepoSnapshot {
     /// The repository's `path`.
     pub repo: String,
-    /// The snapshot id.
+    /// The snapshot id: the repository's state relative to its `HEAD`, with
+    /// the history it carries.
     pub snapshot: Digest,
+    /// For an end state: the same working tree relative to the run's base
+    /// commit — everything the session changed, committed or not — which
+    /// `handoff diff RUN` prints and `continue-locally --apply` applies.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub since_base: Option<Digest>,
+}
+
+impl RepoSnapshot {
+    /// A snapshot of `repo` with no since-base form.
+    pub fn new(repo: impl Into<String>, snapshot: Digest) -> Self {
+        Self {
+            repo: repo.into(),
+            snapshot,
+            since_base: None,
+        }
+    }
+
+    /// What to show as this repository's change since the run began: the
+    /// since-base snapshot, else the snapshot itself.
+    pub fn review(&self) -> Digest {
+        self.since_base.unwrap_or(self.snapshot)
+    }
 }
 
 /// The report of applying a snapshot to one repository.
@@ -347,6 +436,34 @@ mod tests {
     use super::*;
     use handoff_store::{FsStore, MemoryStore};
 
+    #[test]
+    fn sources_are_validated() {
+        for good in [
+            "https://example.com/repo.git",
+            "ssh://git@example.com/repo.git",
+            "git@github.com:owner/repo.git",
+            "/srv/git/repo.git",
+            "file:///srv/git/repo.git",
+        ] {
+            assert_eq!(Source::parse(good).unwrap().as_str(), good);
+        }
+        for bad in [
+            "",
+            "--upload-pack=touch /tmp/pwned",
+            "-uhost:x",
+            "ext::sh -c touch% /tmp/pwned",
+            "fd::3",
+            "relative/path",
+            "../escape",
+            "gopher://example.com/x",
+            "https://",
+            "https://host/x\nmore",
+            "/path/with\0nul",
+        ] {
+            assert!(Source::parse(bad).is_err(), "{bad:?}");
+        }
+    }
+
     fn ended_run() -> RunRecord {
         let mut record = RunRecord::new(
             ConversationId::new(),
@@ -362,10 +479,7 @@ mod tests {
         record.state = RunState::Ended;
         if let Some(s) = record.last_session_mut() {
             s.state = RunState::Ended;
-            s.end = vec![RepoSnapshot {
-                repo: ".".into(),
-                snapshot: Digest::of(b"end"),
-            }];
+            s.end = vec![RepoSnapshot::new(".", Digest::of(b"end"))];
         }
         record
     }

@@ -8,133 +8,28 @@
 //! end-of-session snapshots and records the session as ended. Any failure
 //! marks the session and run failed with the reason.
 //!
-//! [`Environment`] lets hosts provide their own sandboxes; [`LocalEnvironment`]
-//! (scratch directories on this machine, repositories cloned with `git`) is
-//! the default.
+//! [`Environment`](crate::Environment) lets hosts provide their own
+//! sandboxes; [`LocalEnvironment`](crate::LocalEnvironment) (scratch
+//! directories on this machine) is the default.
+//!
+//! A session's end is its commits plus its uncommitted changes: the end
+//! snapshot records `HEAD` as the agent left it (new, amended or rebased
+//! commits, a reset, a branch switch) with the history it needs beyond
+//! what the repository's remote has, and the uncommitted changes relative
+//! to that `HEAD`; a second, since-base snapshot describes the same tree
+//! relative to the run's base commit, for review.
 
-use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use async_trait::async_trait;
 use chrono::Utc;
 use handoff_harness::{AttachmentFile, Handoff, Harness, NotApplied, Turn};
 use handoff_store::{BlobStore, Store};
-use handoff_workspace::{ApplyOptions, SnapshotOptions};
+use handoff_workspace::{ApplyOptions, Since, SnapshotOptions};
 
+use crate::environment::{Environment, Prepared};
 use crate::run::{RepoReport, RepoSnapshot, RunRecord, RunState, RunStore};
 use crate::{Error, Result, RunId, conversations};
-
-/// A prepared environment: where each repository of the run is checked out.
-#[derive(Debug, Clone)]
-pub struct Prepared {
-    /// The workspace root the agent runs in.
-    pub root: PathBuf,
-    /// Each repository's `path` in the run and its checkout.
-    pub repositories: Vec<(String, PathBuf)>,
-    /// A directory for files the run needs outside the repositories.
-    pub scratch: PathBuf,
-}
-
-/// Where sessions run.
-#[async_trait]
-pub trait Environment: Send + Sync + std::fmt::Debug {
-    /// Checks out every repository of `run` at its base commit.
-    async fn prepare(&self, run: &RunRecord) -> Result<Prepared>;
-}
-
-/// Scratch directories under a base directory on this machine.
-#[derive(Debug, Clone)]
-pub struct LocalEnvironment {
-    base: PathBuf,
-}
-
-impl LocalEnvironment {
-    /// Environments under `base` (one directory per session).
-    pub fn new(base: impl Into<PathBuf>) -> Self {
-        Self { base: base.into() }
-    }
-}
-
-#[async_trait]
-impl Environment for LocalEnvironment {
-    async fn prepare(&self, run: &RunRecord) -> Result<Prepared> {
-        let session = run
-            .last_session()
-            .map(|s| s.id.to_string())
-            .unwrap_or_default();
-        let top = self.base.join(format!("{}-{session}", run.id));
-        let root = top.join("workspace");
-        let scratch = top.join("scratch");
-        for dir in [&root, &scratch] {
-            tokio::fs::create_dir_all(dir)
-                .await
-                .map_err(|source| Error::Io {
-                    action: "create the environment",
-                    path: dir.clone(),
-                    source,
-                })?;
-        }
-        let mut repositories = Vec::new();
-        for repo in &run.repositories {
-            let dest = if repo.path == "." {
-                root.clone()
-            } else {
-                root.join(&repo.path)
-            };
-            let source = repo.source.clone().ok_or_else(|| Error::Environment {
-                run: run.id,
-                reason: format!("repository {} has no source to clone from", repo.path),
-            })?;
-            git(
-                &root,
-                &[
-                    "clone",
-                    "--quiet",
-                    "--no-checkout",
-                    &source,
-                    &dest.display().to_string(),
-                ],
-                run.id,
-            )
-            .await?;
-            if let Some(commit) = &repo.commit {
-                git(&dest, &["checkout", "--quiet", "--detach", commit], run.id).await?;
-            }
-            repositories.push((repo.path.clone(), dest));
-        }
-        Ok(Prepared {
-            root,
-            repositories,
-            scratch,
-        })
-    }
-}
-
-async fn git(dir: &Path, args: &[&str], run: RunId) -> Result<()> {
-    let output = tokio::process::Command::new("git")
-        .current_dir(dir)
-        .args(args)
-        .output()
-        .await
-        .map_err(|source| Error::Io {
-            action: "run git",
-            path: dir.to_owned(),
-            source,
-        })?;
-    if output.status.success() {
-        Ok(())
-    } else {
-        Err(Error::Environment {
-            run,
-            reason: format!(
-                "git {} failed: {}",
-                args.join(" "),
-                String::from_utf8_lossy(&output.stderr).trim()
-            ),
-        })
-    }
-}
 
 /// How a worker runs sessions.
 #[derive(Debug, Clone)]
@@ -465,7 +360,7 @@ async fn execute(
         .last_session()
         .ok_or(Error::UnknownRun { run: record.id })?
         .clone();
-    let prepared = environment.prepare(record).await?;
+    let prepared = environment.prepare(record, blobs).await?;
 
     // Restore the workspace before the agent answers.
     let mut reports = Vec::new();
@@ -562,12 +457,26 @@ async fn execute(
     let mut end = Vec::new();
     for (name, dir) in &prepared.repositories {
         let snap = handoff_workspace::snapshot(dir, blobs, &SnapshotOptions::default()).await?;
+        let base = record
+            .repositories
+            .iter()
+            .find(|r| r.path == *name)
+            .map(|r| r.base_commit(record.id))
+            .transpose()?
+            .flatten();
+        let since = SnapshotOptions {
+            since: Some(base.map_or(Since::Nothing, Since::Commit)),
+            carry_history: false,
+            ..SnapshotOptions::default()
+        };
+        let review = handoff_workspace::snapshot(dir, blobs, &since).await?;
         end.push(RepoSnapshot {
             repo: name.clone(),
             snapshot: snap.id,
+            since_base: Some(review.id),
         });
     }
-    let head = conversations::save(blobs, &conversation).await?;
+    let head = conversations::save_named(store, &conversation).await?;
     Ok((
         Outcome {
             end,

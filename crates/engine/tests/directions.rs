@@ -10,8 +10,8 @@ use async_trait::async_trait;
 use handoff_conversation::{AttachmentLimits, Conversation, Message, Part, Role, attach_bytes};
 use handoff_dev::{GitRepo, TreeState, assert_same_tree};
 use handoff_engine::{
-    Environment, Error, LocalEnvironment, Prepared, Push, RunRecord, RunState, RunStore,
-    WorkerOptions, continue_locally, follow_up, push, run_session,
+    ContinueOptions, Environment, Error, LocalEnvironment, Prepared, Push, RunRecord, RunState,
+    RunStore, WorkerOptions, continue_locally, follow_up, push, run_session,
 };
 use handoff_harness::{Direction, HarnessKind, ScriptedHarness, Turn};
 use handoff_store::{
@@ -176,6 +176,7 @@ fn push_request<'a>(s: &'a Setup, harness: &'a ScriptedHarness) -> Push<'a> {
         prompt: Some("now write the tests".into()),
         snapshot: SnapshotOptions::default(),
         allow_secrets: false,
+        variants: 1,
     }
 }
 
@@ -239,9 +240,15 @@ async fn local_to_cloud_then_follow_up_then_continue_locally() {
 
     // cloud → local: nothing local changes; a branch holds the final state.
     let before = (s.local.tree_state(), s.local.status(), s.local.head());
-    let back = continue_locally(&store, pushed.run, &agent, s.local.path(), false)
-        .await
-        .unwrap();
+    let back = continue_locally(
+        &store,
+        pushed.run,
+        &agent,
+        s.local.path(),
+        &Default::default(),
+    )
+    .await
+    .unwrap();
     assert_eq!(
         (s.local.tree_state(), s.local.status(), s.local.head()),
         before
@@ -259,9 +266,18 @@ async fn local_to_cloud_then_follow_up_then_continue_locally() {
     );
 
     // Opting in applies it best-effort.
-    let applied = continue_locally(&store, pushed.run, &agent, s.local.path(), true)
-        .await
-        .unwrap();
+    let applied = continue_locally(
+        &store,
+        pushed.run,
+        &agent,
+        s.local.path(),
+        &ContinueOptions {
+            apply: true,
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
     assert_eq!(applied.applied[0].1.failed, vec![]);
     assert_eq!(
         std::fs::read_to_string(s.local.path().join("agent-2.txt")).unwrap(),
@@ -276,8 +292,12 @@ struct Drifted(LocalEnvironment);
 
 #[async_trait]
 impl Environment for Drifted {
-    async fn prepare(&self, run: &RunRecord) -> handoff_engine::Result<Prepared> {
-        let prepared = self.0.prepare(run).await?;
+    async fn prepare(
+        &self,
+        run: &RunRecord,
+        store: &dyn handoff_store::BlobStore,
+    ) -> handoff_engine::Result<Prepared> {
+        let prepared = self.0.prepare(run, store).await?;
         std::fs::write(prepared.root.join("README.md"), "# readme\n\ncloud edit\n").unwrap();
         Ok(prepared)
     }
@@ -352,7 +372,14 @@ async fn the_coverage_matrix_decides_and_unsupported_creates_nothing() {
     ] {
         let (agent, _) = recording_agent(kind.clone());
         let supported = kind != HarnessKind::Other("none".into());
-        let local = continue_locally(&store, pushed.run, &agent, s.local.path(), false).await;
+        let local = continue_locally(
+            &store,
+            pushed.run,
+            &agent,
+            s.local.path(),
+            &Default::default(),
+        )
+        .await;
         assert_eq!(
             local.is_ok(),
             supported,
@@ -457,9 +484,11 @@ async fn a_failing_turn_or_environment_fails_the_run_with_the_reason() {
             .contains("overloaded")
     );
 
-    // An environment that cannot be prepared: the source repository is gone.
+    // An environment that cannot be prepared: the source repository is gone
+    // (and, with no history carried, the store cannot stand in for it).
     let mut broken = push_request(&s, &warp);
     broken.prompt = Some("again".into());
+    broken.snapshot.carry_history = false;
     let second = push(&store, broken).await.unwrap();
     let mut record = RunStore::new(&store).get(second.run).await.unwrap();
     record.record.repositories[0].source = Some("/nonexistent/repository".into());
@@ -471,6 +500,10 @@ async fn a_failing_turn_or_environment_fails_the_run_with_the_reason() {
         .await
         .unwrap_err();
     assert!(matches!(err, Error::Environment { .. }), "{err}");
+    assert!(
+        err.to_string().contains("/nonexistent/repository"),
+        "names the source: {err}"
+    );
     let record = RunStore::new(&store).get(second.run).await.unwrap().record;
     assert_eq!(record.state, RunState::Failed);
 }
@@ -610,6 +643,7 @@ async fn a_workspace_of_several_repositories_travels_together() {
             prompt: Some("sync them".into()),
             snapshot: SnapshotOptions::default(),
             allow_secrets: false,
+            variants: 1,
         },
     )
     .await

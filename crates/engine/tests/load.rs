@@ -58,6 +58,7 @@ async fn load(store: Arc<dyn Store>, label: &str) {
                 prompt: Some("start".into()),
                 snapshot: Default::default(),
                 allow_secrets: false,
+                variants: 1,
             },
         )
         .await
@@ -102,6 +103,7 @@ async fn load(store: Arc<dyn Store>, label: &str) {
                         prompt: Some(format!("client {client} round {round}")),
                         snapshot: Default::default(),
                         allow_secrets: false,
+                        variants: 1,
                     },
                 )
                 .await
@@ -149,9 +151,15 @@ async fn load(store: Arc<dyn Store>, label: &str) {
                     Err(other) => panic!("client {client}: {other}"),
                 }
                 // continue locally into the client's own clone
-                continue_locally(&*store, pushed.run, &*agent, local.path(), false)
-                    .await
-                    .unwrap();
+                continue_locally(
+                    &*store,
+                    pushed.run,
+                    &*agent,
+                    local.path(),
+                    &Default::default(),
+                )
+                .await
+                .unwrap();
                 counts.local.fetch_add(1, Ordering::Relaxed);
             }
         }));

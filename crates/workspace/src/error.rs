@@ -29,6 +29,12 @@ pub enum Error {
         #[source]
         source: Option<GitError>,
     },
+    /// The repository has no working tree.
+    #[error("{} is a bare repository; handoff works on a working tree (clone it, or add one with git worktree add)", path.display())]
+    BareRepository {
+        /// The repository's git directory.
+        path: PathBuf,
+    },
     /// A git operation failed.
     #[error("git could not {action} in {}", repo.display())]
     Git {
@@ -91,6 +97,40 @@ pub enum Error {
         /// The limit's value.
         max: u64,
     },
+    /// More unpushed history than the limits allow would have to travel.
+    #[error(
+        "{} has more history not on any remote than the {limit} allows ({actual} > {max}); push it to the remote the other side clones from (git push), or raise the limit (--max-history-commits / --max-history-bytes)",
+        repo.display()
+    )]
+    HistoryTooLarge {
+        /// The repository's working tree.
+        repo: PathBuf,
+        /// Which limit.
+        limit: crate::limits::Limit,
+        /// The measured value (so far: capture stops at the limit).
+        actual: u64,
+        /// The limit's value.
+        max: u64,
+    },
+    /// A commit the carried history builds on is not in the repository.
+    #[error(
+        "commit {commit}, on which the carried history builds, is not in {}; push it to the repository's remote (git push) or fetch it",
+        repo.display()
+    )]
+    BoundaryMissing {
+        /// The missing commit.
+        commit: crate::Oid,
+        /// The repository.
+        repo: PathBuf,
+    },
+    /// A carried git object could not be imported.
+    #[error("git object {oid} of the carried history cannot be imported: {reason}")]
+    HistoryObject {
+        /// The object.
+        oid: crate::Oid,
+        /// Why (missing from the store, corrupted, not matching its id).
+        reason: String,
+    },
     /// The snapshot's base commit is not in the repository.
     #[error("base commit {commit} is not in {}; fetch it first", repo.display())]
     BaseMissing {
@@ -102,6 +142,14 @@ pub enum Error {
     /// A branch exists with other content.
     #[error("branch {branch} already exists in {} with other content", repo.display())]
     BranchExists {
+        /// The branch's short name.
+        branch: String,
+        /// The repository.
+        repo: PathBuf,
+    },
+    /// The branch to write is the one checked out.
+    #[error("branch {branch} is checked out in {}; handoff writes review branches without touching the current one — name another branch", repo.display())]
+    BranchCheckedOut {
         /// The branch's short name.
         branch: String,
         /// The repository.

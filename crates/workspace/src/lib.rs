@@ -69,6 +69,7 @@ pub mod branch;
 pub mod diff;
 mod error;
 pub mod exclude;
+pub mod history;
 pub mod limits;
 pub mod manifest;
 mod merge;
@@ -79,13 +80,17 @@ pub mod snapshot;
 mod worktree;
 
 pub use apply::{ApplyOptions, ApplyReport, Failure, FailureKind, Warning, apply, apply_manifest};
-pub use branch::{BranchCommit, write_branch};
+pub use branch::{BranchCommit, BranchOptions, Replace, write_branch};
 pub use error::{Error, GitError, Result};
 pub use exclude::Exclusions;
+pub use history::{History, HistoryObject, Imported, ObjectKind, import as import_history};
 pub use limits::{Limit, Limits};
 pub use manifest::{Base, Entry, Kind, Manifest, Object, Oid, Status};
 pub use paths::{PathError, RepoPath};
 pub use progress::{NoProgress, Phase, Progress};
 pub use secrets::{Finding, Scanner};
-pub use snapshot::{Capture, Skipped, Snapshot, SnapshotOptions, capture, load_manifest, snapshot};
+pub use snapshot::{
+    Capture, Located, Since, Skipped, Snapshot, SnapshotOptions, capture, load_manifest,
+    load_manifest_within, locate, snapshot,
+};
 pub use worktree::TEMP_PREFIX;

@@ -1,7 +1,7 @@
 //! The snapshot manifest: a versioned, stable JSON description of everything
 //! uncommitted in a working tree, whose file contents live in a blob store.
 //!
-//! # Format `handoff.snapshot/v1`
+//! # Formats `handoff.snapshot/v1` and `handoff.snapshot/v2`
 //!
 //! A manifest is one JSON object, stored as a blob; its SHA-256 digest is the
 //! snapshot id. The canonical encoding ([`Manifest::to_json`]) is compact,
@@ -39,19 +39,43 @@
 //! | `format` | always `handoff.snapshot/v1`; readers refuse other values |
 //! | `base.commit` | `HEAD` when the snapshot was taken (`null` before the first commit) |
 //! | `base.branch` | the checked-out branch's short name, `null` when detached |
-//! | `base.remote` | the `origin` remote's URL, `null` when there is none |
+//! | `base.remote` | the URL of `origin` (else of the only remote), `null` when there is none |
 //! | `entries[].path` | `/`-separated, relative to the working-tree root, UTF-8 |
 //! | `entries[].status` | `added`, `modified`, `deleted`, `renamed`, `untracked`, `mode_changed`, `type_changed`, `nested_repository`, `index_only` — descriptive only |
 //! | `entries[].from` | for `renamed`: the source path (which has its own `deleted` entry) |
 //! | `entries[].base` | the object at the path in `HEAD`, `null` if none |
 //! | `entries[].index` | the object the index holds at the path, `null` if none |
 //! | `entries[].result` | the working-tree object to reproduce, `null` for a deletion |
+//! | `history` | v2 only: the git objects that travel with the snapshot (below) |
 //!
 //! An object is `kind` (`file` = mode 100644, `executable` = 100755,
 //! `symlink` = 120000 whose content is the link target, `gitlink` = 160000 a
 //! nested repository whose `oid` is its `HEAD` commit), `oid` (git's SHA-1
 //! object id), `size` in bytes and `digest`, the blob holding the content,
 //! absent for gitlinks and for content that was not stored.
+//!
+//! **Version 2** adds `history`, written only when the snapshot carries
+//! commits (a manifest without it is still written as v1, so older stores
+//! and readers keep working). A v1 reader would silently ignore the carried
+//! commits and fail on a base it lacks, so carrying them is a change of
+//! meaning and gets the new tag:
+//!
+//! ```json
+//! "history": {
+//!   "boundary": ["<40 hex>"],
+//!   "objects": [
+//!     { "oid": "<40 hex>", "kind": "commit", "size": 243, "digest": "sha256:<64 hex>" },
+//!     { "oid": "<40 hex>", "kind": "tree",   "size": 96,  "digest": "sha256:<64 hex>" }
+//!   ]
+//! }
+//! ```
+//!
+//! | field | meaning |
+//! |---|---|
+//! | `history.boundary` | commits the carried ones build on, which the receiving side must have; empty when the history is complete |
+//! | `history.objects[]` | each carried object: git id, `commit`/`tree`/`blob`/`tag`, raw size, and the blob holding its raw content |
+//!
+//! See [`history`](crate::history) for what is carried and why.
 //!
 //! Readers ignore unknown fields, so later versions may add fields without
 //! changing the format tag; a change of meaning gets a new tag.
@@ -67,20 +91,28 @@ use std::str::FromStr;
 use handoff_store::Digest;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
+use crate::history::History;
 use crate::paths::{PathError, RepoPath};
 
-/// The format tag of version 1 manifests.
+/// The format tag of version 1 manifests (no carried history).
 pub const FORMAT_V1: &str = "handoff.snapshot/v1";
+
+/// The format tag of version 2 manifests (carried history).
+pub const FORMAT_V2: &str = "handoff.snapshot/v2";
 
 /// A snapshot manifest.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Manifest {
-    /// Always [`FORMAT_V1`] for this version.
+    /// [`FORMAT_V1`], or [`FORMAT_V2`] when `history` is present.
     pub format: String,
     /// What the snapshot is relative to.
     pub base: Base,
     /// One entry per path whose state differs from the base, sorted by path.
     pub entries: Vec<Entry>,
+    /// The git objects that travel with the snapshot: the commits reachable
+    /// from the base that the receiving side may lack.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub history: Option<History>,
 }
 
 /// The commit a snapshot is relative to.
@@ -90,7 +122,8 @@ pub struct Base {
     pub commit: Option<Oid>,
     /// The checked-out branch's short name, or `None` when `HEAD` is detached.
     pub branch: Option<String>,
-    /// The URL of the `origin` remote, if there is one.
+    /// The URL of the remote the receiving side clones from: `origin`, else
+    /// the only remote; `None` without one.
     pub remote: Option<String>,
 }
 
@@ -288,10 +321,18 @@ pub enum DecodeError {
     #[error("manifest is not valid: {0}")]
     Json(#[from] serde_json::Error),
     /// A format this version does not understand.
-    #[error("manifest format {found:?} is not supported (expected {FORMAT_V1:?})")]
+    #[error("manifest format {found:?} is not supported (expected {FORMAT_V1:?} or {FORMAT_V2:?})")]
     Format {
         /// The format tag found.
         found: String,
+    },
+    /// A v1 manifest with carried history, or a v2 one without.
+    #[error("manifest format {found:?} does not match its content: history is {}", if *has_history { "present" } else { "absent" })]
+    Inconsistent {
+        /// The format tag found.
+        found: String,
+        /// Whether the manifest carries history.
+        has_history: bool,
     },
 }
 
@@ -302,15 +343,37 @@ impl Manifest {
             format: FORMAT_V1.to_owned(),
             base,
             entries: Vec::new(),
+            history: None,
         }
+    }
+
+    /// Sets (or clears) the carried history, and the format tag with it.
+    pub fn set_history(&mut self, history: Option<History>) {
+        self.format = if history.is_some() {
+            FORMAT_V2
+        } else {
+            FORMAT_V1
+        }
+        .to_owned();
+        self.history = history;
     }
 
     /// Decodes a manifest, checking its format tag.
     pub fn from_json(bytes: &[u8]) -> Result<Self, DecodeError> {
         let manifest: Manifest = serde_json::from_slice(bytes)?;
-        if manifest.format != FORMAT_V1 {
-            return Err(DecodeError::Format {
-                found: manifest.format.chars().take(64).collect(),
+        let expects_history = match manifest.format.as_str() {
+            FORMAT_V1 => false,
+            FORMAT_V2 => true,
+            other => {
+                return Err(DecodeError::Format {
+                    found: other.chars().take(64).collect(),
+                });
+            }
+        };
+        if manifest.history.is_some() != expects_history {
+            return Err(DecodeError::Inconsistent {
+                found: manifest.format.clone(),
+                has_history: manifest.history.is_some(),
             });
         }
         Ok(manifest)
@@ -324,13 +387,19 @@ impl Manifest {
         serde_json::to_vec(self).unwrap_or_default()
     }
 
-    /// Every digest the manifest refers to, deduplicated.
+    /// Every digest the manifest refers to (entries' content and carried
+    /// history), deduplicated.
     pub fn digests(&self) -> Vec<Digest> {
         let mut out: Vec<Digest> = self
             .entries
             .iter()
             .flat_map(|e| [&e.base, &e.index, &e.result])
             .filter_map(|o| o.as_ref().and_then(|o| o.digest))
+            .chain(
+                self.history
+                    .iter()
+                    .flat_map(|h| h.objects.iter().map(|o| o.digest)),
+            )
             .collect();
         out.sort();
         out.dedup();

@@ -39,6 +39,18 @@ pub struct SnapshotOptions {
     pub limits: Limits,
     /// Where progress goes.
     pub progress: Arc<dyn Progress>,
+    /// Carry the commits reachable from `HEAD` that no remote-tracking ref
+    /// reaches, with their objects (default `true`; see [`history`](crate::history)).
+    pub carry_history: bool,
+    /// Commits the receiving side is known to have besides what the
+    /// remote-tracking refs reach; their history is not carried.
+    pub known_commits: Vec<Oid>,
+    /// Describe the working tree relative to this commit instead of `HEAD`
+    /// (its tree is the base; the paths that differ between it and `HEAD`
+    /// are entries too). Such a snapshot shows everything since that
+    /// commit, committed or not — for review and diffs — and carries no
+    /// history. The commit must be in the repository.
+    pub since: Option<Since>,
 }
 
 impl Default for SnapshotOptions {
@@ -48,8 +60,20 @@ impl Default for SnapshotOptions {
             exclude: Vec::new(),
             limits: Limits::default(),
             progress: Arc::new(NoProgress),
+            carry_history: true,
+            known_commits: Vec::new(),
+            since: None,
         }
     }
+}
+
+/// What a [`SnapshotOptions::since`] snapshot is relative to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Since {
+    /// This commit.
+    Commit(Oid),
+    /// Nothing: every file is new (for a repository that had no commit).
+    Nothing,
 }
 
 /// A path that was left out of a snapshot, and why.
@@ -180,6 +204,9 @@ pub async fn load_manifest_within(
     }
     let manifest =
         Manifest::from_json(&bytes).map_err(|source| Error::Manifest { id: *id, source })?;
+    if let Some(history) = &manifest.history {
+        history.check(&format!("snapshot {id}"), limits)?;
+    }
     if manifest.entries.len() > limits.max_entries {
         return Err(Error::LimitExceeded {
             what: format!("snapshot {id}"),
@@ -199,12 +226,65 @@ pub(crate) fn open_repo(dir: &Path) -> Result<(gix::Repository, PathBuf)> {
     })?;
     let workdir = repo
         .workdir()
-        .ok_or_else(|| Error::NotARepository {
-            path: dir.to_owned(),
-            source: None,
+        .ok_or_else(|| Error::BareRepository {
+            path: repo.git_dir().to_owned(),
         })?
         .to_owned();
     Ok((repo, workdir))
+}
+
+/// Where a working tree and its git data are (absolute paths).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Located {
+    /// The working tree's root.
+    pub workdir: PathBuf,
+    /// The git directory of this working tree (for a linked worktree,
+    /// `.git/worktrees/<name>` of the main repository).
+    pub git_dir: PathBuf,
+    /// The git directory shared by all worktrees of the repository.
+    pub common_dir: PathBuf,
+}
+
+/// Finds the working tree containing `dir` the way git does (upward from
+/// `dir`; a `.git` file of a linked worktree counts). `Ok(None)` when `dir`
+/// is not inside any repository; [`Error::BareRepository`] when it is
+/// inside a bare one.
+pub fn locate(dir: &Path) -> Result<Option<Located>> {
+    use gix::discover::upwards::Error as D;
+    if let Err(e) = gix::discover::upwards(dir) {
+        let none_found = matches!(
+            e.downcast_any_ref::<D>(),
+            Some(
+                D::NoGitRepository { .. }
+                    | D::NoGitRepositoryWithinCeiling { .. }
+                    | D::NoGitRepositoryWithinFs { .. }
+            )
+        );
+        if none_found {
+            return Ok(None);
+        }
+        return Err(Error::NotARepository {
+            path: dir.to_owned(),
+            source: Some(Box::new(e)),
+        });
+    }
+    let repo = gix::discover(dir).map_err(|e| Error::NotARepository {
+        path: dir.to_owned(),
+        source: Some(Box::new(e)),
+    })?;
+    let workdir = repo
+        .workdir()
+        .ok_or_else(|| Error::BareRepository {
+            path: repo.git_dir().to_owned(),
+        })?
+        .to_owned();
+    // Absolute, whatever the process's current directory was.
+    let absolute = |path: &Path| std::fs::canonicalize(path).unwrap_or_else(|_| path.to_owned());
+    Ok(Some(Located {
+        workdir: absolute(&workdir),
+        git_dir: absolute(repo.git_dir()),
+        common_dir: absolute(repo.common_dir()),
+    }))
 }
 
 /// Reads `HEAD`'s commit, branch and the `origin` URL.
@@ -218,10 +298,11 @@ pub(crate) fn read_base(repo: &gix::Repository, workdir: &Path) -> Result<Base> 
         .map_err(|e| Error::git("read HEAD", workdir, e))?
         .filter(|name| name.as_bstr().starts_with(b"refs/heads/"))
         .map(|name| name.shorten().to_str_lossy().into_owned());
-    let remote = repo
-        .config_snapshot()
-        .string("remote.origin.url")
-        .map(|url| url.to_str_lossy().into_owned());
+    let remote = default_remote(repo).and_then(|name| {
+        repo.config_snapshot()
+            .string(format!("remote.{name}.url").as_str())
+            .map(|url| url.to_str_lossy().into_owned())
+    });
     Ok(Base {
         commit,
         branch,
@@ -229,12 +310,43 @@ pub(crate) fn read_base(repo: &gix::Repository, workdir: &Path) -> Result<Base> 
     })
 }
 
+/// The remote a receiving side clones from: `origin`, else the only one.
+pub(crate) fn default_remote(repo: &gix::Repository) -> Option<String> {
+    repo.remote_default_name(gix::remote::Direction::Fetch)
+        .map(|name| name.to_str_lossy().into_owned())
+}
+
 /// Captures the working tree containing `dir` into memory.
 pub fn capture(dir: &Path, options: &SnapshotOptions) -> Result<Capture> {
     let (repo, workdir) = open_repo(dir)?;
-    let base = read_base(&repo, &workdir)?;
-    let (touched, skipped_status) = changed_paths(&repo, &workdir)?;
+    let mut base = read_base(&repo, &workdir)?;
+    let head_commit = base.commit;
+    let (mut touched, skipped_status) = changed_paths(&repo, &workdir)?;
     let limits = options.limits;
+    if let Some(since) = options.since {
+        // Everything that differs between `since` and `HEAD` is an entry
+        // too, described from `since`.
+        let tree_of = |commit: Option<Oid>| -> Result<Option<gix::ObjectId>> {
+            commit
+                .map(|c| {
+                    repo.find_commit(c.0)
+                        .and_then(|c| c.tree_id().map(|t| t.detach()))
+                        .map_err(|_| Error::BaseMissing {
+                            commit: c,
+                            repo: workdir.clone(),
+                        })
+                })
+                .transpose()
+        };
+        let since = match since {
+            Since::Commit(commit) => Some(commit),
+            Since::Nothing => None,
+        };
+        let since_tree = tree_of(since)?;
+        let head_tree = tree_of(head_commit)?;
+        tree_changes(&repo, &workdir, since_tree, head_tree, &mut touched)?;
+        base.commit = since;
+    }
     if touched.len() > limits.max_entries {
         return Err(Error::LimitExceeded {
             what: format!("changed paths in {}", workdir.display()),
@@ -330,6 +442,24 @@ pub fn capture(dir: &Path, options: &SnapshotOptions) -> Result<Capture> {
         });
     }
     detect_renames(&mut manifest);
+    let mut contents = reader.contents;
+    if options.carry_history
+        && options.since.is_none()
+        && let Some(head) = head_commit
+        && let Some(collected) = crate::history::collect(
+            &repo,
+            &workdir,
+            head.0,
+            default_remote(&repo).as_deref(),
+            &options.known_commits,
+            &limits,
+        )?
+    {
+        for (digest, data) in collected.contents {
+            contents.entry(digest).or_insert(data);
+        }
+        manifest.set_history(Some(collected.history));
+    }
     let total = manifest.result_bytes();
     if total > limits.max_total_bytes {
         return Err(Error::LimitExceeded {
@@ -339,7 +469,6 @@ pub fn capture(dir: &Path, options: &SnapshotOptions) -> Result<Capture> {
             max: limits.max_total_bytes,
         });
     }
-    let contents = reader.contents;
     Ok(Capture {
         workdir,
         manifest,
@@ -414,6 +543,69 @@ fn changed_paths(
         }
     }
     Ok((touched, skipped))
+}
+
+/// Adds every path whose entry differs between trees `a` and `b` (`None`:
+/// the empty tree) to `out`.
+fn tree_changes(
+    repo: &gix::Repository,
+    workdir: &Path,
+    a: Option<gix::ObjectId>,
+    b: Option<gix::ObjectId>,
+    out: &mut BTreeSet<BString>,
+) -> Result<()> {
+    use gix::objs::tree::EntryMode;
+    type Entries = Vec<(BString, EntryMode, gix::ObjectId)>;
+    let read = |tree: Option<gix::ObjectId>| -> Result<Entries> {
+        let Some(tree) = tree else {
+            return Ok(Vec::new());
+        };
+        let tree = repo
+            .find_tree(tree)
+            .map_err(|e| Error::git("read a tree", workdir, e))?;
+        tree.iter()
+            .map(|entry| {
+                entry
+                    .map(|e| (e.filename().to_owned(), e.mode(), e.object_id()))
+                    .map_err(|e| Error::git("read a tree", workdir, e))
+            })
+            .collect()
+    };
+    let mut stack = vec![(BString::default(), a, b)];
+    while let Some((prefix, a, b)) = stack.pop() {
+        let (left, right) = (read(a)?, read(b)?);
+        let mut names: BTreeSet<&BString> = left.iter().map(|(n, ..)| n).collect();
+        names.extend(right.iter().map(|(n, ..)| n));
+        for name in names {
+            let find = |side: &Entries| {
+                side.iter()
+                    .find(|(n, ..)| n == name)
+                    .map(|(_, mode, id)| (*mode, *id))
+            };
+            let (l, r) = (find(&left), find(&right));
+            if l == r {
+                continue;
+            }
+            let mut path = prefix.clone();
+            if !path.is_empty() {
+                path.push(b'/');
+            }
+            path.extend_from_slice(name);
+            let subtree = |side: Option<(EntryMode, gix::ObjectId)>| {
+                side.filter(|(mode, _)| mode.is_tree()).map(|(_, id)| id)
+            };
+            let (lt, rt) = (subtree(l), subtree(r));
+            if lt.is_some() || rt.is_some() {
+                stack.push((path.clone(), lt, rt));
+            }
+            // A file on either side is an entry (a file replaced by a
+            // directory is a deletion plus the directory's files).
+            if l.is_some_and(|(m, _)| !m.is_tree()) || r.is_some_and(|(m, _)| !m.is_tree()) {
+                out.insert(path);
+            }
+        }
+    }
+    Ok(())
 }
 
 fn representable(raw: &BString, skipped: &mut Vec<Skipped>) -> Option<RepoPath> {

@@ -10,7 +10,9 @@ use crate::args::DiffArgs;
 /// Runs the command.
 pub async fn run(store: Option<&str>, args: DiffArgs) -> anyhow::Result<u8> {
     let store = super::open_store(store)?;
-    // A run id means its latest good end state, one diff per repository.
+    // A run id means everything its latest good end changed since the run's
+    // base (the agent's commits and what it left uncommitted), one diff per
+    // repository.
     let snapshots: Vec<(String, handoff_store::Digest)> = if args.snapshot.starts_with("sha256:") {
         vec![(".".to_owned(), super::parse_id(&args.snapshot)?)]
     } else {
@@ -27,7 +29,7 @@ pub async fn run(store: Option<&str>, args: DiffArgs) -> anyhow::Result<u8> {
         let end = record
             .last_good_end()
             .ok_or_else(|| anyhow::anyhow!("run {run} has no ended session yet"))?;
-        end.iter().map(|s| (s.repo.clone(), s.snapshot)).collect()
+        end.iter().map(|s| (s.repo.clone(), s.review())).collect()
     };
     for (repo, id) in snapshots {
         let manifest = load_manifest(&*store, &id).await?;

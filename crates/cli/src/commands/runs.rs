@@ -9,8 +9,9 @@ use handoff_conversation::{
     AttachmentLimits, Conversation, Message, Part, ReadOptions, Role, attach_file,
 };
 use handoff_engine::{
-    LocalEnvironment, Prepared, Push, RunId, RunRecord, RunState, RunStore, WorkEvent,
-    WorkerOptions, continue_locally, follow_up, push, run_session, work_pass,
+    ContinueOptions, ContinuedLocally, LocalEnvironment, Prepared, Push, RunId, RunRecord,
+    RunState, RunStore, WorkEvent, WorkerOptions, continue_locally, follow_up, push, run_session,
+    work_pass,
 };
 use handoff_store::Store;
 use handoff_workspace::SnapshotOptions;
@@ -198,9 +199,11 @@ pub async fn push_cmd(store_flag: Option<&str>, args: PushArgs) -> anyhow::Resul
         prompt: args.prompt.clone(),
         snapshot: SnapshotOptions {
             exclude: args.exclude.clone(),
+            limits: args.history.limits(),
             ..SnapshotOptions::default()
         },
         allow_secrets: args.allow_secrets,
+        variants: usize::from(args.variants),
     };
     let pushed = match push(&*store, request).await {
         Err(handoff_engine::Error::SecretsFound { findings }) => {
@@ -221,22 +224,36 @@ pub async fn push_cmd(store_flag: Option<&str>, args: PushArgs) -> anyhow::Resul
         other => other?,
     };
     if !args.json {
-        // The id first: it identifies the run even if waiting fails.
-        writeln!(super::stdout(), "{}", pushed.run)?;
+        // The ids first: they identify the runs even if waiting fails.
+        let mut out = super::stdout();
+        for record in &pushed.runs {
+            writeln!(out, "{}", record.id)?;
+        }
     }
-    let record = wait_if_asked(
-        &*store,
-        pushed.run,
-        args.wait,
-        args.harness.agent_cmd.as_deref(),
-    )
-    .await?;
+    let mut records = Vec::new();
+    for created in &pushed.runs {
+        records.push(
+            wait_if_asked(
+                &*store,
+                created.id,
+                args.wait,
+                args.harness.agent_cmd.as_deref(),
+            )
+            .await?,
+        );
+    }
     if args.json {
-        super::print_json(
-            &json!({"run": pushed.run.to_string(), "new_bytes": pushed.new_bytes, "record": summary(&record)}),
-        )?;
+        let mut value = json!({
+            "run": pushed.run.to_string(),
+            "new_bytes": pushed.new_bytes,
+            "record": records.first().map(summary),
+        });
+        if pushed.runs.len() > 1 {
+            value["runs"] = records.iter().map(summary).collect();
+        }
+        super::print_json(&value)?;
     }
-    Ok(exit_for(&record))
+    Ok(records.iter().map(exit_for).max().unwrap_or(0))
 }
 
 /// `handoff worker`.
@@ -315,10 +332,25 @@ pub async fn continue_cmd(store_flag: Option<&str>, args: ContinueArgs) -> anyho
     let store = super::open_store(store_flag)?;
     let harness =
         crate::harness::resolve(&args.harness.harness, args.harness.agent_cmd.as_deref())?;
-    let done = continue_locally(&*store, run, &*harness, &args.repo, args.apply).await?;
-    // The local conversation goes beside the repository's git data, not into
-    // the working tree.
-    let git_dir = find_git_dir(&args.repo)?;
+    let options = ContinueOptions {
+        apply: args.apply,
+        branch: args.branch.clone(),
+        force: args.force,
+    };
+    let done = match continue_locally(&*store, run, &*harness, &args.repo, &options).await {
+        Err(handoff_engine::Error::Workspace(handoff_workspace::Error::BranchExists {
+            branch,
+            repo,
+        })) => anyhow::bail!(
+            "branch {branch} already exists in {} and does not point at a commit of run {run}; \
+             pass --branch NAME to write another branch, or --force to move it",
+            repo.display()
+        ),
+        other => other?,
+    };
+    // The local conversation goes beside the repository's git data (shared
+    // by its worktrees), not into the working tree.
+    let git_dir = conversation_home(&args.repo, &done)?;
     let dir = git_dir.join("handoff").join("conversations");
     std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
     let file = dir.join(format!("{}.jsonl", done.conversation.id));
@@ -353,12 +385,16 @@ pub async fn continue_cmd(store_flag: Option<&str>, args: ContinueArgs) -> anyho
             )?;
         }
         for (repo, _, branch) in &done.branches {
+            let name = branch.reference.trim_start_matches("refs/heads/");
+            let how = match (branch.existed, branch.moved_from) {
+                (true, _) => " (unchanged)".to_owned(),
+                (false, Some(from)) => format!(" (moved from {from})"),
+                (false, None) => String::new(),
+            };
             writeln!(
                 out,
-                "branch {} at {} ({repo}); review with: git diff HEAD {}",
-                branch.reference.trim_start_matches("refs/heads/"),
+                "branch {name} at {}{how} ({repo}); review with: git log HEAD..{name}; git diff HEAD...{name}",
                 branch.commit,
-                branch.reference.trim_start_matches("refs/heads/")
             )?;
         }
         for (repo, report) in &done.applied {
@@ -382,18 +418,17 @@ pub async fn continue_cmd(store_flag: Option<&str>, args: ContinueArgs) -> anyho
     })
 }
 
-fn find_git_dir(repo: &Path) -> anyhow::Result<PathBuf> {
-    let mut dir =
-        std::fs::canonicalize(repo).with_context(|| format!("cannot open {}", repo.display()))?;
-    loop {
-        let candidate = dir.join(".git");
-        if candidate.is_dir() {
-            return Ok(candidate);
-        }
-        if !dir.pop() {
-            anyhow::bail!("{} is not inside a git repository", repo.display());
-        }
-    }
+/// Where the local conversation of a continued run is kept: the git
+/// directory of the workspace's repository, or of the run's first
+/// repository for a folder holding several.
+fn conversation_home(workspace: &Path, done: &ContinuedLocally) -> anyhow::Result<PathBuf> {
+    let dir = done
+        .branches
+        .first()
+        .map_or(workspace, |(_, dir, _)| dir.as_path());
+    let located = handoff_workspace::locate(dir)?
+        .with_context(|| format!("{} is not inside a git repository", dir.display()))?;
+    Ok(located.common_dir)
 }
 
 /// `handoff runs`.

@@ -24,6 +24,16 @@ struct Output<'a> {
     new_bytes: u64,
     skipped: &'a [handoff_workspace::Skipped],
     excluded: &'a [String],
+    history: Option<History>,
+}
+
+/// The commits that travel with the snapshot.
+#[derive(Serialize)]
+struct History {
+    commits: usize,
+    objects: usize,
+    bytes: u64,
+    boundary: Vec<String>,
 }
 
 /// Runs the command.
@@ -31,6 +41,7 @@ pub async fn run(store: Option<&str>, args: SnapshotArgs) -> anyhow::Result<u8> 
     let store = super::open_store(store)?;
     let options = SnapshotOptions {
         exclude: args.exclude,
+        limits: args.history.limits(),
         progress: crate::progress::for_output(args.json),
         ..SnapshotOptions::default()
     };
@@ -54,6 +65,12 @@ pub async fn run(store: Option<&str>, args: SnapshotArgs) -> anyhow::Result<u8> 
             new_bytes: snap.new_bytes,
             skipped: &snap.skipped,
             excluded: &snap.excluded,
+            history: snap.manifest.history.as_ref().map(|h| History {
+                commits: h.commits(),
+                objects: h.objects.len(),
+                bytes: h.bytes(),
+                boundary: h.boundary.iter().map(ToString::to_string).collect(),
+            }),
         })?;
     } else {
         let mut err = std::io::stderr().lock();
