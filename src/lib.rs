@@ -37,6 +37,36 @@ impl GitRepo {
         repo
     }
 
+    /// `git init --bare` with branch `main`: a remote to clone and push to.
+    pub fn bare() -> Self {
+        let dir = tempfile::Builder::new()
+            .prefix("handoff-bare-")
+            .tempdir()
+            .expect("create a temporary directory");
+        let repo = Self { dir };
+        repo.git(&["init", "-q", "--bare", "-b", "main"]);
+        repo
+    }
+
+    /// Asserts `git fsck --full --strict` finds nothing wrong (no missing or
+    /// corrupt objects, no broken links).
+    pub fn assert_fsck_clean(&self) {
+        assert_fsck_clean(self.path());
+    }
+
+    /// Every object reachable from `revs` (as `git rev-list --objects`).
+    pub fn objects(&self, revs: &[&str]) -> std::collections::BTreeSet<String> {
+        objects_of(self.path(), revs)
+    }
+
+    /// The subjects of the commits in `range`, newest first.
+    pub fn subjects(&self, range: &str) -> Vec<String> {
+        self.git(&["log", "--format=%s", range])
+            .lines()
+            .map(str::to_owned)
+            .collect()
+    }
+
     /// `git clone` of `source` (by path) into a new temporary directory.
     pub fn clone_from(source: &GitRepo) -> Self {
         let dir = tempfile::Builder::new()
@@ -140,9 +170,7 @@ impl GitRepo {
     /// Every file and symlink in the working tree outside `.git`, with git's
     /// mode (100644, 100755, 120000) and content.
     pub fn tree_state(&self) -> TreeState {
-        let mut out = TreeState::new();
-        collect(self.path(), self.path(), &mut out);
-        out
+        tree_state_of(self.path())
     }
 }
 
@@ -302,6 +330,47 @@ fn collect(root: &Path, dir: &Path, out: &mut TreeState) {
             out.insert(rel, (mode, std::fs::read(&path).expect("read")));
         }
     }
+}
+
+/// Asserts `git fsck --full --strict` in `dir` finds nothing wrong.
+pub fn assert_fsck_clean(dir: &Path) {
+    let out = git_command(dir)
+        .args(["fsck", "--full", "--strict", "--no-dangling"])
+        .output()
+        .expect("run git fsck");
+    assert!(
+        out.status.success() && out.stdout.is_empty(),
+        "git fsck in {}: {}{}",
+        dir.display(),
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// Every object reachable from `revs` in the repository at `dir`.
+pub fn objects_of(dir: &Path, revs: &[&str]) -> std::collections::BTreeSet<String> {
+    let out = git_command(dir)
+        .args(["rev-list", "--objects"])
+        .args(revs)
+        .output()
+        .expect("run git rev-list");
+    assert!(
+        out.status.success(),
+        "git rev-list {revs:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| l.split(' ').next())
+        .map(str::to_owned)
+        .collect()
+}
+
+/// The working tree at `dir` (every file and symlink outside `.git`).
+pub fn tree_state_of(dir: &Path) -> TreeState {
+    let mut out = TreeState::new();
+    collect(dir, dir, &mut out);
+    out
 }
 
 /// A `git` command in `dir` with a fixed identity and dates, and no user or

@@ -48,20 +48,28 @@ pub async fn save_named(store: &dyn Store, conversation: &Conversation) -> Resul
     Ok(digest)
 }
 
-/// Loads a conversation saved by [`save_named`].
+/// Loads a conversation by id: one saved by [`save_named`], or the
+/// conversation of a run (as it stands after the run's last ended session,
+/// for runs recorded before run conversations were named).
 pub async fn load_named(store: &dyn Store, id: ConversationId) -> Result<Conversation> {
     let docs: &dyn DocumentStore = store;
-    let found = docs
-        .get_latest(&key(id)?)
-        .await?
-        .ok_or_else(|| Error::Internal {
-            what: format!("conversation {id} is not in the store"),
-        })?;
-    let digest: Digest = std::str::from_utf8(&found.data)
-        .ok()
-        .and_then(|t| t.parse().ok())
-        .ok_or_else(|| Error::Internal {
-            what: format!("conversation {id} has an invalid pointer"),
-        })?;
-    load(store, &digest).await
+    if let Some(found) = docs.get_latest(&key(id)?).await? {
+        let digest: Digest = std::str::from_utf8(&found.data)
+            .ok()
+            .and_then(|t| t.trim().parse().ok())
+            .ok_or(Error::InvalidConversationPointer { conversation: id })?;
+        return load(store, &digest).await;
+    }
+    let runs = crate::RunStore::new(store);
+    for run in runs.list().await?.into_iter().rev() {
+        let Ok(loaded) = runs.get(run).await else {
+            continue;
+        };
+        if loaded.record.conversation == id
+            && let Some(head) = loaded.record.conversation_head
+        {
+            return load(store, &head).await;
+        }
+    }
+    Err(Error::UnknownConversation { conversation: id })
 }

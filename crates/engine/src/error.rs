@@ -74,6 +74,20 @@ pub enum Error {
         /// The run.
         run: RunId,
     },
+    /// No conversation with this id is in the store.
+    #[error(
+        "conversation {conversation} is not in the store (neither imported nor the conversation of a run)"
+    )]
+    UnknownConversation {
+        /// The id asked for.
+        conversation: handoff_conversation::ConversationId,
+    },
+    /// A stored conversation name does not point at a conversation.
+    #[error("conversation {conversation} has an invalid pointer in the store")]
+    InvalidConversationPointer {
+        /// The conversation.
+        conversation: handoff_conversation::ConversationId,
+    },
     /// No git repository in the workspace.
     #[error("no git repository in {}", workspace.display())]
     NoRepository {

@@ -361,6 +361,22 @@ async fn execute(
         .ok_or(Error::UnknownRun { run: record.id })?
         .clone();
     let prepared = environment.prepare(record, blobs).await?;
+    // The run's base must be in each repository for the since-base
+    // snapshot at the end; a later session's history may not reach it (the
+    // agent reset or rebased past it), so the first session's carried
+    // history comes along too (objects already there are skipped).
+    if let Some(first) = record.sessions.first().filter(|s| s.id != session.id) {
+        for start in &first.start {
+            let Some((_, dir)) = prepared.repositories.iter().find(|(n, _)| *n == start.repo)
+            else {
+                continue;
+            };
+            let manifest = handoff_workspace::load_manifest(blobs, &start.snapshot).await?;
+            if let Some(history) = &manifest.history {
+                handoff_workspace::import_history(dir, blobs, history, &Default::default()).await?;
+            }
+        }
+    }
 
     // Restore the workspace before the agent answers.
     let mut reports = Vec::new();

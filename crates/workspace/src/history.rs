@@ -182,17 +182,21 @@ fn remote_tips(
         .references()
         .map_err(|e| Error::git("list references", workdir, e))?;
     let prefix = format!("refs/remotes/{remote}/");
+    // Peeled by the iterator: packed refs (a fresh clone's) cannot be
+    // peeled while it holds the packed-refs buffer.
     let iter = refs
         .prefixed(prefix.as_str())
+        .and_then(|iter| iter.peeled())
         .map_err(|e| Error::git("list remote-tracking references", workdir, e))?;
     let mut tips = Vec::new();
     for reference in iter {
-        // A broken or symbolic-to-nowhere ref (origin/HEAD) just is not a tip.
-        let Ok(mut reference) = reference else {
+        // A broken or dangling ref just is not a tip.
+        let Ok(reference) = reference else {
             continue;
         };
-        if let Ok(commit) = reference.peel_to_commit() {
-            tips.push(commit.id);
+        let id = reference.id().detach();
+        if repo.find_commit(id).is_ok() {
+            tips.push(id);
         }
     }
     tips.sort();

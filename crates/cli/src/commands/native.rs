@@ -93,66 +93,110 @@ pub async fn import(store_flag: Option<&str>, args: ImportArgs) -> anyhow::Resul
     Ok(0)
 }
 
+/// `conversation` as it can be installed as a native session of `harness`
+/// in `home` without overwriting one that is there: itself when its id is
+/// free, else a fork with a new id (which records its origin where the
+/// format has a field for it, such as Codex's `forked_from_id`).
+fn free_session(
+    harness: &str,
+    conversation: &Conversation,
+    home: &Path,
+) -> anyhow::Result<Conversation> {
+    let id = conversation.id.to_string();
+    let taken = match harness {
+        "claude-code" => session::find_by_id(home, &id, None).is_ok(),
+        "codex" => handoff_codex::find_by_id(home, &id).is_ok(),
+        _ => false,
+    };
+    if taken {
+        Ok(conversation.fork(None)?)
+    } else {
+        Ok(conversation.clone())
+    }
+}
+
+/// Installs `conversation` as a native session of `harness` for `cwd`
+/// (absolute) under `home`, never over an existing session; returns the
+/// session id, the file and the command that resumes it.
+fn install_native(
+    harness: &str,
+    conversation: &Conversation,
+    home: &Path,
+    cwd: &str,
+) -> anyhow::Result<(String, PathBuf, String)> {
+    let conversation = free_session(harness, conversation, home)?;
+    let id = conversation.id.to_string();
+    match harness {
+        "claude-code" => {
+            let file = session::install(&conversation, home, cwd, &id)?;
+            Ok((id.clone(), file, format!("claude --resume {id}")))
+        }
+        "codex" => {
+            let file = handoff_codex::install(&conversation, home, cwd, &id)?;
+            Ok((id.clone(), file, format!("codex resume {id}")))
+        }
+        other => {
+            bail!("conversations cannot be installed for {other:?} (supported: claude-code, codex)")
+        }
+    }
+}
+
+fn native_home(harness: &str, home: Option<&Path>) -> anyhow::Result<PathBuf> {
+    match harness {
+        "codex" => handoff_codex::codex_home(home)
+            .context("no Codex home: pass --home, or set CODEX_HOME or HOME"),
+        _ => claude_home(home),
+    }
+}
+
 /// `handoff export`.
 pub async fn export(store_flag: Option<&str>, args: ExportArgs) -> anyhow::Result<u8> {
     let id: ConversationId = args.conversation.parse()?;
     let store = super::open_store(store_flag)?;
     let conversation = handoff_engine::conversations::load_named(&*store, id).await?;
     let cwd = absolute(&args.cwd)?;
-    let session_id = conversation.id.to_string();
-    let (file, resume) = match args.harness.as_str() {
-        "claude-code" => {
-            let config = claude_home(args.home.as_deref())?;
-            let file = session::install(&conversation, &config, &cwd, &session_id)?;
-            (file, format!("claude --resume {session_id}"))
-        }
-        "codex" => {
-            let home = handoff_codex::codex_home(args.home.as_deref())
-                .context("no Codex home: pass --home, or set CODEX_HOME or HOME")?;
-            let file = handoff_codex::install(&conversation, &home, &cwd, &session_id)?;
-            (file, format!("codex resume {session_id}"))
-        }
-        other => {
-            bail!("conversations cannot be installed for {other:?} (supported: claude-code, codex)")
-        }
-    };
+    if !matches!(args.harness.as_str(), "claude-code" | "codex") {
+        bail!(
+            "conversations cannot be installed for {:?} (supported: claude-code, codex)",
+            args.harness
+        );
+    }
+    let home = native_home(&args.harness, args.home.as_deref())?;
+    let (session_id, file, resume) = install_native(&args.harness, &conversation, &home, &cwd)?;
     if args.json {
-        super::print_json(&json!({"session": session_id, "file": file}))?;
+        super::print_json(&json!({
+            "session": session_id,
+            "file": file,
+            "forked_from": (session_id != conversation.id.to_string()).then(|| conversation.id.to_string()),
+        }))?;
     } else {
         let mut out = super::stdout();
         writeln!(out, "{session_id}\t{}", file.display())?;
+        if session_id != conversation.id.to_string() {
+            writeln!(
+                out,
+                "session {} already exists there; installed a fork with a new id",
+                conversation.id
+            )?;
+        }
         writeln!(out, "resume with: (cd {cwd} && {resume})")?;
     }
     Ok(0)
 }
 
 /// Installs `conversation` as a native session of `harness` for the
-/// working directory `cwd`, when that harness has native sessions; returns
-/// the file and the command that resumes it.
+/// working directory `cwd`, when that harness has native sessions (never
+/// over an existing one); returns the file and the command that resumes it.
 pub fn install_for(
     harness: &str,
     conversation: &Conversation,
     cwd: &Path,
 ) -> anyhow::Result<Option<(PathBuf, String)>> {
-    let id = conversation.id.to_string();
-    match harness {
-        "claude-code" => {
-            let config = claude_home(None)?;
-            let cwd = absolute(cwd)?;
-            Ok(Some((
-                session::install(conversation, &config, &cwd, &id)?,
-                format!("claude --resume {id}"),
-            )))
-        }
-        "codex" => {
-            let home =
-                handoff_codex::codex_home(None).context("no Codex home: set CODEX_HOME or HOME")?;
-            let cwd = absolute(cwd)?;
-            Ok(Some((
-                handoff_codex::install(conversation, &home, &cwd, &id)?,
-                format!("codex resume {id}"),
-            )))
-        }
-        _ => Ok(None),
+    if !matches!(harness, "claude-code" | "codex") {
+        return Ok(None);
     }
+    let home = native_home(harness, None)?;
+    let cwd = absolute(cwd)?;
+    let (_, file, resume) = install_native(harness, conversation, &home, &cwd)?;
+    Ok(Some((file, resume)))
 }
