@@ -15,7 +15,14 @@
 //!   `git diff --binary HEAD` (untracked files included through
 //!   intent-to-add in a throw-away index) to a fresh clone (target ≤ 1.0×);
 //! - a second snapshot of the unchanged tree into the same store writes no
-//!   new blob bytes.
+//!   new blob bytes;
+//! - carrying unpushed history: a snapshot of a clone with 50 commits not
+//!   pushed (together touching 500 files) plus the same uncommitted changes,
+//!   versus `git bundle create` of that range plus the snapshot without
+//!   history (target ≤ 1.0×).
+//!
+//! The repository's base is pushed to a bare `origin`, as a user's clone's
+//! is, so snapshots carry only what the remote lacks.
 //!
 //! The ratio lines come from interleaved medians timed here with
 //! `Instant` and are printed last, after criterion's groups; criterion gives
@@ -85,33 +92,90 @@ fn content(i: usize, salt: u64) -> String {
     out
 }
 
-fn build(shape: &Shape) -> GitRepo {
-    let repo = GitRepo::init();
+/// The bench repository: its base committed and pushed to a bare `origin`
+/// (as a user's clone is), then the uncommitted changes. Returns the
+/// origin too.
+fn build(shape: &Shape) -> (GitRepo, GitRepo) {
+    let origin = GitRepo::bare();
+    let repo = GitRepo::clone_from(&origin);
     repo.write(".gitignore", "ignored/\n");
     for i in 0..shape.files {
         repo.write(&shape.path(i), content(i, 0));
     }
     repo.commit_all("base");
+    repo.git(&["push", "-q", "origin", "main"]);
+    make_changes(shape, repo.path());
+    (origin, repo)
+}
+
+/// The uncommitted changes of the bench repository.
+fn make_changes(shape: &Shape, dir: &Path) {
+    let write = |rel: &str, data: String| {
+        let path = dir.join(rel);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, data).unwrap();
+    };
     // Spread over the tree: every 7th file, wrapping.
     for i in 0..shape.modified {
-        repo.write(&shape.path(i * 7 % shape.files), content(i, 1));
+        write(&shape.path(i * 7 % shape.files), content(i, 1));
     }
     for i in 0..shape.deleted {
-        repo.remove(&shape.path(shape.files - 1 - i * 3));
+        std::fs::remove_file(dir.join(shape.path(shape.files - 1 - i * 3))).unwrap();
     }
     for i in 0..shape.untracked {
-        repo.write(
+        write(
             &format!("new/dir{:02}/untracked{i:04}.txt", i % 10),
             content(i, 2),
         );
     }
     for i in 0..shape.ignored {
-        repo.write(&format!("ignored/cache{i:05}.bin"), content(i, 3));
+        write(&format!("ignored/cache{i:05}.bin"), content(i, 3));
     }
     // Refresh the index now, so that neither side pays for racily clean
     // entries left by the build.
-    repo.git(&["status", "--porcelain"]);
-    repo
+    let ok = git_command(dir)
+        .args(["status", "--porcelain"])
+        .stdout(Stdio::null())
+        .status()
+        .unwrap()
+        .success();
+    assert!(ok, "git status failed");
+}
+
+/// A clone of `origin` with `commits` commits not pushed, together touching
+/// `shape.modified` files (about evenly), and the bench's uncommitted
+/// changes on top.
+fn build_ahead(shape: &Shape, origin: &Path, scratch: &Scratch, commits: usize) -> PathBuf {
+    let dir = scratch.clone_of(origin);
+    let per_commit = shape.modified.div_ceil(commits);
+    for c in 0..commits {
+        for k in 0..per_commit {
+            let i = c * per_commit + k;
+            // Files the uncommitted changes do not touch (those are every 7th).
+            let file = (i * 7 + 3) % shape.files;
+            std::fs::write(dir.join(shape.path(file)), content(i, 10 + c as u64)).unwrap();
+        }
+        let ok = git_command(&dir)
+            .args(["commit", "-qam", &format!("local {c}")])
+            .status()
+            .unwrap()
+            .success();
+        assert!(ok, "git commit failed");
+    }
+    make_changes(shape, &dir);
+    dir
+}
+
+/// `git bundle create` of the commits `dir` has that its origin lacks.
+fn git_bundle(dir: &Path, out: &Path) {
+    let ok = git_command(dir)
+        .args(["bundle", "create", "-q"])
+        .arg(out.join("ahead.bundle"))
+        .args(["HEAD", "^origin/main"])
+        .status()
+        .unwrap()
+        .success();
+    assert!(ok, "git bundle create failed");
 }
 
 /// Every directory the bench writes, removed only when the run ends.
@@ -340,7 +404,7 @@ fn main() {
     let scratch = Scratch::new();
 
     let t = Instant::now();
-    let source = build(&shape);
+    let (origin, source) = build(&shape);
     let source = source.path();
     note(format!(
         "repository: {} files in {} directories; {} modified, {} deleted, {} untracked, {} ignored (built in {:.1} s)",
@@ -464,6 +528,43 @@ fn main() {
         },
     );
 
+    // Carrying unpushed history: 50 commits touching `modified` files,
+    // against `git bundle create` of that range plus the snapshot without
+    // history.
+    let commits = 50.min(shape.modified);
+    let ahead = build_ahead(&shape, origin.path(), &scratch, commits);
+    let no_history = SnapshotOptions {
+        carry_history: false,
+        ..SnapshotOptions::default()
+    };
+    let carried = rt
+        .block_on(snapshot(
+            &ahead,
+            &fresh_store(&scratch.dir()),
+            &SnapshotOptions::default(),
+        ))
+        .unwrap();
+    let history = carried.manifest.history.as_ref().unwrap();
+    assert_eq!(history.commits(), commits);
+    let (h_ours, h_git) = interleaved(
+        runs,
+        || scratch.dir(),
+        |dir| {
+            rt.block_on(snapshot(
+                &ahead,
+                &fresh_store(dir),
+                &SnapshotOptions::default(),
+            ))
+            .unwrap();
+        },
+        || scratch.dir(),
+        |dir| {
+            git_bundle(&ahead, dir);
+            rt.block_on(snapshot(&ahead, &fresh_store(dir), &no_history))
+                .unwrap();
+        },
+    );
+
     // Criterion's distributions. Flat sampling and a measurement time of
     // about ten runs keep every benchmark near one run per sample, so the
     // whole bench stays within minutes even though each apply iteration
@@ -549,6 +650,17 @@ fn main() {
     note(format!(
         "overhead secret-scan/capture: {:+.0}% (target <= +20%)",
         (ratio(scanned, plain) - 1.0) * 100.0
+    ));
+    note(format!(
+        "  history: snapshot carrying {commits} commits ({} objects, {} bytes) {}, git bundle create + snapshot without history {}",
+        history.objects.len(),
+        history.bytes(),
+        ms(h_ours),
+        ms(h_git)
+    ));
+    note(format!(
+        "ratio snapshot-with-history/(git-bundle + snapshot): {:.2} (target <= 1.0)",
+        ratio(h_ours, h_git)
     ));
     note(format!(
         "re-snapshot new_bytes: {} (target 0)",
