@@ -18,6 +18,18 @@ pub enum Error {
         #[source]
         source: handoff_store::Error,
     },
+    /// The worker no longer holds the session it ran: its lease expired and
+    /// the session was marked failed, so its outcome was discarded rather
+    /// than written onto someone else's session.
+    #[error(
+        "run {run}: session {session} is no longer this worker's (its lease expired and it was marked failed); its outcome was discarded"
+    )]
+    LeaseLost {
+        /// The run.
+        run: RunId,
+        /// The session the worker ran.
+        session: crate::SessionId,
+    },
     /// No such run.
     #[error("run {run} not found")]
     UnknownRun {

@@ -28,7 +28,7 @@ use handoff_store::{BlobStore, Store};
 use handoff_workspace::{ApplyOptions, Since, SnapshotOptions};
 
 use crate::environment::{Environment, Prepared};
-use crate::run::{RepoReport, RepoSnapshot, RunRecord, RunState, RunStore};
+use crate::run::{RepoReport, RepoSnapshot, RunRecord, RunState, RunStore, SessionId};
 use crate::{Error, Result, RunId, conversations};
 
 /// How a worker runs sessions.
@@ -79,14 +79,18 @@ pub async fn run_session(
     }
     let now = Utc::now();
     record.state = RunState::Running;
-    if let Some(session) = record.last_session_mut() {
-        session.state = RunState::Running;
-        session.started_at = Some(now);
-        session.worker = Some(options.name.clone());
-        session.lease_until = chrono::Duration::from_std(options.lease)
-            .ok()
-            .map(|d| now + d);
-    }
+    let Some(session) = record.last_session_mut() else {
+        return Ok(None);
+    };
+    session.state = RunState::Running;
+    session.started_at = Some(now);
+    session.worker = Some(options.name.clone());
+    session.lease_until = chrono::Duration::from_std(options.lease)
+        .ok()
+        .map(|d| now + d);
+    // Everything this worker records from now on goes to this session, by
+    // id: the run may have a newer session by the time it is done.
+    let claimed = session.id;
     let mut version = match runs.update(loaded.version, &mut record).await {
         Ok(version) => version,
         Err(Error::Conflict { .. }) => return Ok(None),
@@ -97,28 +101,46 @@ pub async fn run_session(
     // live session from one whose worker died.
     let outcome = tokio::select! {
         outcome = execute(store, &record, harness, environment) => outcome,
-        never = heartbeat(store, run, options) => match never {},
+        never = heartbeat(store, run, claimed, options) => match never {},
     };
     // The heartbeat may have written versions meanwhile.
     if let Ok(fresh) = runs.get(run).await {
         record = fresh.record;
         version = fresh.version;
     }
+    let ours = |now: &mut RunRecord| -> Option<usize> {
+        let index = now.sessions.iter().position(|s| s.id == claimed)?;
+        let session = &now.sessions[index];
+        (session.state == RunState::Running
+            && session.worker.as_deref() == Some(options.name.as_str()))
+        .then_some(index)
+    };
     match outcome {
         Ok((outcome, prepared)) => {
-            let record = record_end(&runs, run, (record, version), usize::MAX, |now| {
-                if let Some(session) = now.last_session_mut() {
+            let record = record_end(
+                &runs,
+                (run, claimed),
+                (record, version),
+                usize::MAX,
+                |now| {
+                    let index = ours(now)?;
+                    let last = index + 1 == now.sessions.len();
+                    let session = &mut now.sessions[index];
                     session.state = RunState::Ended;
                     session.ended_at = Some(Utc::now());
                     session.end = outcome.end.clone();
                     session.apply = outcome.apply.clone();
                     session.conversation_at_end = Some(outcome.conversation);
                     session.lease_until = None;
-                }
-                now.state = RunState::Ended;
-                now.conversation_head = Some(outcome.conversation);
-            })
-            .await?;
+                    if last {
+                        now.state = RunState::Ended;
+                        now.conversation_head = Some(outcome.conversation);
+                    }
+                    Some(())
+                },
+            )
+            .await
+            .map_err(|e| lease_lost(e, run, claimed, options))?;
             Ok(Some(Ran {
                 record,
                 environment: prepared,
@@ -129,42 +151,63 @@ pub async fn run_session(
             // Recording the failure is best effort (the caller gets the
             // cause either way), but a concurrent write is no reason to give
             // up: it is retried on top, a bounded number of times.
-            let _ = record_end(
+            let recorded = record_end(
                 &runs,
-                run,
+                (run, claimed),
                 (record, version),
                 FAILURE_RECORD_ATTEMPTS,
                 |now| {
-                    if let Some(session) = now.last_session_mut() {
-                        session.state = RunState::Failed;
-                        session.ended_at = Some(Utc::now());
-                        session.failure = Some(reason.clone());
-                        session.lease_until = None;
+                    let index = ours(now)?;
+                    let last = index + 1 == now.sessions.len();
+                    let session = &mut now.sessions[index];
+                    session.state = RunState::Failed;
+                    session.ended_at = Some(Utc::now());
+                    session.failure = Some(reason.clone());
+                    session.lease_until = None;
+                    if last {
+                        now.state = RunState::Failed;
                     }
-                    now.state = RunState::Failed;
+                    Some(())
                 },
             )
             .await;
+            if let Err(e) = recorded {
+                let _ = lease_lost(e, run, claimed, options);
+            }
             Err(failure)
         }
     }
 }
 
+/// Logs a session's outcome that could not be recorded because the session
+/// is no longer this worker's (its lease expired and it was reaped, or it
+/// was claimed anew), and passes the error on.
+fn lease_lost(error: Error, run: RunId, session: SessionId, options: &WorkerOptions) -> Error {
+    if matches!(error, Error::LeaseLost { .. }) {
+        tracing::warn!(%run, %session, worker = %options.name, "the session is no longer this worker's; its outcome was discarded");
+    }
+    error
+}
+
 /// Writes how the session ended: `finish` applied to the record read as
 /// `(record, version)`. When someone touched the record meanwhile (a
-/// heartbeat, a reader) the session is still ours: re-read it and write
-/// again, up to `attempts` writes. Returns the record as written.
+/// heartbeat, a reader) the session may still be ours: re-read it and
+/// write again, up to `attempts` writes. `finish` returns `None` when the
+/// session is no longer this worker's; nothing is written then, and the
+/// result is [`Error::LeaseLost`]. Returns the record as written.
 async fn record_end(
     runs: &RunStore<'_>,
-    run: RunId,
+    (run, session): (RunId, SessionId),
     (mut record, mut version): (RunRecord, handoff_store::Version),
     attempts: usize,
-    finish: impl Fn(&mut RunRecord),
+    finish: impl Fn(&mut RunRecord) -> Option<()>,
 ) -> Result<RunRecord> {
     let mut attempt = 1;
     loop {
         let mut now = record.clone();
-        finish(&mut now);
+        let Some(()) = finish(&mut now) else {
+            return Err(Error::LeaseLost { run, session });
+        };
         match runs.update(version, &mut now).await {
             Ok(_) => return Ok(now),
             Err(Error::Conflict { .. }) if attempt < attempts => {
@@ -187,6 +230,7 @@ const FAILURE_RECORD_ATTEMPTS: usize = 8;
 async fn heartbeat(
     store: &dyn Store,
     run: RunId,
+    claimed: SessionId,
     options: &WorkerOptions,
 ) -> std::convert::Infallible {
     let runs = RunStore::new(store);
@@ -196,7 +240,7 @@ async fn heartbeat(
         let Ok(mut loaded) = runs.get(run).await else {
             continue;
         };
-        let Some(session) = loaded.record.last_session_mut() else {
+        let Some(session) = loaded.record.sessions.iter_mut().find(|s| s.id == claimed) else {
             continue;
         };
         if session.state != RunState::Running

@@ -512,11 +512,14 @@ async fn a_failing_turn_or_environment_fails_the_run_with_the_reason() {
 /// puts are spent, and while `race_failure` is set, another writer slips a
 /// new version of a run record in just before the worker records a failed
 /// session (once; the flag is cleared when it has).
+/// While `partitioned` is set, every document write fails, as for a
+/// worker cut off from the store (its heartbeats cannot renew its lease).
 #[derive(Debug)]
 struct FaultyStore {
     inner: handoff_store::MemoryStore,
     budget: Mutex<usize>,
     race_failure: Mutex<bool>,
+    partitioned: std::sync::atomic::AtomicBool,
 }
 
 impl FaultyStore {
@@ -525,15 +528,20 @@ impl FaultyStore {
             inner: handoff_store::MemoryStore::new(),
             budget: Mutex::new(budget),
             race_failure: Mutex::new(false),
+            partitioned: false.into(),
         }
     }
 
     fn racing_failures() -> Self {
         Self {
-            inner: handoff_store::MemoryStore::new(),
-            budget: Mutex::new(usize::MAX),
             race_failure: Mutex::new(true),
+            ..Self::failing_after(usize::MAX)
         }
+    }
+
+    fn partition(&self, on: bool) {
+        self.partitioned
+            .store(on, std::sync::atomic::Ordering::SeqCst);
     }
 }
 
@@ -571,6 +579,12 @@ impl DocumentStore for FaultyStore {
         expected: Option<Version>,
         data: Bytes,
     ) -> handoff_store::Result<Version> {
+        if self.partitioned.load(std::sync::atomic::Ordering::SeqCst) {
+            return Err(handoff_store::Error::InvalidLocation {
+                location: "faulty".into(),
+                reason: "network partition".into(),
+            });
+        }
         let failing = serde_json::from_slice::<serde_json::Value>(&data)
             .is_ok_and(|doc| doc["state"] == "failed");
         let race = failing && std::mem::replace(&mut *self.race_failure.lock().unwrap(), false);
@@ -591,6 +605,102 @@ impl DocumentStore for FaultyStore {
     fn describe(&self) -> String {
         "faulty store".into()
     }
+}
+
+/// A worker cut off from the store while its agent works loses its lease;
+/// the session is reaped, a follow-up is queued and run by another worker.
+/// When the first worker comes back its outcome is discarded: it never
+/// lands on the follow-up, whose outcome is its own.
+#[test]
+fn a_late_worker_never_ends_someone_elses_session() {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let s = rt.block_on(setup());
+    let store = Arc::new(FaultyStore::failing_after(usize::MAX));
+    let (started_tx, started_rx) = std::sync::mpsc::channel::<()>();
+    let (release_tx, release_rx) = std::sync::mpsc::channel::<()>();
+    let release_rx = Mutex::new(release_rx);
+    let partition = store.clone();
+    let late = ScriptedHarness::new("late", move |turn: &Turn<'_>| {
+        std::fs::write(turn.workdir.join("late.txt"), "from the late worker\n").unwrap();
+        // Cut off from the store from now on, then wait to be released.
+        partition.partition(true);
+        started_tx.send(()).unwrap();
+        release_rx.lock().unwrap().recv().unwrap();
+        Ok("late answer".into())
+    })
+    .as_kind(HarnessKind::Warp);
+    let pushed = rt.block_on(push(&*store, push_request(&s, &late))).unwrap();
+    let run = pushed.run;
+
+    let envs = s.envs.path().to_owned();
+    let late_store = store.clone();
+    let late_worker = std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let options = WorkerOptions {
+            name: "late-worker".into(),
+            // Expired as soon as it is written.
+            lease: std::time::Duration::from_nanos(1),
+        };
+        rt.block_on(run_session(
+            &*late_store,
+            run,
+            &late,
+            &LocalEnvironment::new(envs),
+            &options,
+        ))
+    });
+    started_rx.recv().unwrap();
+
+    // Meanwhile, on the store: the stale session is reaped by the
+    // follow-up, and another worker runs the follow-up.
+    let (agent, seen) = recording_agent(HarnessKind::Warp);
+    let other: &handoff_store::MemoryStore = &store.inner;
+    let session = rt
+        .block_on(follow_up(other, run, &agent, "carry on".into()))
+        .unwrap();
+    let options = WorkerOptions {
+        name: "other-worker".into(),
+        ..WorkerOptions::default()
+    };
+    let ran = rt
+        .block_on(run_session(
+            other,
+            run,
+            &agent,
+            &LocalEnvironment::new(s.envs.path()),
+            &options,
+        ))
+        .unwrap()
+        .unwrap();
+    assert_eq!(seen.lock().unwrap()[0].prompt, "carry on");
+
+    // The late worker comes back.
+    store.partition(false);
+    release_tx.send(()).unwrap();
+    let err = late_worker.join().unwrap().unwrap_err();
+    assert!(matches!(err, Error::LeaseLost { .. }), "{err}");
+    assert!(err.to_string().contains("discarded"), "{err}");
+
+    let record = rt.block_on(RunStore::new(other).get(run)).unwrap().record;
+    assert_eq!(
+        record, ran.record,
+        "nothing was written after the follow-up"
+    );
+    let (first, second) = (&record.sessions[0], &record.sessions[1]);
+    assert_eq!(first.state, RunState::Failed);
+    assert!(first.failure.as_deref().unwrap().contains("lease expired"));
+    assert_eq!(second.id, session.id);
+    assert_eq!(second.state, RunState::Ended);
+    assert_eq!(second.worker.as_deref(), Some("other-worker"));
+    assert_eq!(record.state, RunState::Ended);
+    assert_eq!(record.conversation_head, second.conversation_at_end);
 }
 
 #[tokio::test]
