@@ -800,6 +800,44 @@ fn push_refuses_likely_secrets_unless_excluded_or_allowed() {
 }
 
 #[test]
+fn a_push_refused_for_an_attached_secret_uploads_nothing() {
+    let env = Env::new();
+    let local = base_repo();
+    let files = tempfile::tempdir().unwrap();
+    let key = format!("AKIA{}", "Q3EGRDBSAK7XFZMN");
+    let attachment = files.path().join("notes.txt");
+    std::fs::write(&attachment, format!("the key is {key}\n")).unwrap();
+    let out = env.handoff(
+        &[
+            "push",
+            "--harness",
+            "scripted",
+            "--attach",
+            attachment.to_str().unwrap(),
+        ],
+        local.path(),
+    );
+    assert_eq!(out.status.code(), Some(1));
+    let err = stderr(&out);
+    assert!(
+        err.contains("likely secret: attachment:notes.txt:1: an AWS access key id"),
+        "{err}"
+    );
+    assert!(!err.contains(&key));
+    let mut stored = Vec::new();
+    if let Ok(entries) = std::fs::read_dir(env.store.path()) {
+        for entry in entries.flatten() {
+            stored.push(entry.file_name());
+        }
+    }
+    let blobs = env.store.path().join("blobs");
+    assert!(
+        !blobs.exists() || std::fs::read_dir(&blobs).unwrap().next().is_none(),
+        "nothing was uploaded: {stored:?}"
+    );
+}
+
+#[test]
 fn busy_runs_refuse_follow_ups_and_the_worker_runs_them() {
     let env = Env::new();
     let local = base_repo();

@@ -136,7 +136,7 @@ pub async fn push(store: &dyn Store, request: Push<'_>) -> Result<Pushed> {
         captures.push((name.clone(), capture));
     }
     if !request.allow_secrets {
-        let findings = scan(&captures, request.conversation)?;
+        let findings = scan(&captures, request.conversation, request.attachments_from).await?;
         if !findings.is_empty() {
             return Err(Error::SecretsFound { findings });
         }
@@ -214,8 +214,16 @@ fn resolve_source(remote: &str, workdir: &Path) -> String {
         .to_string()
 }
 
-/// Likely secrets in what would leave: changed files and the conversation.
-fn scan(captures: &[(String, Capture)], conversation: &Conversation) -> Result<Vec<Finding>> {
+/// Likely secrets in everything that would leave: each capture's stored
+/// content (working tree, staged, base, carried history), the
+/// conversation (its messages whole — text, tool calls and the native lines
+/// kept in `extra` — and its own `extra`), and the attachments' names and
+/// contents. Runs before anything is written to the store.
+async fn scan(
+    captures: &[(String, Capture)],
+    conversation: &Conversation,
+    attachments: &dyn BlobStore,
+) -> Result<Vec<Finding>> {
     let scanner = Scanner::builtin().map_err(|e| Error::Internal {
         what: e.to_string(),
     })?;
@@ -229,9 +237,27 @@ fn scan(captures: &[(String, Capture)], conversation: &Conversation) -> Result<V
         }
     }
     for (index, message) in conversation.messages.iter().enumerate() {
-        let text = serde_json::to_vec(&message.parts).unwrap_or_default();
+        let text = serde_json::to_vec(message).unwrap_or_default();
         findings
             .extend(scanner.scan_content(&format!("conversation:message/{}", index + 1), &text));
     }
+    let header =
+        serde_json::to_vec(&(&conversation.title, &conversation.extra)).unwrap_or_default();
+    findings.extend(scanner.scan_content("conversation:header", &header));
+    let mut seen = std::collections::HashSet::new();
+    for attachment in conversation.attachments() {
+        if !seen.insert(attachment.digest) {
+            continue;
+        }
+        let label = format!("attachment:{}", attachment.name);
+        if let Some(mut finding) = scanner.scan_name(&attachment.name) {
+            finding.path = label.clone();
+            findings.push(finding);
+        }
+        let data = attachments.get(&attachment.digest).await?;
+        findings.extend(scanner.scan_content(&label, &data));
+    }
+    findings.sort();
+    findings.dedup();
     Ok(findings)
 }

@@ -54,6 +54,7 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+pub mod counting;
 mod digest;
 mod document;
 mod error;
@@ -71,6 +72,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 pub use bytes::Bytes;
 
+pub use counting::{Counting, Counts};
 pub use digest::{Digest, Hasher};
 pub use document::{
     DocKey, DocumentStore, DocumentStoreExt, DynDocumentStore, MAX_VERSION, Version, Versioned,

@@ -166,6 +166,9 @@ impl History {
 pub(crate) struct Collected {
     pub(crate) history: History,
     pub(crate) contents: Vec<(Digest, Bytes)>,
+    /// For each carried blob and commit: where it is (`history:<path>`,
+    /// `history:commit <oid>`), so that a secret found in it can be named.
+    pub(crate) labels: HashMap<Digest, String>,
 }
 
 /// The tips of the remote-tracking refs of `remote` (`None`: of no
@@ -299,10 +302,12 @@ pub(crate) fn collect(
         objects: Vec::new(),
     };
     let mut contents: HashMap<Digest, Bytes> = HashMap::new();
+    let mut labels: HashMap<Digest, String> = HashMap::new();
     let mut bytes = 0u64;
     let mut keep = |oid: ObjectId,
                     kind: gix::objs::Kind,
                     data: Vec<u8>,
+                    label: Option<String>,
                     history: &mut History|
      -> Result<()> {
         bytes += data.len() as u64;
@@ -322,16 +327,20 @@ pub(crate) fn collect(
             digest,
         });
         contents.entry(digest).or_insert_with(|| Bytes::from(data));
+        if let Some(label) = label {
+            labels.entry(digest).or_insert(label);
+        }
         Ok(())
     };
     let mut trees = Vec::new();
     for (id, tree, data) in commit_data {
-        keep(id, gix::objs::Kind::Commit, data, &mut history)?;
-        trees.push(tree);
+        let label = format!("history:commit {id}");
+        keep(id, gix::objs::Kind::Commit, data, Some(label), &mut history)?;
+        trees.push((tree, String::new()));
     }
     let mut seen = held;
-    let mut stack: Vec<ObjectId> = trees;
-    while let Some(tree) = stack.pop() {
+    let mut stack: Vec<(ObjectId, String)> = trees;
+    while let Some((tree, prefix)) = stack.pop() {
         if !seen.insert(tree) {
             continue;
         }
@@ -340,23 +349,26 @@ pub(crate) fn collect(
         for entry in gix::objs::TreeRefIter::from_bytes(&data, HASH) {
             let entry = entry.map_err(|e| Error::git("read a tree", workdir, e))?;
             let oid = entry.oid.to_owned();
+            let path = format!("{prefix}{}", entry.filename);
             if entry.mode.is_tree() {
-                stack.push(oid);
+                stack.push((oid, format!("{path}/")));
             } else if !entry.mode.is_commit() && !seen.contains(&oid) {
-                blobs.push(oid);
+                blobs.push((oid, path));
             }
         }
-        keep(tree, gix::objs::Kind::Tree, data, &mut history)?;
-        for blob in blobs {
+        keep(tree, gix::objs::Kind::Tree, data, None, &mut history)?;
+        for (blob, path) in blobs {
             if seen.insert(blob) {
                 let data = reader.read(blob, gix::objs::Kind::Blob)?;
-                keep(blob, gix::objs::Kind::Blob, data, &mut history)?;
+                let label = format!("history:{path}");
+                keep(blob, gix::objs::Kind::Blob, data, Some(label), &mut history)?;
             }
         }
     }
     Ok(Some(Collected {
         history,
         contents: contents.into_iter().collect(),
+        labels,
     }))
 }
 

@@ -276,23 +276,46 @@ impl Scanner {
         out
     }
 
-    /// Scans everything a captured snapshot would send: the names and
-    /// contents of every added or modified file and symlink.
+    /// Scans everything a captured snapshot would send: the names of every
+    /// added or modified file, and every piece of content it stores — each
+    /// entry's working-tree, staged and base content and the carried
+    /// history's blobs and commit messages — each once, named by where it is
+    /// (`path`, `path (staged)`, `path (base)`, `history:<path>`,
+    /// `history:commit <oid>`).
     pub fn scan_capture(&self, capture: &Capture) -> Vec<Finding> {
         let mut out = Vec::new();
+        let mut labels: std::collections::HashMap<handoff_store::Digest, String> =
+            std::collections::HashMap::new();
         for entry in &capture.manifest.entries {
-            let Some(result) = &entry.result else {
-                continue;
+            let content = |o: &Option<crate::Object>| {
+                o.as_ref()
+                    .filter(|o| matches!(o.kind, Kind::File | Kind::Executable))
+                    .and_then(|o| o.digest)
             };
-            if !matches!(result.kind, Kind::File | Kind::Executable) {
-                continue;
-            }
-            if let Some(finding) = self.scan_name(&entry.path) {
+            if content(&entry.result).is_some()
+                && let Some(finding) = self.scan_name(&entry.path)
+            {
                 out.push(finding);
             }
-            if let Some(data) = result.digest.and_then(|d| capture.contents.get(&d)) {
-                out.extend(self.scan_content(&entry.path, data));
+            for (digest, label) in [
+                (content(&entry.result), entry.path.clone()),
+                (content(&entry.index), format!("{} (staged)", entry.path)),
+                (content(&entry.base), format!("{} (base)", entry.path)),
+            ] {
+                if let Some(digest) = digest {
+                    labels.entry(digest).or_insert(label);
+                }
             }
+        }
+        for (digest, label) in &capture.history_labels {
+            labels.entry(*digest).or_insert_with(|| label.clone());
+        }
+        for (digest, data) in &capture.contents {
+            let label = labels
+                .get(digest)
+                .cloned()
+                .unwrap_or_else(|| format!("snapshot content {digest}"));
+            out.extend(self.scan_content(&label, data));
         }
         out.sort();
         out.dedup();

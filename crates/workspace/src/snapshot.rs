@@ -98,6 +98,10 @@ pub struct Capture {
     pub skipped: Vec<Skipped>,
     /// Paths left out by `.handoffignore` or an exclusion pattern.
     pub excluded: Vec<String>,
+    /// Where the carried history's blobs and commits are
+    /// (`history:<path>`, `history:commit <oid>`), by digest, to name them
+    /// in secret findings.
+    pub history_labels: HashMap<Digest, String>,
 }
 
 /// A stored snapshot.
@@ -443,6 +447,7 @@ pub fn capture(dir: &Path, options: &SnapshotOptions) -> Result<Capture> {
     }
     detect_renames(&mut manifest);
     let mut contents = reader.contents;
+    let mut history_labels = HashMap::new();
     if options.carry_history
         && options.since.is_none()
         && let Some(head) = head_commit
@@ -458,6 +463,7 @@ pub fn capture(dir: &Path, options: &SnapshotOptions) -> Result<Capture> {
         for (digest, data) in collected.contents {
             contents.entry(digest).or_insert(data);
         }
+        history_labels = collected.labels;
         manifest.set_history(Some(collected.history));
     }
     let total = manifest.result_bytes();
@@ -475,6 +481,7 @@ pub fn capture(dir: &Path, options: &SnapshotOptions) -> Result<Capture> {
         contents,
         skipped,
         excluded,
+        history_labels,
     })
 }
 

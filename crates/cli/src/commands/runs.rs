@@ -13,7 +13,7 @@ use handoff_engine::{
     RunState, RunStore, WorkEvent, WorkerOptions, continue_locally, follow_up, push, run_session,
     work_pass,
 };
-use handoff_store::Store;
+use handoff_store::{BlobStore, Bytes, Digest, MemoryStore, Put, Store};
 use handoff_workspace::SnapshotOptions;
 use serde_json::json;
 
@@ -172,6 +172,9 @@ pub async fn push_cmd(store_flag: Option<&str>, args: PushArgs) -> anyhow::Resul
     let store = super::open_store(store_flag)?;
     let harness =
         crate::harness::resolve(&args.harness.harness, args.harness.agent_cmd.as_deref())?;
+    // Attached files wait in memory: nothing reaches the store before the
+    // push has scanned everything that would leave.
+    let staged = MemoryStore::new();
     let mut conversation = match (&args.conversation, &args.session) {
         (_, Some(session)) => {
             super::native::read_session(&args.harness.harness, session, &args.repo, None)?.0
@@ -186,7 +189,7 @@ pub async fn push_cmd(store_flag: Option<&str>, args: PushArgs) -> anyhow::Resul
         let mut parts = Vec::new();
         for path in &args.attach {
             parts.push(Part::Attachment(
-                attach_file(&*store, path, &AttachmentLimits::default()).await?,
+                attach_file(&staged, path, &AttachmentLimits::default()).await?,
             ));
         }
         conversation.push(Message::new(Role::User, parts));
@@ -195,7 +198,10 @@ pub async fn push_cmd(store_flag: Option<&str>, args: PushArgs) -> anyhow::Resul
         workspace: &args.repo,
         conversation: &conversation,
         harness: &*harness,
-        attachments_from: &*store,
+        attachments_from: &Staged {
+            staged: &staged,
+            store: &*store,
+        },
         prompt: args.prompt.clone(),
         snapshot: SnapshotOptions {
             exclude: args.exclude.clone(),
@@ -254,6 +260,38 @@ pub async fn push_cmd(store_flag: Option<&str>, args: PushArgs) -> anyhow::Resul
         super::print_json(&value)?;
     }
     Ok(records.iter().map(exit_for).max().unwrap_or(0))
+}
+
+/// Where a push reads attachments from: files attached on this command
+/// line (in memory, not yet stored), else the store (attachments of a
+/// conversation imported earlier).
+#[derive(Debug)]
+struct Staged<'a> {
+    staged: &'a MemoryStore,
+    store: &'a dyn Store,
+}
+
+#[async_trait::async_trait]
+impl BlobStore for Staged<'_> {
+    async fn put(&self, data: Bytes) -> handoff_store::Result<Put> {
+        self.staged.put(data).await
+    }
+
+    async fn get(&self, digest: &Digest) -> handoff_store::Result<Bytes> {
+        if self.staged.has(digest).await? {
+            self.staged.get(digest).await
+        } else {
+            self.store.get(digest).await
+        }
+    }
+
+    async fn has(&self, digest: &Digest) -> handoff_store::Result<bool> {
+        Ok(self.staged.has(digest).await? || self.store.has(digest).await?)
+    }
+
+    fn describe(&self) -> String {
+        format!("attachments staged for {}", BlobStore::describe(self.store))
+    }
 }
 
 /// `handoff worker`.
