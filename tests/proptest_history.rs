@@ -91,12 +91,11 @@ fn build(dir: &std::path::Path, steps: &[Step], tag: &str) {
             Step::Merge(changes, side) => {
                 let branch = format!("side-{tag}-{i}");
                 git(dir, &["checkout", "-q", "-b", &branch]);
-                std::fs::write(
-                    dir.join(format!("side-{tag}-{i}.txt")),
-                    format!("side {side}\n"),
-                )
-                .unwrap();
-                git(dir, &["add", "-A"]);
+                let side_file = format!("side-{tag}-{i}.txt");
+                std::fs::write(dir.join(&side_file), format!("side {side}\n")).unwrap();
+                // Only its own file: whatever else is uncommitted stays for
+                // the main line's commit.
+                git(dir, &["add", "--", &side_file]);
                 git(dir, &["commit", "-q", "-m", &format!("{tag} {i} side")]);
                 git(dir, &["checkout", "-q", "-"]);
                 write(dir, changes);
