@@ -382,3 +382,317 @@ async fn snapshots_over_a_limit_are_refused_before_upload() {
         );
     }
 }
+
+/// Hostile run records: a record is untrusted (anyone who can write to the
+/// store can write one). Each case below is a record a worker or
+/// `continue-locally` must refuse with a clear error, executing nothing and
+/// touching nothing outside its environment or workspace.
+mod records {
+    use super::listing;
+    use handoff_conversation::Conversation;
+    use handoff_dev::GitRepo;
+    use handoff_engine::{
+        Error, LocalEnvironment, Push, RunId, RunRecord, RunState, RunStore, WorkerOptions,
+        continue_locally, push, run_session,
+    };
+    use handoff_harness::{HarnessKind, ScriptedHarness};
+    use handoff_store::{Bytes, DocKey, DocumentStore, FsStore};
+    use handoff_workspace::SnapshotOptions;
+
+    struct Scene {
+        origin: GitRepo,
+        local: GitRepo,
+        store_dir: tempfile::TempDir,
+        sandbox: tempfile::TempDir,
+        agent: ScriptedHarness,
+    }
+
+    impl Scene {
+        fn new() -> Self {
+            let origin = GitRepo::bare();
+            let local = GitRepo::clone_from(&origin);
+            local.write("a.txt", "a\n");
+            local.commit_all("base");
+            local.git(&["push", "-q", "origin", "main"]);
+            local.write("a.txt", "a, edited\n");
+            let sandbox = tempfile::tempdir().unwrap();
+            std::fs::create_dir(sandbox.path().join("envs")).unwrap();
+            Self {
+                origin,
+                local,
+                store_dir: tempfile::tempdir().unwrap(),
+                sandbox,
+                agent: ScriptedHarness::new("agent", |turn| {
+                    std::fs::write(turn.workdir.join("ran.txt"), "the agent ran").unwrap();
+                    Ok("ran".into())
+                })
+                .as_kind(HarnessKind::Warp),
+            }
+        }
+
+        fn store(&self) -> FsStore {
+            FsStore::new(self.store_dir.path()).with_sync(false)
+        }
+
+        /// Where environments go, and a marker a command injection would
+        /// create, both inside the sandbox whose listing must not change
+        /// beyond the environment.
+        fn envs(&self) -> std::path::PathBuf {
+            self.sandbox.path().join("envs")
+        }
+
+        fn marker(&self) -> std::path::PathBuf {
+            self.sandbox.path().join("pwned")
+        }
+
+        async fn pushed(&self) -> RunId {
+            let store = self.store();
+            let conversation = Conversation::new("c", "warp");
+            push(
+                &store,
+                Push {
+                    workspace: self.local.path(),
+                    conversation: &conversation,
+                    harness: &self.agent,
+                    attachments_from: &store,
+                    prompt: Some("go".into()),
+                    snapshot: SnapshotOptions::default(),
+                    allow_secrets: false,
+                    variants: 1,
+                },
+            )
+            .await
+            .unwrap()
+            .run
+        }
+
+        /// Rewrites run `run`'s record with `edit`, as a hostile writer would.
+        async fn tamper(&self, run: RunId, edit: impl FnOnce(&mut RunRecord)) {
+            let store = self.store();
+            let runs = RunStore::new(&store);
+            let mut loaded = runs.get(run).await.unwrap();
+            edit(&mut loaded.record);
+            runs.update(loaded.version, &mut loaded.record)
+                .await
+                .unwrap();
+        }
+
+        /// Runs the queued session; returns the error, after checking that
+        /// nothing ran, nothing was executed and nothing outside the
+        /// environments directory appeared.
+        async fn refused_by_the_worker(&self, run: RunId) -> Error {
+            let outside_before = listing(self.sandbox.path())
+                .into_iter()
+                .filter(|(p, _)| !p.starts_with(&self.envs().display().to_string()))
+                .collect::<Vec<_>>();
+            let store = self.store();
+            let err = run_session(
+                &store,
+                run,
+                &self.agent,
+                &LocalEnvironment::new(self.envs()),
+                &WorkerOptions::default(),
+            )
+            .await
+            .unwrap_err();
+            assert!(!self.marker().exists(), "a command ran: {err}");
+            let outside_after = listing(self.sandbox.path())
+                .into_iter()
+                .filter(|(p, _)| !p.starts_with(&self.envs().display().to_string()))
+                .collect::<Vec<_>>();
+            assert_eq!(outside_before, outside_after, "{err}");
+            assert!(
+                listing(&self.envs())
+                    .iter()
+                    .all(|(p, _)| !p.ends_with("ran.txt")),
+                "the agent must not run: {err}"
+            );
+            let record = RunStore::new(&store).get(run).await.unwrap().record;
+            assert_eq!(record.state, RunState::Failed, "the session records why");
+            assert_eq!(
+                record.last_session().unwrap().failure.as_deref(),
+                Some(err.to_string().as_str())
+            );
+            err
+        }
+    }
+
+    fn invalid(err: &Error, field: &str) {
+        assert!(
+            matches!(err, Error::InvalidRecord { field: f, .. } if f.contains(field)),
+            "expected an invalid {field}, got {err}"
+        );
+    }
+
+    #[tokio::test]
+    async fn repository_paths_that_escape_are_refused() {
+        let scene = Scene::new();
+        let outside = scene.sandbox.path().join("outside");
+        for hostile in [
+            outside.display().to_string(),
+            "../outside".to_owned(),
+            "a/../../outside".to_owned(),
+            ".git/hooks".to_owned(),
+            "".to_owned(),
+        ] {
+            let run = scene.pushed().await;
+            scene
+                .tamper(run, |r| {
+                    r.repositories[0].path = hostile.clone();
+                    for s in &mut r.sessions {
+                        for snap in &mut s.start {
+                            snap.repo = hostile.clone();
+                        }
+                    }
+                })
+                .await;
+            let err = scene.refused_by_the_worker(run).await;
+            invalid(&err, "repositories[].path");
+            assert!(!outside.exists(), "{hostile:?}");
+        }
+    }
+
+    #[tokio::test]
+    async fn sources_that_would_run_a_command_are_refused() {
+        let scene = Scene::new();
+        let marker = scene.marker().display().to_string();
+        for hostile in [
+            format!("--upload-pack=touch {marker}"),
+            format!("-u touch {marker}"),
+            format!("ext::sh -c touch% {marker}"),
+            "fd::17".to_owned(),
+            "relative/path".to_owned(),
+            format!("{}\n--upload-pack=x", scene.origin.path().display()),
+        ] {
+            let run = scene.pushed().await;
+            scene
+                .tamper(run, |r| r.repositories[0].source = Some(hostile.clone()))
+                .await;
+            let err = scene.refused_by_the_worker(run).await;
+            invalid(&err, "repositories[].source");
+        }
+    }
+
+    #[tokio::test]
+    async fn commits_that_are_not_object_ids_are_refused() {
+        let scene = Scene::new();
+        for hostile in ["--orphan=x", "HEAD", "main", "../../etc", "ABCDEF"] {
+            let run = scene.pushed().await;
+            scene
+                .tamper(run, |r| r.repositories[0].commit = Some(hostile.into()))
+                .await;
+            let err = scene.refused_by_the_worker(run).await;
+            invalid(&err, "repositories[].commit");
+        }
+    }
+
+    #[tokio::test]
+    async fn sessions_naming_other_repositories_are_refused() {
+        let scene = Scene::new();
+        let run = scene.pushed().await;
+        scene
+            .tamper(run, |r| r.sessions[0].start[0].repo = "../other".into())
+            .await;
+        let err = scene.refused_by_the_worker(run).await;
+        invalid(&err, "sessions");
+    }
+
+    #[tokio::test]
+    async fn continue_locally_never_aims_at_another_directory() {
+        let scene = Scene::new();
+        let run = scene.pushed().await;
+        let store = scene.store();
+        run_session(
+            &store,
+            run,
+            &scene.agent,
+            &LocalEnvironment::new(scene.envs()),
+            &WorkerOptions::default(),
+        )
+        .await
+        .unwrap()
+        .unwrap();
+        // A sibling repository the record tries to aim at.
+        let parent = tempfile::tempdir().unwrap();
+        let workspace = parent.path().join("workspace");
+        let victim = parent.path().join("victim");
+        std::fs::create_dir(&workspace).unwrap();
+        let out = handoff_dev::git_command(parent.path())
+            .args(["clone", "-q"])
+            .arg(scene.origin.path())
+            .arg(&victim)
+            .output()
+            .unwrap();
+        assert!(out.status.success());
+        let refs_before = handoff_dev::git_command(&victim)
+            .args(["for-each-ref"])
+            .output()
+            .unwrap()
+            .stdout;
+        for hostile in ["../victim", victim.to_str().unwrap()] {
+            scene
+                .tamper(run, |r| {
+                    r.repositories[0].path = hostile.into();
+                    for s in &mut r.sessions {
+                        for snap in s.start.iter_mut().chain(s.end.iter_mut()) {
+                            snap.repo = hostile.into();
+                        }
+                    }
+                })
+                .await;
+            let options = handoff_engine::ContinueOptions {
+                apply: true,
+                ..Default::default()
+            };
+            let err = continue_locally(&store, run, &scene.agent, &workspace, &options)
+                .await
+                .unwrap_err();
+            invalid(&err, "repositories[].path");
+        }
+        let refs_after = handoff_dev::git_command(&victim)
+            .args(["for-each-ref"])
+            .output()
+            .unwrap()
+            .stdout;
+        assert_eq!(refs_before, refs_after, "no branch written there");
+        assert_eq!(
+            std::fs::read_to_string(victim.join("a.txt")).unwrap(),
+            "a\n"
+        );
+    }
+
+    #[tokio::test]
+    async fn oversized_and_malformed_records_are_clear_errors() {
+        let scene = Scene::new();
+        let store = scene.store();
+        let runs = RunStore::new(&store);
+        let huge = RunId::new();
+        let key = DocKey::new(format!("runs/{huge}")).unwrap();
+        let mut data = br#"{"padding":""#.to_vec();
+        data.extend(std::iter::repeat_n(
+            b'x',
+            handoff_engine::run::MAX_RECORD_BYTES,
+        ));
+        data.extend(br#""}"#);
+        store
+            .put_version(&key, None, Bytes::from(data))
+            .await
+            .unwrap();
+        let err = runs.get(huge).await.unwrap_err();
+        assert!(err.to_string().contains("more than"), "{err}");
+        assert!(err.to_string().contains(&huge.to_string()), "{err}");
+
+        let wrong = RunId::new();
+        let key = DocKey::new(format!("runs/{wrong}")).unwrap();
+        store
+            .put_version(
+                &key,
+                None,
+                Bytes::from_static(br#"{"format":"handoff.run/v1","id":"x"}"#),
+            )
+            .await
+            .unwrap();
+        let err = runs.get(wrong).await.unwrap_err();
+        assert!(err.to_string().contains(&wrong.to_string()), "{err}");
+    }
+}

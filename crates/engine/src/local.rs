@@ -63,6 +63,7 @@ pub async fn continue_locally(
     coverage::check(local_harness, Direction::CloudToLocal)?;
     let blobs: &dyn BlobStore = store;
     let record = RunStore::new(store).get(run).await?.record;
+    record.validate()?;
     let end = record
         .last_good_end()
         .ok_or(Error::NothingToContinue { run })?

@@ -335,6 +335,42 @@ impl RunRecord {
         self.sessions.last_mut()
     }
 
+    /// Checks every field that reaches the filesystem or `git`: each
+    /// repository's path (a [`RepoPath`](handoff_workspace::RepoPath) or
+    /// `.`, no two alike), commit (an object id) and source (a [`Source`]),
+    /// and that every session names only the run's repositories. Records
+    /// are untrusted: anyone with write access to the store can write one.
+    pub fn validate(&self) -> Result<()> {
+        let mut places = std::collections::HashSet::new();
+        for repo in &self.repositories {
+            let place = repo.place(self.id)?;
+            repo.base_commit(self.id)?;
+            repo.clone_source(self.id)?;
+            if !places.insert(place.map(|p| p.as_str().to_owned())) {
+                return Err(Error::InvalidRecord {
+                    run: self.id,
+                    field: "repositories[].path",
+                    reason: format!("{:?} is listed twice", repo.path),
+                });
+            }
+        }
+        for session in &self.sessions {
+            for snapshot in session.start.iter().chain(&session.end) {
+                if !self.repositories.iter().any(|r| r.path == snapshot.repo) {
+                    return Err(Error::InvalidRecord {
+                        run: self.id,
+                        field: "sessions[].start/end[].repo",
+                        reason: format!(
+                            "names no repository of the run: {:?}",
+                            snapshot.repo.chars().take(80).collect::<String>()
+                        ),
+                    });
+                }
+            }
+        }
+        Ok(())
+    }
+
     /// The end snapshots of the newest session that ended well.
     pub fn last_good_end(&self) -> Option<&[RepoSnapshot]> {
         self.sessions
@@ -353,6 +389,9 @@ pub struct Loaded {
     /// Its version, to pass back to [`RunStore::update`].
     pub version: Version,
 }
+
+/// The largest run record accepted (a hostile store could hold a huge one).
+pub const MAX_RECORD_BYTES: usize = 16 << 20;
 
 /// Run records in a [`DocumentStore`], under `runs/<id>`.
 #[derive(Debug, Clone, Copy)]
@@ -396,6 +435,16 @@ impl<'a> RunStore<'a> {
             .await
             .map_err(|e| Error::from_store(e, id))?
             .ok_or(Error::UnknownRun { run: id })?;
+        if found.data.len() > MAX_RECORD_BYTES {
+            return Err(Error::InvalidRecord {
+                run: id,
+                field: "(whole record)",
+                reason: format!(
+                    "{} bytes is more than the {MAX_RECORD_BYTES} a run record may have",
+                    found.data.len()
+                ),
+            });
+        }
         let record: RunRecord = serde_json::from_slice(&found.data)
             .map_err(|source| Error::RunRecord { run: id, source })?;
         if record.format != RUN_FORMAT_V1 || record.id != id {

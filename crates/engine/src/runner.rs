@@ -400,6 +400,7 @@ async fn execute(
     environment: &dyn Environment,
 ) -> Result<(Outcome, Prepared)> {
     let blobs: &dyn BlobStore = store;
+    record.validate()?;
     let session = record
         .last_session()
         .ok_or(Error::UnknownRun { run: record.id })?
