@@ -1,6 +1,6 @@
 //! Bounded fuzzing of the decoders that read untrusted input: the snapshot
-//! manifest, the conversation JSONL reader, and the Claude Code and Codex
-//! native transcript readers. Random bytes and mutations of
+//! manifest, the run record, the conversation JSONL reader, and the Claude
+//! Code and Codex native transcript readers. Random bytes and mutations of
 //! valid documents must give a value or a typed error — never a panic, and
 //! within bounded memory (the line and size limits).
 //!
@@ -29,6 +29,14 @@ fn config() -> Config {
 
 fn valid_manifest() -> Vec<u8> {
     br#"{"format":"handoff.snapshot/v1","base":{"commit":"3b18e512dba79e4c8300dd08aeb37f8e728b8dad","branch":"main","remote":null},"entries":[{"path":"src/lib.rs","status":"modified","base":{"kind":"file","oid":"e69de29bb2d1d6434b8b29ae775ad8c2e48c5391","size":0,"digest":"sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"},"index":null,"result":{"kind":"executable","oid":"e69de29bb2d1d6434b8b29ae775ad8c2e48c5391","size":0}}]}"#.to_vec()
+}
+
+/// A v2 manifest: the same with carried history.
+fn valid_manifest_v2() -> Vec<u8> {
+    let v1 = String::from_utf8(valid_manifest()).unwrap();
+    let v2 = v1.replace("handoff.snapshot/v1", "handoff.snapshot/v2");
+    let history = r#","history":{"boundary":["3b18e512dba79e4c8300dd08aeb37f8e728b8dad"],"objects":[{"oid":"e69de29bb2d1d6434b8b29ae775ad8c2e48c5391","kind":"blob","size":0,"digest":"sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"}]}}"#;
+    format!("{}{history}", &v2[..v2.len() - 1]).into_bytes()
 }
 
 fn valid_jsonl() -> Vec<u8> {
@@ -69,6 +77,9 @@ fn mutated(seed: Vec<u8>) -> impl Strategy<Value = Vec<u8>> {
 
 fn decode_manifest(bytes: &[u8]) {
     if let Ok(manifest) = Manifest::from_json(bytes) {
+        if let Some(history) = &manifest.history {
+            let _ = (history.commits(), history.bytes(), history.is_complete());
+        }
         // Whatever decodes re-encodes, and every path is validated or refused.
         let _ = manifest.to_json();
         for entry in &manifest.entries {
@@ -89,15 +100,82 @@ fn read_conversation(bytes: &[u8]) {
 
 #[test]
 fn manifest_decoder_never_panics() {
+    assert!(
+        Manifest::from_json(&valid_manifest_v2())
+            .unwrap()
+            .history
+            .is_some()
+    );
     let mut runner = TestRunner::new(config());
     runner
         .run(
             &prop_oneof![
                 prop::collection::vec(any::<u8>(), 0..512),
-                mutated(valid_manifest())
+                mutated(valid_manifest()),
+                mutated(valid_manifest_v2()),
             ],
             |bytes| {
                 decode_manifest(&bytes);
+                Ok(())
+            },
+        )
+        .unwrap();
+}
+
+/// A run record as a worker reads it: valid, with a session and an end.
+fn valid_record() -> (handoff_engine::RunId, Vec<u8>) {
+    use handoff_engine::{RepoSnapshot, Repository, RunRecord, Session};
+    let mut session = Session::queued(
+        Some("go".into()),
+        vec![RepoSnapshot::new(".", handoff_store::Digest::of(b"start"))],
+    );
+    session.end = vec![RepoSnapshot::new(".", handoff_store::Digest::of(b"end"))];
+    let record = RunRecord::new(
+        handoff_conversation::ConversationId::new(),
+        "warp",
+        vec![Repository {
+            path: ".".into(),
+            source: Some("https://example.invalid/repo.git".into()),
+            commit: Some("3b18e512dba79e4c8300dd08aeb37f8e728b8dad".into()),
+            branch: Some("main".into()),
+        }],
+        session,
+    );
+    (record.id, serde_json::to_vec(&record).unwrap())
+}
+
+fn decode_record(id: handoff_engine::RunId, bytes: &[u8]) {
+    if let Ok(record) = handoff_engine::RunRecord::decode(id, bytes) {
+        // Whatever decodes is either valid or refused with a reason; its
+        // helpers never panic.
+        let _ = record.validate();
+        let _ = record.last_good_end();
+        for repo in &record.repositories {
+            let _ = repo.place(id);
+            let _ = repo.clone_source(id);
+        }
+    }
+}
+
+#[test]
+fn run_record_decoder_never_panics() {
+    let (id, valid) = valid_record();
+    decode_record(id, &valid);
+    assert!(
+        handoff_engine::RunRecord::decode(id, &valid)
+            .unwrap()
+            .validate()
+            .is_ok()
+    );
+    let mut runner = TestRunner::new(config());
+    runner
+        .run(
+            &prop_oneof![
+                prop::collection::vec(any::<u8>(), 0..512),
+                mutated(valid.clone())
+            ],
+            |bytes| {
+                decode_record(id, &bytes);
                 Ok(())
             },
         )

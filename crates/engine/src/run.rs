@@ -335,6 +335,29 @@ impl RunRecord {
         self.sessions.last_mut()
     }
 
+    /// Decodes the stored record of run `id`: at most [`MAX_RECORD_BYTES`],
+    /// JSON of the record's shape, format `handoff.run/v1`, naming `id`.
+    /// (Its fields are checked by [`RunRecord::validate`] where they are
+    /// used.)
+    pub fn decode(id: RunId, data: &[u8]) -> Result<Self> {
+        if data.len() > MAX_RECORD_BYTES {
+            return Err(Error::InvalidRecord {
+                run: id,
+                field: "(whole record)",
+                reason: format!(
+                    "{} bytes is more than the {MAX_RECORD_BYTES} a run record may have",
+                    data.len()
+                ),
+            });
+        }
+        let record: RunRecord =
+            serde_json::from_slice(data).map_err(|source| Error::RunRecord { run: id, source })?;
+        if record.format != RUN_FORMAT_V1 || record.id != id {
+            return Err(Error::RunRecordMismatch { run: id });
+        }
+        Ok(record)
+    }
+
     /// Checks every field that reaches the filesystem or `git`: each
     /// repository's path (a [`RepoPath`](handoff_workspace::RepoPath) or
     /// `.`, no two alike), commit (an object id) and source (a [`Source`]),
@@ -435,21 +458,7 @@ impl<'a> RunStore<'a> {
             .await
             .map_err(|e| Error::from_store(e, id))?
             .ok_or(Error::UnknownRun { run: id })?;
-        if found.data.len() > MAX_RECORD_BYTES {
-            return Err(Error::InvalidRecord {
-                run: id,
-                field: "(whole record)",
-                reason: format!(
-                    "{} bytes is more than the {MAX_RECORD_BYTES} a run record may have",
-                    found.data.len()
-                ),
-            });
-        }
-        let record: RunRecord = serde_json::from_slice(&found.data)
-            .map_err(|source| Error::RunRecord { run: id, source })?;
-        if record.format != RUN_FORMAT_V1 || record.id != id {
-            return Err(Error::RunRecordMismatch { run: id });
-        }
+        let record = RunRecord::decode(id, &found.data)?;
         Ok(Loaded {
             record,
             version: found.version,
