@@ -159,3 +159,74 @@ fn fsck_names_every_problem_and_repairs_only_when_asked() {
     assert!(String::from_utf8_lossy(&repaired.stdout).contains("repaired: removed corrupted blob"));
     assert!(!flipped.exists() && !truncated.exists());
 }
+
+#[test]
+fn fsck_checks_what_no_run_refers_to_and_stale_temporary_files() {
+    let store = tempfile::tempdir().unwrap();
+    let repo = GitRepo::init();
+    repo.write("a.txt", "a\n");
+    repo.commit_all("base");
+    repo.write(
+        "a.txt",
+        "a, uncommitted and only in an unreferenced snapshot\n",
+    );
+    let run = |args: &[&str]| handoff(store.path(), args, repo.path());
+    // A snapshot no run refers to, missing one of its blobs.
+    let snapshot = String::from_utf8(run(&["snapshot"]).stdout).unwrap();
+    let snapshot = snapshot.trim().to_owned();
+    let content = Digest::of(b"a, uncommitted and only in an unreferenced snapshot\n");
+    std::fs::remove_file(blob_path(store.path(), &content)).unwrap();
+    // A temporary file a killed writer left an hour and more ago, and one a
+    // writer may still be using.
+    let shard = blob_path(store.path(), &content)
+        .parent()
+        .unwrap()
+        .to_owned();
+    let stale = shard.join(".tmp-stale");
+    std::fs::write(&stale, b"half").unwrap();
+    std::fs::File::options()
+        .write(true)
+        .open(&stale)
+        .unwrap()
+        .set_modified(std::time::SystemTime::now() - std::time::Duration::from_secs(2 * 3600))
+        .unwrap();
+    let fresh = shard.join(".tmp-fresh");
+    std::fs::write(&fresh, b"being written").unwrap();
+
+    let out = run(&["fsck", "--json"]);
+    assert_eq!(out.status.code(), Some(1));
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let problems: Vec<String> = report["problems"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| {
+            format!(
+                "{}: {}",
+                p["object"].as_str().unwrap(),
+                p["problem"].as_str().unwrap()
+            )
+        })
+        .collect();
+    let has = |needle: &str| problems.iter().any(|p| p.contains(needle));
+    assert!(
+        has(&format!(
+            "snapshot {snapshot}: entry a.txt refers to missing blob {content}"
+        )),
+        "{problems:#?}"
+    );
+    assert!(
+        has(&format!("temporary file {}", stale.display())),
+        "{problems:#?}"
+    );
+    assert!(!has(".tmp-fresh"), "{problems:#?}");
+    assert_eq!(report["snapshots"], 1);
+
+    let repaired = run(&["fsck", "--repair"]);
+    let text = String::from_utf8_lossy(&repaired.stdout).into_owned();
+    assert!(
+        text.contains("repaired: removed stale temporary file"),
+        "{text}"
+    );
+    assert!(!stale.exists() && fresh.exists());
+}

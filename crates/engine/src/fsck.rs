@@ -1,10 +1,14 @@
 //! Integrity check of a store: every blob against its digest, every run
-//! record, and every reference from a record (snapshots, the manifests'
-//! blobs and declared sizes, conversations, attachments).
+//! record and every reference from a record (snapshots, the manifests'
+//! blobs and declared sizes, carried history, conversations, attachments),
+//! and every snapshot, conversation and named conversation in the store
+//! whether a run refers to it or not (snapshots and conversations are
+//! recognised by their format tags). Temporary files a crashed writer left
+//! behind are reported too.
 //!
 //! Nothing is changed unless repairing is asked for, and then only what is
-//! provably broken is removed: corrupted blob copies (so that a later put of
-//! the right content heals them).
+//! provably broken or left over is removed: corrupted blob copies (so that a
+//! later put of the right content heals them) and stale temporary files.
 
 use std::collections::BTreeSet;
 
@@ -30,22 +34,41 @@ pub struct Report {
     pub blobs: usize,
     /// Run records checked.
     pub runs: usize,
+    /// Snapshots checked (referenced or not).
+    pub snapshots: usize,
+    /// Conversations checked (referenced or not).
+    pub conversations: usize,
     /// Problems, sorted.
     pub problems: Vec<Problem>,
     /// What `repair` removed.
     pub repaired: Vec<String>,
 }
 
-/// Checks `store`; with `repair`, removes corrupted blob copies.
+/// How old a temporary file must be before fsck calls it stale: a writer
+/// that is still running is never disturbed.
+pub const STALE_AFTER: std::time::Duration = std::time::Duration::from_secs(60 * 60);
+
+/// Checks `store`; with `repair`, removes corrupted blob copies and stale
+/// temporary files.
 pub async fn fsck(store: &dyn Store, repair: bool) -> Result<Report> {
     let blobs: &dyn BlobStore = store;
     let docs: &dyn DocumentStore = store;
     let mut report = Report::default();
     let mut corrupted = BTreeSet::new();
+    let mut snapshots_seen = BTreeSet::new();
+    let mut conversations_seen = BTreeSet::new();
 
     for digest in blobs.list_blobs().await? {
         report.blobs += 1;
         match blobs.get(&digest).await {
+            // Snapshots and conversations are recognised by their format
+            // tags, so those no run refers to are checked too.
+            Ok(data) if data.starts_with(br#"{"format":"handoff.snapshot/"#) => {
+                snapshots_seen.insert(digest);
+            }
+            Ok(data) if data.starts_with(br#"{"format":"handoff.conversation/"#) => {
+                conversations_seen.insert(digest);
+            }
             Ok(_) => {}
             Err(e @ handoff_store::Error::Corrupted { .. }) => {
                 corrupted.insert(digest);
@@ -57,6 +80,30 @@ pub async fn fsck(store: &dyn Store, repair: bool) -> Result<Report> {
             Err(e) => report.problems.push(Problem {
                 object: format!("blob {digest}"),
                 problem: e.to_string(),
+            }),
+        }
+    }
+
+    // Named conversations (imports, and every run's).
+    for key in docs.list("conversations").await? {
+        let object = format!("conversation name {key}");
+        let Some(found) = docs.get_latest(&key).await? else {
+            continue;
+        };
+        match std::str::from_utf8(&found.data)
+            .ok()
+            .and_then(|t| t.trim().parse::<Digest>().ok())
+        {
+            Some(digest) if blobs.has(&digest).await? => {
+                conversations_seen.insert(digest);
+            }
+            Some(digest) => report.problems.push(Problem {
+                object,
+                problem: format!("points at missing blob {digest}"),
+            }),
+            None => report.problems.push(Problem {
+                object,
+                problem: "does not point at a blob".to_owned(),
             }),
         }
     }
@@ -108,19 +155,37 @@ pub async fn fsck(store: &dyn Store, repair: bool) -> Result<Report> {
                 .iter()
                 .filter_map(|s| s.conversation_at_end.as_ref()),
         ) {
-            if corrupted.contains(head) || !blobs.has(head).await? {
-                continue;
-            }
-            if let Err(e) = conversations::load(blobs, head).await {
-                report.problems.push(Problem {
-                    object: format!("conversation {head}"),
-                    problem: e.to_string(),
-                });
+            if !corrupted.contains(head) && blobs.has(head).await? {
+                conversations_seen.insert(*head);
             }
         }
         for snapshot in snapshots {
-            check_snapshot(blobs, id, snapshot, &corrupted, &mut report.problems).await?;
+            if !blobs.has(&snapshot).await? {
+                report.problems.push(Problem {
+                    object: format!("run {id}"),
+                    problem: format!("refers to missing snapshot {snapshot}"),
+                });
+            } else if !corrupted.contains(&snapshot) {
+                snapshots_seen.insert(snapshot);
+            }
         }
+    }
+
+    for snapshot in &snapshots_seen {
+        report.snapshots += 1;
+        check_snapshot(blobs, *snapshot, &corrupted, &mut report.problems).await?;
+    }
+    for conversation in &conversations_seen {
+        report.conversations += 1;
+        check_conversation(blobs, *conversation, &corrupted, &mut report.problems).await?;
+    }
+
+    let stale = blobs.stale_temporaries(STALE_AFTER).await?;
+    for temporary in &stale {
+        report.problems.push(Problem {
+            object: format!("temporary file {temporary}"),
+            problem: "left behind by a writer that stopped (fsck --repair removes it)".to_owned(),
+        });
     }
 
     if repair {
@@ -130,6 +195,11 @@ pub async fn fsck(store: &dyn Store, repair: bool) -> Result<Report> {
                 .repaired
                 .push(format!("removed corrupted blob {digest}"));
         }
+        for temporary in blobs.remove_stale_temporaries(STALE_AFTER).await? {
+            report
+                .repaired
+                .push(format!("removed stale temporary file {temporary}"));
+        }
     }
     report.problems.sort();
     report.problems.dedup();
@@ -138,22 +208,11 @@ pub async fn fsck(store: &dyn Store, repair: bool) -> Result<Report> {
 
 async fn check_snapshot(
     blobs: &dyn BlobStore,
-    run: RunId,
     id: Digest,
     corrupted: &BTreeSet<Digest>,
     problems: &mut Vec<Problem>,
 ) -> Result<()> {
     let object = format!("snapshot {id}");
-    if !blobs.has(&id).await? {
-        problems.push(Problem {
-            object: format!("run {run}"),
-            problem: format!("refers to missing snapshot {id}"),
-        });
-        return Ok(());
-    }
-    if corrupted.contains(&id) {
-        return Ok(());
-    }
     let manifest = match handoff_workspace::load_manifest(blobs, &id).await {
         Ok(manifest) => manifest,
         Err(e) => {
@@ -195,6 +254,89 @@ async fn check_snapshot(
             }
         }
     }
+    if let Some(history) = &manifest.history {
+        for carried in &history.objects {
+            if corrupted.contains(&carried.digest) {
+                continue;
+            }
+            match blobs.get(&carried.digest).await {
+                Ok(data) if data.len() as u64 != carried.size => problems.push(Problem {
+                    object: object.clone(),
+                    problem: format!(
+                        "carried object {} declares {} bytes but blob {} has {}",
+                        carried.oid,
+                        carried.size,
+                        carried.digest,
+                        data.len()
+                    ),
+                }),
+                Ok(_) => {}
+                Err(e) if e.is_not_found() => problems.push(Problem {
+                    object: object.clone(),
+                    problem: format!(
+                        "carried object {} refers to missing blob {}",
+                        carried.oid, carried.digest
+                    ),
+                }),
+                Err(e) => problems.push(Problem {
+                    object: object.clone(),
+                    problem: e.to_string(),
+                }),
+            }
+        }
+    }
+    Ok(())
+}
+
+/// A conversation decodes, and every attachment it names is stored with
+/// the size it declares.
+async fn check_conversation(
+    blobs: &dyn BlobStore,
+    id: Digest,
+    corrupted: &BTreeSet<Digest>,
+    problems: &mut Vec<Problem>,
+) -> Result<()> {
+    let object = format!("conversation {id}");
+    let conversation = match conversations::load(blobs, &id).await {
+        Ok(conversation) => conversation,
+        Err(e) => {
+            problems.push(Problem {
+                object,
+                problem: e.to_string(),
+            });
+            return Ok(());
+        }
+    };
+    let mut seen = BTreeSet::new();
+    for attachment in conversation.attachments() {
+        if !seen.insert(attachment.digest) || corrupted.contains(&attachment.digest) {
+            continue;
+        }
+        match blobs.get(&attachment.digest).await {
+            Ok(data) if data.len() as u64 != attachment.size => problems.push(Problem {
+                object: object.clone(),
+                problem: format!(
+                    "attachment {} declares {} bytes but blob {} has {}",
+                    attachment.name,
+                    attachment.size,
+                    attachment.digest,
+                    data.len()
+                ),
+            }),
+            Ok(_) => {}
+            Err(e) if e.is_not_found() => problems.push(Problem {
+                object: object.clone(),
+                problem: format!(
+                    "attachment {} refers to missing blob {}",
+                    attachment.name, attachment.digest
+                ),
+            }),
+            Err(e) => problems.push(Problem {
+                object: object.clone(),
+                problem: e.to_string(),
+            }),
+        }
+    }
     Ok(())
 }
 
@@ -202,4 +344,38 @@ fn source_text(error: &crate::Error) -> String {
     std::error::Error::source(error)
         .map(ToString::to_string)
         .unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use handoff_conversation::{AttachmentRef, Conversation, Message, Part, Role};
+    use handoff_store::MemoryStore;
+
+    #[tokio::test]
+    async fn conversations_no_run_refers_to_are_checked() {
+        let store = MemoryStore::new();
+        let mut conversation = Conversation::new("unreferenced", "warp");
+        let missing = Digest::of(b"never stored");
+        conversation.push(Message::new(
+            Role::User,
+            vec![Part::Attachment(AttachmentRef {
+                digest: missing,
+                name: "shot.png".into(),
+                media_type: "image/png".into(),
+                size: 12,
+            })],
+        ));
+        // Stored, never named, no run: found by its format tag.
+        let blob = conversations::save(&store, &conversation).await.unwrap();
+        let report = fsck(&store, false).await.unwrap();
+        assert_eq!(report.conversations, 1);
+        assert_eq!(
+            report.problems,
+            vec![Problem {
+                object: format!("conversation {blob}"),
+                problem: format!("attachment shot.png refers to missing blob {missing}"),
+            }]
+        );
+    }
 }

@@ -22,7 +22,7 @@ pub struct Counts {
     pub blob_reads: u64,
     /// `has` calls.
     pub blob_checks: u64,
-    /// `list_blobs` and `remove_blob` calls.
+    /// `list_blobs`, `remove_blob` and stale-temporary calls.
     pub blob_admin: u64,
     /// `put_version` calls.
     pub document_writes: u64,
@@ -126,6 +126,14 @@ impl<S: BlobStore> BlobStore for Counting<S> {
     async fn remove_blob(&self, digest: &Digest) -> Result<()> {
         self.tick(3);
         self.inner.remove_blob(digest).await
+    }
+    async fn stale_temporaries(&self, min_age: std::time::Duration) -> Result<Vec<String>> {
+        self.tick(3);
+        self.inner.stale_temporaries(min_age).await
+    }
+    async fn remove_stale_temporaries(&self, min_age: std::time::Duration) -> Result<Vec<String>> {
+        self.tick(3);
+        self.inner.remove_stale_temporaries(min_age).await
     }
     fn describe(&self) -> String {
         self.inner.describe()

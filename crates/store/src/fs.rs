@@ -205,6 +205,19 @@ impl FsStore {
 
     /// Temporary files a crashed writer left in the store.
     pub fn stale_temp_files(&self) -> Vec<PathBuf> {
+        self.stale_temp_files_older_than(std::time::Duration::ZERO)
+    }
+
+    /// Temporary files last written at least `min_age` ago (younger ones may
+    /// belong to a writer still at work).
+    pub fn stale_temp_files_older_than(&self, min_age: std::time::Duration) -> Vec<PathBuf> {
+        let now = std::time::SystemTime::now();
+        let old_enough = |entry: &std::fs::DirEntry| {
+            entry
+                .metadata()
+                .and_then(|m| m.modified())
+                .is_ok_and(|t| now.duration_since(t).is_ok_and(|age| age >= min_age))
+        };
         let mut out = Vec::new();
         let mut stack = vec![self.root.clone()];
         while let Some(dir) = stack.pop() {
@@ -217,7 +230,9 @@ impl FsStore {
                 };
                 if kind.is_dir() {
                     stack.push(entry.path());
-                } else if entry.file_name().to_string_lossy().starts_with(".tmp-") {
+                } else if entry.file_name().to_string_lossy().starts_with(".tmp-")
+                    && old_enough(&entry)
+                {
                     out.push(entry.path());
                 }
             }
@@ -728,6 +743,47 @@ impl BlobStore for FsStore {
                 source,
             }),
         }
+    }
+
+    async fn stale_temporaries(&self, min_age: std::time::Duration) -> Result<Vec<String>> {
+        let this = self.clone();
+        blocking(
+            || "list stale temporary files".to_owned(),
+            move || {
+                Ok(this
+                    .stale_temp_files_older_than(min_age)
+                    .iter()
+                    .map(|p| p.display().to_string())
+                    .collect())
+            },
+        )
+        .await
+    }
+
+    async fn remove_stale_temporaries(&self, min_age: std::time::Duration) -> Result<Vec<String>> {
+        let this = self.clone();
+        blocking(
+            || "remove stale temporary files".to_owned(),
+            move || {
+                let mut removed = Vec::new();
+                for path in this.stale_temp_files_older_than(min_age) {
+                    match std::fs::remove_file(&path) {
+                        Ok(()) => removed.push(path.display().to_string()),
+                        // Its writer finished (renamed it) meanwhile.
+                        Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+                        Err(source) => {
+                            return Err(Error::Io {
+                                action: "remove the stale temporary file",
+                                path,
+                                source,
+                            });
+                        }
+                    }
+                }
+                Ok(removed)
+            },
+        )
+        .await
     }
 
     async fn has(&self, digest: &Digest) -> Result<bool> {

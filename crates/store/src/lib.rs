@@ -200,6 +200,22 @@ pub trait BlobStore: Send + Sync + Debug {
         })
     }
 
+    /// Temporary files at least `min_age` old that a writer which stopped
+    /// (killed, crashed) left in the store, named for people. Backends
+    /// without such files return none.
+    async fn stale_temporaries(&self, min_age: std::time::Duration) -> Result<Vec<String>> {
+        let _ = min_age;
+        Ok(Vec::new())
+    }
+
+    /// Removes what [`BlobStore::stale_temporaries`] lists; returns what was
+    /// removed. A temporary file younger than `min_age` may belong to a
+    /// writer still at work and is never removed.
+    async fn remove_stale_temporaries(&self, min_age: std::time::Duration) -> Result<Vec<String>> {
+        let _ = min_age;
+        Ok(Vec::new())
+    }
+
     /// A short human-readable name of the store, used in error messages
     /// (for example the directory of a filesystem store).
     fn describe(&self) -> String;
@@ -300,6 +316,12 @@ macro_rules! forward_blob_store {
             }
             async fn remove_blob(&self, digest: &Digest) -> Result<()> {
                 (**self).remove_blob(digest).await
+            }
+            async fn stale_temporaries(&self, min_age: std::time::Duration) -> Result<Vec<String>> {
+                (**self).stale_temporaries(min_age).await
+            }
+            async fn remove_stale_temporaries(&self, min_age: std::time::Duration) -> Result<Vec<String>> {
+                (**self).remove_stale_temporaries(min_age).await
             }
             fn describe(&self) -> String {
                 (**self).describe()

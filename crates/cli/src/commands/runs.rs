@@ -334,6 +334,17 @@ pub async fn worker(store_flag: Option<&str>, args: WorkerArgs) -> anyhow::Resul
             _ => Ok(()),
         };
     };
+    // What a killed writer left in the store goes first (old enough that no
+    // writer still at work can own it).
+    for removed in store
+        .remove_stale_temporaries(handoff_engine::fsck::STALE_AFTER)
+        .await?
+    {
+        writeln!(
+            std::io::stderr().lock(),
+            "handoff: removed stale temporary file {removed}"
+        )?;
+    }
     loop {
         let ran = work_pass(&*store, &harness_for, &env, &options, &mut on_event).await?;
         if args.once {
@@ -521,9 +532,11 @@ pub async fn fsck_cmd(store_flag: Option<&str>, args: FsckArgs) -> anyhow::Resul
         let mut out = super::stdout();
         writeln!(
             out,
-            "checked {} blob(s) and {} run record(s): {} problem(s)",
+            "checked {} blob(s), {} run record(s), {} snapshot(s) and {} conversation(s): {} problem(s)",
             report.blobs,
             report.runs,
+            report.snapshots,
+            report.conversations,
             report.problems.len()
         )?;
         for problem in &report.problems {
