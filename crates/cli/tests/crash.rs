@@ -427,3 +427,159 @@ fn kill_9_mid_snapshot_and_mid_push_leaves_a_consistent_store() {
     );
     store_is_consistent(store.path()).unwrap();
 }
+
+/// Whether the crash points are compiled in; CI requires them
+/// (`HANDOFF_REQUIRE_CRASH_POINTS=1`), elsewhere their tests skip.
+fn crash_points() -> bool {
+    if cfg!(feature = "crash-points") {
+        return true;
+    }
+    assert!(
+        std::env::var_os("HANDOFF_REQUIRE_CRASH_POINTS").is_none(),
+        "the crash points are required: build with --features crash-points (or --all-features)"
+    );
+    eprintln!(
+        "skipped: the crash points need --features crash-points (CI builds with --all-features)"
+    );
+    false
+}
+
+/// Kills at named points inside apply's writes — a file's temporary copy
+/// written but not renamed, `index.lock` just created, half written and
+/// fully written but not renamed — each checked to have landed there, then
+/// the next apply finishes the job: every file and the staged state as the
+/// snapshot's, no temporary file, no `index.lock` left.
+#[test]
+fn kills_inside_a_file_write_and_the_index_write_recover() {
+    use handoff_workspace::crash;
+    use std::os::unix::process::ExitStatusExt;
+    if !crash_points() {
+        return;
+    }
+    const N: usize = 60;
+    let source = GitRepo::init();
+    for i in 0..N {
+        source.write(&format!("d{}/f{i:03}.txt", i % 6), content(i, 1));
+    }
+    source.commit_all("base");
+    let base = source.tree_state();
+    for i in 0..N {
+        source.write(&format!("d{}/f{i:03}.txt", i % 6), content(i, 2));
+        // Every other change staged, so the index changes too.
+        if i % 2 == 0 {
+            source.git(&["add", &format!("d{}/f{i:03}.txt", i % 6)]);
+        }
+    }
+    source.write("new/staged.txt", "new and staged\n");
+    source.git(&["add", "new/staged.txt"]);
+    let wanted = source.tree_state();
+    let wanted_status = source.status();
+    let store = tempfile::tempdir().unwrap();
+    let out = handoff(store.path(), &["snapshot", "--repo"])
+        .arg(source.path())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let id = String::from_utf8(out.stdout).unwrap().trim().to_owned();
+
+    let half = format!("{}@{}", crash::FILE_WRITTEN, N / 2);
+    for point in [
+        half.as_str(),
+        crash::INDEX_LOCKED,
+        crash::INDEX_HALF_WRITTEN,
+        crash::INDEX_WRITTEN,
+    ] {
+        let target = GitRepo::clone_from(&source);
+        let index = target.path().join(".git/index");
+        let lock = target.path().join(".git/index.lock");
+        let index_before = std::fs::read(&index).unwrap();
+        let status = handoff(store.path(), &["apply", &id, "--repo"])
+            .arg(target.path())
+            .env("HANDOFF_CRASH_AT", point)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .unwrap();
+        assert_eq!(status.signal(), Some(6), "{point}: killed (SIGABRT) there");
+
+        // The kill landed inside the write it names.
+        let now = target.tree_state();
+        if point == half {
+            let mut temps = Vec::new();
+            temp_files(target.path(), &mut temps);
+            assert_eq!(
+                temps.len(),
+                1,
+                "{point}: one file's temporary copy: {temps:?}"
+            );
+            let new = now
+                .iter()
+                .filter(|(p, v)| wanted.get(*p) == Some(*v) && base.get(*p) != Some(*v))
+                .count();
+            assert!(
+                new > 0 && new < N,
+                "{point}: mid-apply, {new} of {N} files new"
+            );
+            assert!(!lock.exists());
+        } else {
+            let written = std::fs::metadata(&lock).unwrap().len();
+            match point {
+                p if p == crash::INDEX_LOCKED => assert_eq!(written, 0, "{point}"),
+                p if p == crash::INDEX_HALF_WRITTEN => assert!(written > 0, "{point}"),
+                _ => assert!(written > 0, "{point}"),
+            }
+            assert_eq!(
+                std::fs::read(&index).unwrap(),
+                index_before,
+                "{point}: index untouched"
+            );
+            assert_eq!(
+                now, wanted,
+                "{point}: every file was written before the index"
+            );
+        }
+
+        // The next apply recovers and finishes.
+        let out = handoff(store.path(), &["apply", &id, "--json", "--repo"])
+            .arg(target.path())
+            .output()
+            .unwrap();
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{point}: {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(!lock.exists(), "{point}: its own stale lock removed");
+        let mut temps = Vec::new();
+        temp_files(target.path(), &mut temps);
+        assert!(temps.is_empty(), "{point}: {temps:?}");
+        assert_eq!(target.tree_state(), wanted, "{point}");
+        assert_eq!(
+            target.status(),
+            wanted_status,
+            "{point}: the staged state too"
+        );
+    }
+
+    // A lock another process holds is never taken or removed: the files are
+    // written, the staged state is reported as not recorded, clearly.
+    let target = GitRepo::clone_from(&source);
+    let lock = target.path().join(".git/index.lock");
+    std::fs::write(&lock, b"another git is writing").unwrap();
+    let out = handoff(store.path(), &["apply", &id, "--json", "--repo"])
+        .arg(target.path())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(3));
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let reason = report["failed"][0]["reason"].as_str().unwrap();
+    assert!(reason.contains("index.lock exists"), "{reason}");
+    assert_eq!(std::fs::read(&lock).unwrap(), b"another git is writing");
+    assert_eq!(target.tree_state(), wanted);
+}

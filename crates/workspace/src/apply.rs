@@ -359,10 +359,15 @@ pub async fn apply_manifest(
         }
     }
 
-    if options.update_index && !options.dry_run && !staged.is_empty() {
+    if let (true, Some(marker)) = (options.update_index && !staged.is_empty(), &marker) {
         let workdir = workdir.clone();
+        let marker = marker.path.clone();
         let paths: Vec<String> = staged.iter().map(|(path, ..)| path.to_string()).collect();
-        match blocking("update the index", move || update_index(&workdir, staged)).await {
+        match blocking("update the index", move || {
+            update_index(&workdir, &marker, staged)
+        })
+        .await
+        {
             Ok(failures) => report.failed.extend(failures),
             // The files are written; only their staged state is missing (for
             // example another git process holds `index.lock`). Say so per
@@ -390,9 +395,15 @@ struct Marker {
 
 fn begin_marker(git_dir: &Path) -> Result<Marker> {
     let path = git_dir.join("handoff-apply-in-progress");
-    let interrupted = path.exists();
+    let previous = std::fs::read_to_string(&path).ok();
+    if let Some(text) = &previous {
+        remove_own_stale_lock(git_dir, text);
+    }
     std::fs::write(&path, b"").map_err(Error::io("write the apply marker", &path))?;
-    Ok(Marker { path, interrupted })
+    Ok(Marker {
+        path,
+        interrupted: previous.is_some(),
+    })
 }
 
 async fn blocking<T: Send + 'static>(
@@ -783,6 +794,7 @@ fn remove(worktree: &Worktree, path: &RepoPath, dry_run: bool) -> Outcome {
 /// Sets the target's index entries to the snapshot's staged state.
 fn update_index(
     workdir: &Path,
+    marker: &Path,
     staged: Vec<(RepoPath, Entry, Option<Bytes>)>,
 ) -> Result<Vec<Failure>> {
     let repo = gix::open(workdir).map_err(|e| Error::git("open the repository", workdir, e))?;
@@ -861,8 +873,93 @@ fn update_index(
     // Cached trees are stale after any change.
     index.remove_tree();
     index.remove_resolve_undo();
-    index
-        .write(gix::index::write::Options::default())
-        .map_err(|e| Error::git("write the index", workdir, e))?;
+    write_index(&index, workdir, marker)?;
     Ok(failures)
+}
+
+/// Writes `index` where it was read from, as git does: into `index.lock`
+/// (created exclusively, so another git process's lock is never
+/// overwritten), synced, then renamed over `index`. The lock's inode is
+/// noted in the apply marker first, so that a later apply can tell a lock
+/// this apply left (killed mid-write) from one another process holds.
+fn write_index(index: &gix::index::File, workdir: &Path, marker: &Path) -> Result<()> {
+    use std::io::Write as _;
+    use std::os::unix::fs::MetadataExt as _;
+    let path = index.path().to_owned();
+    let lock = index_lock(&path);
+    let mut bytes = Vec::new();
+    index
+        .write_to(&mut bytes, gix::index::write::Options::default())
+        .map_err(|e| Error::git("encode the index", workdir, e))?;
+    let mut file = match std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(&lock)
+    {
+        Ok(file) => file,
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+            return Err(Error::IndexLocked { lock });
+        }
+        Err(source) => {
+            return Err(Error::Io {
+                action: "create",
+                path: lock,
+                source,
+            });
+        }
+    };
+    let inode = file.metadata().map_err(Error::io("inspect", &lock))?.ino();
+    std::fs::write(marker, format!("index.lock {inode}\n"))
+        .map_err(Error::io("write the apply marker", marker))?;
+    crate::crash::point(crate::crash::INDEX_LOCKED);
+    let (first, rest) = bytes.split_at(bytes.len() / 2);
+    let written = file.write_all(first).and_then(|()| {
+        crate::crash::point(crate::crash::INDEX_HALF_WRITTEN);
+        file.write_all(rest)?;
+        file.sync_all()
+    });
+    if let Err(source) = written {
+        let _ = std::fs::remove_file(&lock);
+        return Err(Error::Io {
+            action: "write",
+            path: lock,
+            source,
+        });
+    }
+    crate::crash::point(crate::crash::INDEX_WRITTEN);
+    if let Err(source) = std::fs::rename(&lock, &path) {
+        let _ = std::fs::remove_file(&lock);
+        return Err(Error::Io {
+            action: "replace the index with",
+            path: lock,
+            source,
+        });
+    }
+    // The lock is gone; a later apply must not think it is ours.
+    let _ = std::fs::write(marker, b"");
+    Ok(())
+}
+
+fn index_lock(index: &Path) -> PathBuf {
+    let mut lock = index.as_os_str().to_owned();
+    lock.push(".lock");
+    PathBuf::from(lock)
+}
+
+/// After an apply that was killed: removes the `index.lock` it left (the
+/// one whose inode its marker noted). A lock another process holds has
+/// another inode and is left alone.
+fn remove_own_stale_lock(git_dir: &Path, marker_text: &str) {
+    use std::os::unix::fs::MetadataExt as _;
+    let Some(inode) = marker_text
+        .lines()
+        .find_map(|l| l.strip_prefix("index.lock "))
+        .and_then(|n| n.trim().parse::<u64>().ok())
+    else {
+        return;
+    };
+    let lock = git_dir.join("index.lock");
+    if std::fs::symlink_metadata(&lock).is_ok_and(|m| m.ino() == inode && m.is_file()) {
+        let _ = std::fs::remove_file(&lock);
+    }
 }

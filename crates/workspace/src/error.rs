@@ -57,6 +57,12 @@ pub enum Error {
         #[source]
         source: std::io::Error,
     },
+    /// Another process holds the index lock.
+    #[error("{} exists: another git process is using the index; once none is running, remove it and apply again", lock.display())]
+    IndexLocked {
+        /// The lock file.
+        lock: PathBuf,
+    },
     /// The blob store failed.
     #[error(transparent)]
     Store(#[from] handoff_store::Error),

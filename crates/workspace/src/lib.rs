@@ -66,6 +66,7 @@
 
 pub mod apply;
 pub mod branch;
+pub mod crash;
 pub mod diff;
 mod error;
 pub mod exclude;

@@ -181,6 +181,7 @@ impl Worktree {
                     .prefix(TEMP_PREFIX)
                     .tempfile_in(&dir)?;
                 tmp.write_all(content)?;
+                crate::crash::point(crate::crash::FILE_WRITTEN);
                 tmp.persist(&target).map_err(|e| e.error)?;
             }
             Kind::Symlink => {
