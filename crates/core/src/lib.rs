@@ -62,6 +62,7 @@
 //!     prompt: Some("now test it".into()),
 //!     snapshot: Default::default(),
 //!     allow_secrets: false,
+//!     variants: 1,
 //! }).await?;
 //!
 //! // The embedded runner restores the workspace, then the agent answers.
