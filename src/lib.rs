@@ -8,6 +8,7 @@
 #![deny(missing_docs)]
 #![allow(clippy::expect_used, clippy::unwrap_used, clippy::panic)]
 
+pub mod model_server;
 pub mod s3;
 
 use std::collections::BTreeMap;
