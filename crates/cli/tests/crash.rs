@@ -187,7 +187,7 @@ fn a_killed_worker_does_not_leave_its_run_running_forever() {
     std::fs::write(
         &agent,
         format!(
-            "#!/bin/sh\nprompt=$(cat)\ncase \"$prompt\" in *hang*) touch {}; exec sleep 5;; esac\necho \"$prompt\" > \"turn-$(date +%N).txt\"\necho ok\n",
+            "#!/bin/sh\nprompt=$(cat)\ncase \"$prompt\" in *\"please hang\"*) touch {}; exec sleep 5;; esac\necho \"$prompt\" > \"turn-$(date +%N).txt\"\necho ok\n",
             started.display()
         ),
     )
