@@ -18,7 +18,8 @@ use handoff_core::store::{FsStore, MemoryStore};
 use handoff_dev::GitRepo;
 
 const FAKE_CLAUDE: &str = r#"#!/bin/sh
-id="$3"; prompt="$7"
+id="$3"; for arg; do prompt="$arg"; done
+prompt=$(printf '%s' "$prompt" | awk 'BEGIN { ORS = "\\n" } { print }')
 folder=$(printf '%s' "$PWD" | sed 's/[^a-zA-Z0-9]/-/g')
 file="$CLAUDE_CONFIG_DIR/projects/$folder/$id.jsonl"
 [ -f "$file" ] || { echo "No conversation found with session ID: $id" >&2; exit 1; }
@@ -55,7 +56,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let store = FsStore::new(tmp.path().join("store"));
     let cloud_agent = ClaudeCodeHarness::new()
         .with_program(&fake)
-        .with_config_dir(&cloud_home);
+        .with_home(&cloud_home);
     let (native, _) = session::read_file(&file, Mode::Strict)?;
     let pushed = push(
         &store,
@@ -65,6 +66,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             harness: &cloud_agent,
             attachments_from: &MemoryStore::new(),
             prompt: Some("write the tests".into()),
+            agent: Default::default(),
             snapshot: Default::default(),
             allow_secrets: false,
             variants: 1,
@@ -102,7 +104,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     // cloud → local, into Claude Code
     let local_agent = ClaudeCodeHarness::new()
         .with_program(&fake)
-        .with_config_dir(&local_home);
+        .with_home(&local_home);
     let back = continue_locally(
         &store,
         pushed.run,

@@ -18,7 +18,8 @@ use handoff_core::store::{FsStore, MemoryStore};
 use handoff_dev::GitRepo;
 
 const FAKE_CODEX: &str = r#"#!/bin/sh
-id="$4"; prompt="$5"
+while [ "$1" != resume ]; do shift; done; id="$2"; prompt="$3"
+prompt=$(printf '%s' "$prompt" | awk 'BEGIN { ORS = "\\n" } { print }')
 file=$(find "$CODEX_HOME/sessions" -name "rollout-*-$id.jsonl" | head -n 1)
 [ -n "$file" ] || { echo "Error: no rollout found for thread id $id" >&2; exit 1; }
 printf '{"timestamp":"2026-11-25T00:00:00.000Z","type":"response_item","payload":{"type":"message","role":"user","content":[{"type":"input_text","text":"%s"}]}}\n' "$prompt" >> "$file"
@@ -62,6 +63,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             harness: &cloud_agent,
             attachments_from: &MemoryStore::new(),
             prompt: Some("write the tests".into()),
+            agent: Default::default(),
             snapshot: Default::default(),
             allow_secrets: false,
             variants: 1,

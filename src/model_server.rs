@@ -114,6 +114,27 @@ impl Request {
         }
     }
 
+    /// The text of the newest user message (for a tool result: empty).
+    pub fn last_user_text(&self) -> String {
+        let blocks_text = |content: &Value| match content {
+            Value::String(text) => text.clone(),
+            Value::Array(blocks) => blocks
+                .iter()
+                .filter_map(|b| b["text"].as_str())
+                .collect::<Vec<_>>()
+                .join("\n"),
+            _ => String::new(),
+        };
+        let last = match self.api {
+            Api::Messages => self.body["messages"].as_array().and_then(|m| m.last()),
+            Api::Responses => self.body["input"].as_array().and_then(|i| i.last()),
+            Api::Other => None,
+        };
+        last.filter(|m| m["role"] == "user")
+            .map(|m| blocks_text(&m["content"]))
+            .unwrap_or_default()
+    }
+
     /// Whether this is a turn of the agent's conversation (it offers
     /// tools), rather than a side request such as a title or a quota probe.
     pub fn is_turn(&self) -> bool {
@@ -170,9 +191,23 @@ pub type Script = dyn Fn(&Request) -> Step + Send + Sync;
 /// The script most tests want: write `path` with `content`, then, once the
 /// tool has run, answer `answer`. Side requests get `answer` too.
 pub fn write_then_answer(path: &str, content: &str, answer: &str) -> Arc<Script> {
-    let (path, content, answer) = (path.to_owned(), content.to_owned(), answer.to_owned());
+    write_when("", path, content, answer)
+}
+
+/// Like [`write_then_answer`], but writes only when the newest prompt
+/// contains `trigger`; every other turn is answered `answer` at once.
+pub fn write_when(trigger: &str, path: &str, content: &str, answer: &str) -> Arc<Script> {
+    let (trigger, path, content, answer) = (
+        trigger.to_owned(),
+        path.to_owned(),
+        content.to_owned(),
+        answer.to_owned(),
+    );
     Arc::new(move |request: &Request| {
-        if request.is_turn() && !request.ends_with_tool_result() {
+        if request.is_turn()
+            && !request.ends_with_tool_result()
+            && request.last_user_text().contains(&trigger)
+        {
             Step::Write {
                 path: path.clone(),
                 content: content.clone(),
@@ -181,6 +216,42 @@ pub fn write_then_answer(path: &str, content: &str, answer: &str) -> Arc<Script>
             Step::Text(answer.clone())
         }
     })
+}
+
+/// A real agent CLI the suite drives.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Agent {
+    /// Claude Code, `$HANDOFF_REAL_CLAUDE`.
+    ClaudeCode,
+    /// Codex, `$HANDOFF_REAL_CODEX`.
+    Codex,
+}
+
+/// The variable that makes a missing real agent CLI a test failure instead
+/// of a skip (`.ci/test` sets it).
+pub const REQUIRE_AGENTS: &str = "HANDOFF_REQUIRE_AGENTS";
+
+/// The real CLI of `agent`, named by `$HANDOFF_REAL_CLAUDE` or
+/// `$HANDOFF_REAL_CODEX` (`.ci/test` installs them and sets both). Without
+/// it: `None` after saying why the test does nothing, or a panic when
+/// `HANDOFF_REQUIRE_AGENTS=1`.
+#[allow(clippy::print_stderr, reason = "tests say why they did nothing")]
+pub fn real_cli(agent: Agent) -> Option<std::path::PathBuf> {
+    let var = match agent {
+        Agent::ClaudeCode => "HANDOFF_REAL_CLAUDE",
+        Agent::Codex => "HANDOFF_REAL_CODEX",
+    };
+    match std::env::var_os(var).filter(|v| !v.is_empty()) {
+        Some(path) => Some(path.into()),
+        None => {
+            assert!(
+                std::env::var(REQUIRE_AGENTS).as_deref() != Ok("1"),
+                "{REQUIRE_AGENTS}=1 but {var} is not set: the real {agent:?} CLI is required"
+            );
+            eprintln!("skipped: {var} is not set (the real {agent:?} CLI is not installed)");
+            None
+        }
+    }
 }
 
 /// A running scripted model server, stopped on drop.

@@ -456,6 +456,7 @@ mod records {
                     harness: &self.agent,
                     attachments_from: &store,
                     prompt: Some("go".into()),
+                    agent: Default::default(),
                     snapshot: SnapshotOptions::default(),
                     allow_secrets: false,
                     variants: 1,

@@ -18,7 +18,8 @@ use handoff_engine::{
 use handoff_store::{FsStore, MemoryStore};
 
 const FAKE: &str = r#"#!/bin/sh
-id="$3"; prompt="$7"
+id="$3"; for arg; do prompt="$arg"; done
+prompt=$(printf '%s' "$prompt" | awk 'BEGIN { ORS = "\\n" } { print }')
 folder=$(printf '%s' "$PWD" | sed 's/[^a-zA-Z0-9]/-/g')
 file="$CLAUDE_CONFIG_DIR/projects/$folder/$id.jsonl"
 [ -f "$file" ] || { echo "No conversation found with session ID: $id" >&2; exit 1; }
@@ -48,7 +49,7 @@ async fn unknown_fields_survive_follow_up_and_continue_locally() {
     let cloud_home = tempfile::tempdir().unwrap();
     let agent = ClaudeCodeHarness::new()
         .with_program(&fake)
-        .with_config_dir(cloud_home.path());
+        .with_home(cloud_home.path());
 
     let repo = GitRepo::init();
     repo.write("a.txt", "a\n");
@@ -63,6 +64,7 @@ async fn unknown_fields_survive_follow_up_and_continue_locally() {
             harness: &agent,
             attachments_from: &MemoryStore::new(),
             prompt: Some("first cloud turn".into()),
+            agent: Default::default(),
             snapshot: Default::default(),
             allow_secrets: false,
             variants: 1,
@@ -110,15 +112,21 @@ async fn unknown_fields_survive_follow_up_and_continue_locally() {
             i + 1
         );
     }
+    // Each cloud prompt reached the agent after the handoff note.
     let prompts: Vec<&str> = written[original.len()..]
         .iter()
         .filter_map(|v| v["message"]["content"].as_str())
+        .map(|text| {
+            assert!(text.starts_with("Note from handoff"), "{text}");
+            text.trim_end().rsplit('\n').next().unwrap_or_default()
+        })
         .collect();
     assert_eq!(prompts, vec!["first cloud turn", "second cloud turn"]);
 }
 
 const FAKE_CODEX: &str = r#"#!/bin/sh
-id="$4"; prompt="$5"
+while [ "$1" != resume ]; do shift; done; id="$2"; prompt="$3"
+prompt=$(printf '%s' "$prompt" | awk 'BEGIN { ORS = "\\n" } { print }')
 file=$(find "$CODEX_HOME/sessions" -name "rollout-*-$id.jsonl" | head -n 1)
 [ -n "$file" ] || { echo "no rollout for $id" >&2; exit 1; }
 printf '{"timestamp":"2026-11-25T00:00:00.000Z","type":"response_item","payload":{"type":"message","role":"user","content":[{"type":"input_text","text":"%s"}]}}\n' "$prompt" >> "$file"
@@ -160,6 +168,7 @@ async fn a_codex_rollout_survives_follow_up_and_continue_locally() {
             harness: &agent,
             attachments_from: &MemoryStore::new(),
             prompt: Some("first cloud turn".into()),
+            agent: Default::default(),
             snapshot: Default::default(),
             allow_secrets: false,
             variants: 1,

@@ -205,6 +205,7 @@ proptest! {
             harness: &harness,
             attachments_from: &store,
             prompt: Some("go".into()),
+            agent: Default::default(),
             snapshot: SnapshotOptions::default(),
             allow_secrets: false,
             variants: 1,

@@ -116,6 +116,7 @@ pub async fn push_demo(
             harness: agent,
             attachments_from: store,
             prompt: Some("finish the test".into()),
+            agent: Default::default(),
             snapshot: Default::default(),
             allow_secrets: false,
             variants: 1,

@@ -1,178 +1,134 @@
 //! [`ClaudeCodeHarness`]: runs a turn with the real `claude` CLI.
 //!
-//! The conversation is installed as a Claude Code session (see
-//! [`session::install`]) for the run's working directory, then the CLI
-//! resumes it non-interactively:
-//! `claude -p --resume <id> --output-format stream-json --verbose <prompt>`
-//! with `CLAUDE_CONFIG_DIR` pointing at the configuration directory. When it
-//! exits, the session file is read back and the lines it added become the
-//! turn's messages, so the conversation holds exactly what the agent
-//! recorded. A missing binary, a non-zero exit or a timeout is a failed turn
-//! with the reason; a partial last line left by a killed CLI is cut, so the
-//! session file stays valid.
+//! The shared [`NativeHarness`] does the work; this module is what is
+//! particular to Claude Code: the data of its CLI ([`CLI`]) and its format
+//! ([`ClaudeCode`]). The conversation is installed as a session (see
+//! [`session::install`]) for the run's working directory, then resumed
+//! non-interactively:
+//! `claude -p --resume <id> --output-format stream-json --verbose
+//! --permission-mode <mode> [--model M] <note and prompt>` with
+//! `CLAUDE_CONFIG_DIR` pointing at the configuration directory. The lines
+//! it appends to the session file are the turn; the `result` line of its
+//! stream says whether the turn succeeded.
+//!
+//! Permission levels: `read-only` is plan mode (Claude Code refuses every
+//! edit), `edits` is `acceptEdits`, `full` is `bypassPermissions` with
+//! `IS_SANDBOX=1` (Claude Code refuses to bypass permissions as root
+//! unless told it runs in a sandbox, which `full` promises).
 
-use std::path::PathBuf;
-use std::time::Duration;
+use std::path::{Path, PathBuf};
 
-use async_trait::async_trait;
-use handoff_conversation::{Message, Mode};
-use handoff_harness::{Error, Harness, HarnessKind, Result, Turn};
+use handoff_conversation::{Conversation, Message, Mode};
+use handoff_harness::native::{Arg, CliSpec, FormatError};
+use handoff_harness::{Grant, Grants, HarnessKind, NativeFormat, NativeHarness};
 use serde_json::Value;
 
-use crate::{paths, session};
-
-const INSTALL_HINT: &str = "install Claude Code with `npm install -g @anthropic-ai/claude-code`";
+use crate::{session, transcript};
 
 /// The Claude Code harness.
-#[derive(Debug, Clone)]
-pub struct ClaudeCodeHarness {
-    program: Option<PathBuf>,
-    config: Option<PathBuf>,
-    timeout: Duration,
-}
+pub type ClaudeCodeHarness = NativeHarness<ClaudeCode>;
 
-impl Default for ClaudeCodeHarness {
-    fn default() -> Self {
-        Self {
-            program: None,
-            config: None,
-            timeout: Duration::from_secs(30 * 60),
-        }
-    }
-}
+/// Claude Code's CLI, as data.
+pub const CLI: CliSpec = CliSpec {
+    programs: &["claude"],
+    install_hint: "install Claude Code with `npm install -g @anthropic-ai/claude-code`",
+    home_var: "CLAUDE_CONFIG_DIR",
+    home_default: ".claude",
+    resume: &[
+        Arg::Lit("-p"),
+        Arg::Lit("--resume"),
+        Arg::Session,
+        Arg::Lit("--output-format"),
+        Arg::Lit("stream-json"),
+        Arg::Lit("--verbose"),
+        Arg::Permissions,
+        Arg::Model,
+        Arg::Prompt,
+    ],
+    grants: Grants {
+        read_only: Grant {
+            args: &["--permission-mode", "plan"],
+            env: &[],
+        },
+        edits: Grant {
+            args: &["--permission-mode", "acceptEdits"],
+            env: &[],
+        },
+        full: Grant {
+            args: &["--permission-mode", "bypassPermissions"],
+            env: &[("IS_SANDBOX", "1")],
+        },
+    },
+    model_flag: "--model",
+    outside_repository: &[],
+    env: &[
+        "ANTHROPIC_API_KEY",
+        "ANTHROPIC_AUTH_TOKEN",
+        "ANTHROPIC_BASE_URL",
+        "ANTHROPIC_CUSTOM_HEADERS",
+        "ANTHROPIC_MODEL",
+        "ANTHROPIC_SMALL_FAST_MODEL",
+        "CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC",
+    ],
+};
 
-impl ClaudeCodeHarness {
-    /// Uses `claude` from `PATH` and the usual configuration directory.
-    pub fn new() -> Self {
-        Self::default()
-    }
+/// Claude Code's session format, for [`NativeHarness`].
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ClaudeCode;
 
-    /// Uses the CLI at `program`.
-    pub fn with_program(mut self, program: impl Into<PathBuf>) -> Self {
-        self.program = Some(program.into());
-        self
-    }
-
-    /// Uses `config` instead of `$CLAUDE_CONFIG_DIR` / `~/.claude`.
-    pub fn with_config_dir(mut self, config: impl Into<PathBuf>) -> Self {
-        self.config = Some(config.into());
-        self
-    }
-
-    /// How long a turn may take (default 30 minutes).
-    pub fn with_timeout(mut self, timeout: Duration) -> Self {
-        self.timeout = timeout;
-        self
-    }
-
-    fn failed(reason: String) -> Error {
-        Error::TurnFailed {
-            harness: HarnessKind::ClaudeCode,
-            reason,
-        }
-    }
-
-    fn io(action: &'static str) -> impl FnOnce(std::io::Error) -> Error {
-        move |source| Error::Io {
-            action,
-            harness: HarnessKind::ClaudeCode,
-            source,
-        }
-    }
-}
-
-#[async_trait]
-impl Harness for ClaudeCodeHarness {
+impl NativeFormat for ClaudeCode {
     fn kind(&self) -> HarnessKind {
         HarnessKind::ClaudeCode
     }
 
-    async fn run_turn(&self, turn: Turn<'_>) -> Result<Vec<Message>> {
-        let program = self
-            .program
-            .clone()
-            .or_else(|| handoff_harness::session_file::find_on_path(&["claude"]))
-            .ok_or_else(|| Error::NotInstalled {
-                program: "claude".to_owned(),
-                hint: "install Claude Code with `npm install -g @anthropic-ai/claude-code`"
-                    .to_owned(),
-            })?;
-        let config = paths::config_dir(self.config.as_deref()).ok_or_else(|| {
-            Self::failed(
-                "no Claude Code configuration directory (set CLAUDE_CONFIG_DIR or HOME)".to_owned(),
-            )
-        })?;
-        let cwd = std::fs::canonicalize(turn.workdir)
-            .map_err(Self::io("resolve the working directory"))?;
-        let cwd = cwd.to_string_lossy().into_owned();
-        let id = turn.conversation.id.to_string();
-        let file = session::install(turn.conversation, &config, &cwd, &id)
-            .map_err(|e| Self::failed(e.to_string()))?;
-        let before = line_count(&file)?;
+    fn spec(&self) -> &'static CliSpec {
+        &CLI
+    }
 
-        let mut prompt = turn.handoff.note();
-        if !prompt.is_empty() {
-            prompt.push('\n');
-        }
-        prompt.push_str(turn.prompt);
-        let args: Vec<std::ffi::OsString> = [
-            "-p",
-            "--resume",
-            &id,
-            "--output-format",
-            "stream-json",
-            "--verbose",
-        ]
-        .into_iter()
-        .map(Into::into)
-        .chain([prompt.into()])
-        .collect();
-        let kind = HarnessKind::ClaudeCode;
-        let run = handoff_harness::session_file::AgentRun {
-            kind: &kind,
-            program: &program,
-            args: &args,
-            cwd: turn.workdir,
-            env: &[("CLAUDE_CONFIG_DIR", config.as_os_str())],
-            stdin: None,
-            timeout: self.timeout,
-            install_hint: INSTALL_HINT,
-        };
-        let output = match handoff_harness::session_file::run_agent(run).await {
-            Ok(output) => output,
-            Err(e) => {
-                repair(&file)?;
-                return Err(e);
-            }
-        };
-        // The session file is the record; the stream only says it finished.
-        let finished = String::from_utf8_lossy(&output.stdout)
+    fn install(
+        &self,
+        conversation: &Conversation,
+        home: &Path,
+        cwd: &str,
+        id: &str,
+    ) -> Result<PathBuf, FormatError> {
+        Ok(session::install(conversation, home, cwd, id)?)
+    }
+
+    fn read_appended(&self, lines: &[u8], label: &str) -> Result<Vec<Message>, FormatError> {
+        Ok(transcript::read(lines, Mode::Lenient, label)?.0.messages)
+    }
+
+    /// The last `result` line of the stream says how the turn ended.
+    fn reported_error(&self, stdout: &str) -> Option<String> {
+        let result = stdout
             .lines()
-            .filter_map(|l| serde_json::from_str::<Value>(l).ok())
-            .any(|v| v.get("type").and_then(Value::as_str) == Some("result"));
-        let (after, _) =
-            session::read_file(&file, Mode::Lenient).map_err(|e| Self::failed(e.to_string()))?;
-        // The CLI appends to the session: what follows the installed lines
-        // is this turn.
-        let added: Vec<Message> = after.messages.into_iter().skip(before).collect();
-        if added.is_empty() || !finished {
-            return Err(Self::failed(
-                "claude exited without recording a turn".to_owned(),
-            ));
-        }
-        Ok(added)
+            .filter_map(|line| serde_json::from_str::<Value>(line).ok())
+            .rfind(|v| v["type"] == "result")?;
+        (result["is_error"] == Value::Bool(true)).then(|| {
+            result["result"]
+                .as_str()
+                .or_else(|| result["subtype"].as_str())
+                .unwrap_or("an error result")
+                .to_owned()
+        })
     }
 }
 
-fn line_count(file: &std::path::Path) -> Result<usize> {
-    let text =
-        std::fs::read_to_string(file).map_err(ClaudeCodeHarness::io("read the session file"))?;
-    Ok(text.lines().filter(|l| !l.trim().is_empty()).count())
-}
+#[cfg(test)]
+mod tests {
+    use super::*;
 
-/// Cuts lines that are not JSON objects (a CLI killed mid-write), so the
-/// session file stays valid for the next resume.
-fn repair(file: &std::path::Path) -> Result<()> {
-    handoff_harness::session_file::cut_torn_lines(file)
-        .map_err(ClaudeCodeHarness::io("repair the session file"))
+    #[test]
+    fn the_result_line_decides() {
+        let ok = r#"{"type":"system"}
+{"type":"result","subtype":"success","is_error":false,"result":"done"}"#;
+        assert_eq!(ClaudeCode.reported_error(ok), None);
+        let failed = r#"{"type":"result","subtype":"success","is_error":true,"result":"API Error: 400 bad model"}"#;
+        assert_eq!(
+            ClaudeCode.reported_error(failed).as_deref(),
+            Some("API Error: 400 bad model")
+        );
+        assert_eq!(ClaudeCode.reported_error("{\"type\":\"system\"}\n"), None);
+    }
 }

@@ -10,7 +10,9 @@
 //!   install a conversation where `claude --resume <id>` looks.
 //!
 //! - [`ClaudeCodeHarness`]: runs turns with the real `claude` CLI resuming
-//!   the installed session, and reads back what it recorded.
+//!   the installed session, and reads back what it recorded — the shared
+//!   [`NativeHarness`](handoff_harness::NativeHarness) over this crate's
+//!   [`ClaudeCode`] format and its CLI's data, [`CLI`].
 //!
 //! # Example
 //!
@@ -37,7 +39,7 @@ pub mod transcript;
 
 use std::path::PathBuf;
 
-pub use harness::ClaudeCodeHarness;
+pub use harness::{CLI, ClaudeCode, ClaudeCodeHarness};
 
 /// Result alias for this crate.
 pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -10,11 +10,11 @@ use std::path::{Path, PathBuf};
 
 use handoff_claude_code::{ClaudeCodeHarness, paths, session};
 use handoff_conversation::{Conversation, Message, Mode, Role};
-use handoff_harness::{Handoff, Harness, Turn};
+use handoff_harness::{AgentOptions, Handoff, Harness, Turn};
 
 const FAKE: &str = r#"#!/bin/sh
-[ "$1" = "-p" ] && [ "$2" = "--resume" ] && [ "$4" = "--output-format" ] && [ "$5" = "stream-json" ] && [ "$6" = "--verbose" ] || { echo "bad arguments: $*" >&2; exit 2; }
-id="$3"; prompt="$7"
+[ "$1" = "-p" ] && [ "$2" = "--resume" ] && [ "$4" = "--output-format" ] && [ "$5" = "stream-json" ] && [ "$6" = "--verbose" ] && [ "$7" = "--permission-mode" ] && [ "$8" = "acceptEdits" ] && [ $# = 9 ] || { echo "bad arguments: $*" >&2; exit 2; }
+id="$3"; prompt=$(printf '%s' "$9" | awk 'BEGIN { ORS = "\\n" } { print }')
 folder=$(printf '%s' "$PWD" | sed 's/[^a-zA-Z0-9]/-/g')
 file="$CLAUDE_CONFIG_DIR/projects/$folder/$id.jsonl"
 if [ ! -f "$file" ]; then echo "No conversation found with session ID: $id" >&2; exit 1; fi
@@ -43,12 +43,17 @@ fn turn<'a>(
     workdir: &'a Path,
     handoff: &'a Handoff,
 ) -> Turn<'a> {
+    const AGENT: &AgentOptions = &AgentOptions {
+        permissions: handoff_harness::Permissions::Edits,
+        model: None,
+    };
     Turn {
         conversation,
         prompt,
         workdir,
         attachments: &[],
         handoff,
+        agent: AGENT,
     }
 }
 
@@ -58,7 +63,7 @@ async fn conformance_with_a_fake_claude() {
     let config = tempfile::tempdir().unwrap();
     let harness = ClaudeCodeHarness::new()
         .with_program(fake(bin.path()))
-        .with_config_dir(config.path());
+        .with_home(config.path());
     handoff_harness::testing::harness_conformance(&harness).await;
 }
 
@@ -72,7 +77,7 @@ async fn a_real_transcript_with_unknown_fields_survives_a_turn() {
     let (conversation, _) = session::read_file(&fixture, Mode::Strict).unwrap();
     let harness = ClaudeCodeHarness::new()
         .with_program(fake(bin.path()))
-        .with_config_dir(config.path());
+        .with_home(config.path());
     let handoff = Handoff::default();
     let added = harness
         .run_turn(turn(&conversation, "continue", work.path(), &handoff))
@@ -122,7 +127,7 @@ async fn missing_binary_and_crashes_are_failed_turns_and_the_file_stays_valid() 
     let handoff = Handoff::default();
     let missing = ClaudeCodeHarness::new()
         .with_program("/nonexistent/claude")
-        .with_config_dir(config.path())
+        .with_home(config.path())
         .run_turn(turn(&conversation, "x", work.path(), &handoff))
         .await
         .unwrap_err();
@@ -136,7 +141,7 @@ async fn missing_binary_and_crashes_are_failed_turns_and_the_file_stays_valid() 
     let bin = tempfile::tempdir().unwrap();
     let harness = ClaudeCodeHarness::new()
         .with_program(fake(bin.path()))
-        .with_config_dir(config.path());
+        .with_home(config.path());
     let crashed = harness
         .run_turn(turn(&conversation, "please crash", work.path(), &handoff))
         .await

@@ -161,6 +161,9 @@ pub struct PushArgs {
     /// How many commits not on the remote may travel with the workspace.
     #[command(flatten)]
     pub history: HistoryArgs,
+    /// How the cloud agent runs.
+    #[command(flatten)]
+    pub agent: AgentArgs,
     /// Print JSON.
     #[arg(long)]
     pub json: bool,
@@ -193,6 +196,21 @@ impl HistoryArgs {
     }
 }
 
+/// How a cloud agent runs a session.
+#[derive(Debug, Args, Clone)]
+pub struct AgentArgs {
+    /// What the agent may do without asking: edits (edit files and run
+    /// commands in the workspace), full (no prompts, no sandbox: only where
+    /// the environment isolates the agent) or read-only
+    /// [default: edits; for a follow-up, as the previous session]
+    #[arg(long, value_name = "LEVEL")]
+    pub permissions: Option<String>,
+    /// The model, as the agent's CLI names it [default: the agent's own;
+    /// for a follow-up, as the previous session]
+    #[arg(long, value_name = "MODEL")]
+    pub model: Option<String>,
+}
+
 /// `handoff worker`.
 #[derive(Debug, Args)]
 pub struct WorkerArgs {
@@ -209,6 +227,10 @@ pub struct WorkerArgs {
     /// whose worker stopped is marked failed once this has passed.
     #[arg(long, value_name = "SECONDS", default_value_t = 900)]
     pub lease: u64,
+    /// The most this worker lets an agent do (edits, full or read-only); a
+    /// session asking for more stays queued for a worker that allows it.
+    #[arg(long, value_name = "LEVEL", default_value = "edits")]
+    pub permissions: String,
 }
 
 /// `handoff follow-up`.
@@ -225,6 +247,9 @@ pub struct FollowUpArgs {
     /// The agent command line for runs using the command harness.
     #[arg(long, value_name = "CMD")]
     pub agent_cmd: Option<String>,
+    /// How the cloud agent runs.
+    #[command(flatten)]
+    pub agent: AgentArgs,
     /// Print JSON.
     #[arg(long)]
     pub json: bool,

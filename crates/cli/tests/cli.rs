@@ -1068,7 +1068,8 @@ fn codex_sessions_import_export_and_push() {
 
 /// Fake agent CLIs, found first on PATH, resuming like the real ones.
 const FAKE_CLAUDE: &str = r#"#!/bin/sh
-id="$3"; prompt="$7"
+id="$3"; for arg; do prompt="$arg"; done
+prompt=$(printf '%s' "$prompt" | awk 'BEGIN { ORS = "\\n" } { print }')
 folder=$(printf '%s' "$PWD" | sed 's/[^a-zA-Z0-9]/-/g')
 file="$CLAUDE_CONFIG_DIR/projects/$folder/$id.jsonl"
 [ -f "$file" ] || { echo "No conversation found with session ID: $id" >&2; exit 1; }
@@ -1077,7 +1078,8 @@ echo '{"type":"result","subtype":"success","result":"ok"}'
 "#;
 
 const FAKE_CODEX: &str = r#"#!/bin/sh
-id="$4"; prompt="$5"
+while [ "$1" != resume ]; do shift; done; id="$2"
+prompt=$(printf '%s' "$3" | awk 'BEGIN { ORS = "\\n" } { print }')
 file=$(find "$CODEX_HOME/sessions" -name "rollout-*-$id.jsonl" | head -n 1)
 [ -n "$file" ] || { echo "no rollout for $id" >&2; exit 1; }
 printf '{"type":"response_item","payload":{"type":"message","role":"assistant","content":[{"type":"output_text","text":"codex was here: %s"}]}}\n' "$prompt" >> "$file"

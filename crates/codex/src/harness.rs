@@ -1,144 +1,167 @@
 //! [`CodexHarness`]: runs a turn with the real `codex` CLI.
 //!
-//! The conversation is installed as a rollout for the run's working
-//! directory, then `codex exec --json resume <id> <prompt>` runs there with
-//! `CODEX_HOME` set; the lines it appends to the rollout become the turn.
-//! A missing binary, a non-zero exit or a timeout is a failed turn; a
-//! partial last line is cut so the rollout stays valid.
+//! The shared [`NativeHarness`] does the work; this module is what is
+//! particular to Codex: the data of its CLI ([`CLI`]) and its format
+//! ([`Codex`]). The conversation is installed as a rollout for the run's
+//! working directory, then
+//! `codex exec --json --sandbox <mode> [--skip-git-repo-check] [--model M]
+//! resume <id> <note and prompt>` runs there with `CODEX_HOME` set; the
+//! lines it appends to the rollout are the turn, and a `turn.failed` event
+//! on its output is a failed turn.
+//!
+//! Permission levels are Codex's sandbox modes: `read-only`,
+//! `workspace-write` (edits), `danger-full-access` (full). The model
+//! provider comes from `$CODEX_HOME/config.toml`; the variable its
+//! `env_key` names is part of the environment the agent needs.
 
-use std::path::PathBuf;
-use std::time::Duration;
+use std::path::{Path, PathBuf};
 
-use async_trait::async_trait;
-use handoff_conversation::{Message, Mode};
-use handoff_harness::{Error, Harness, HarnessKind, Result, Turn};
+use handoff_conversation::{Conversation, Message, Mode};
+use handoff_harness::native::{Arg, CliSpec, FormatError};
+use handoff_harness::{Grant, Grants, HarnessKind, NativeFormat, NativeHarness};
+use serde_json::Value;
 
 use crate::rollout;
 
 /// The Codex harness.
-#[derive(Debug, Clone)]
-pub struct CodexHarness {
-    program: Option<PathBuf>,
-    home: Option<PathBuf>,
-    timeout: Duration,
-}
+pub type CodexHarness = NativeHarness<Codex>;
 
-impl Default for CodexHarness {
-    fn default() -> Self {
-        Self {
-            program: None,
-            home: None,
-            timeout: Duration::from_secs(30 * 60),
-        }
-    }
-}
+/// Codex's CLI, as data.
+pub const CLI: CliSpec = CliSpec {
+    programs: &["codex"],
+    install_hint: "install Codex with `npm install -g @openai/codex`",
+    home_var: "CODEX_HOME",
+    home_default: ".codex",
+    resume: &[
+        Arg::Lit("exec"),
+        Arg::Lit("--json"),
+        Arg::Permissions,
+        Arg::OutsideRepository,
+        Arg::Model,
+        Arg::Lit("resume"),
+        Arg::Session,
+        Arg::Prompt,
+    ],
+    grants: Grants {
+        read_only: Grant {
+            args: &["--sandbox", "read-only"],
+            env: &[],
+        },
+        edits: Grant {
+            args: &["--sandbox", "workspace-write"],
+            env: &[],
+        },
+        full: Grant {
+            args: &["--sandbox", "danger-full-access"],
+            env: &[],
+        },
+    },
+    model_flag: "--model",
+    outside_repository: &["--skip-git-repo-check"],
+    env: &["CODEX_API_KEY", "OPENAI_API_KEY", "OPENAI_BASE_URL"],
+};
 
-impl CodexHarness {
-    /// Uses `codex` from `PATH` and the usual `CODEX_HOME`.
-    pub fn new() -> Self {
-        Self::default()
-    }
+/// Codex's rollout format, for [`NativeHarness`].
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Codex;
 
-    /// Uses the CLI at `program`.
-    pub fn with_program(mut self, program: impl Into<PathBuf>) -> Self {
-        self.program = Some(program.into());
-        self
-    }
-
-    /// Uses `home` instead of `$CODEX_HOME` / `~/.codex`.
-    pub fn with_home(mut self, home: impl Into<PathBuf>) -> Self {
-        self.home = Some(home.into());
-        self
-    }
-
-    /// How long a turn may take (default 30 minutes).
-    pub fn with_timeout(mut self, timeout: Duration) -> Self {
-        self.timeout = timeout;
-        self
-    }
-}
-
-fn failed(reason: String) -> Error {
-    Error::TurnFailed {
-        harness: HarnessKind::Codex,
-        reason,
-    }
-}
-
-fn io(action: &'static str) -> impl FnOnce(std::io::Error) -> Error {
-    move |source| Error::Io {
-        action,
-        harness: HarnessKind::Codex,
-        source,
-    }
-}
-
-const INSTALL_HINT: &str = "install Codex with `npm install -g @openai/codex`";
-
-#[async_trait]
-impl Harness for CodexHarness {
+impl NativeFormat for Codex {
     fn kind(&self) -> HarnessKind {
         HarnessKind::Codex
     }
 
-    async fn run_turn(&self, turn: Turn<'_>) -> Result<Vec<Message>> {
-        let program = self
-            .program
-            .clone()
-            .or_else(|| handoff_harness::session_file::find_on_path(&["codex"]))
-            .ok_or_else(|| Error::NotInstalled {
-                program: "codex".to_owned(),
-                hint: INSTALL_HINT.to_owned(),
-            })?;
-        let home = rollout::codex_home(self.home.as_deref())
-            .ok_or_else(|| failed("no Codex home (set CODEX_HOME or HOME)".to_owned()))?;
-        let cwd =
-            std::fs::canonicalize(turn.workdir).map_err(io("resolve the working directory"))?;
-        let cwd = cwd.to_string_lossy().into_owned();
-        let id = turn.conversation.id.to_string();
-        let file = rollout::install(turn.conversation, &home, &cwd, &id)
-            .map_err(|e| failed(e.to_string()))?;
-        let before = std::fs::read_to_string(&file)
-            .map_err(io("read the rollout"))?
-            .lines()
-            .filter(|l| !l.trim().is_empty())
-            .count();
+    fn spec(&self) -> &'static CliSpec {
+        &CLI
+    }
 
-        let mut prompt = turn.handoff.note();
-        if !prompt.is_empty() {
-            prompt.push('\n');
-        }
-        prompt.push_str(turn.prompt);
-        let args: Vec<std::ffi::OsString> = ["exec", "--json", "resume", &id]
-            .into_iter()
-            .map(Into::into)
-            .chain([prompt.into()])
+    fn install(
+        &self,
+        conversation: &Conversation,
+        home: &Path,
+        cwd: &str,
+        id: &str,
+    ) -> Result<PathBuf, FormatError> {
+        Ok(rollout::install(conversation, home, cwd, id)?)
+    }
+
+    fn read_appended(&self, lines: &[u8], label: &str) -> Result<Vec<Message>, FormatError> {
+        Ok(rollout::read(lines, Mode::Lenient, label)?.0.messages)
+    }
+
+    /// `turn.failed` carries the reason; a bare `error` event counts only
+    /// when no turn completed (Codex also reports retried errors).
+    fn reported_error(&self, stdout: &str) -> Option<String> {
+        let events: Vec<Value> = stdout
+            .lines()
+            .filter_map(|line| serde_json::from_str(line).ok())
             .collect();
-        let kind = HarnessKind::Codex;
-        let run = handoff_harness::session_file::AgentRun {
-            kind: &kind,
-            program: &program,
-            args: &args,
-            cwd: turn.workdir,
-            env: &[("CODEX_HOME", home.as_os_str())],
-            stdin: None,
-            timeout: self.timeout,
-            install_hint: INSTALL_HINT,
-        };
-        if let Err(e) = handoff_harness::session_file::run_agent(run).await {
-            repair(&file)?;
-            return Err(e);
+        let message = |v: &Value| v["message"].as_str().unwrap_or("an error").to_owned();
+        if let Some(failed) = events.iter().find(|v| v["type"] == "turn.failed") {
+            return Some(message(&failed["error"]));
         }
-        let (after, _) =
-            rollout::read_file(&file, Mode::Lenient).map_err(|e| failed(e.to_string()))?;
-        let added: Vec<Message> = after.messages.into_iter().skip(before).collect();
-        if added.is_empty() {
-            return Err(failed("codex exited without recording a turn".to_owned()));
+        if events.iter().any(|v| v["type"] == "turn.completed") {
+            return None;
         }
-        Ok(added)
+        events
+            .iter()
+            .rev()
+            .find(|v| v["type"] == "error")
+            .map(message)
+    }
+
+    fn configured_env(&self, home: &Path) -> Vec<String> {
+        std::fs::read_to_string(home.join("config.toml"))
+            .map(|config| env_keys(&config))
+            .unwrap_or_default()
     }
 }
 
-fn repair(file: &std::path::Path) -> Result<()> {
-    handoff_harness::session_file::cut_torn_lines(file).map_err(io("repair the session file"))
+/// The variables named by `env_key = "…"` in a Codex configuration (its
+/// model providers' keys). A line scan, not a TOML parser: it reads only
+/// these simple assignments.
+fn env_keys(config: &str) -> Vec<String> {
+    config
+        .lines()
+        .filter_map(|line| {
+            let (key, value) = line.split_once('=')?;
+            (key.trim() == "env_key").then_some(())?;
+            let value = value.split('#').next()?.trim();
+            let name = value.strip_prefix('"')?.strip_suffix('"')?;
+            (!name.is_empty() && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_'))
+                .then(|| name.to_owned())
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn failed_turns_are_found_and_retries_are_not() {
+        let ok = r#"{"type":"thread.started"}
+{"type":"item.completed","item":{"type":"error","message":"Model metadata not found"}}
+{"type":"error","message":"Reconnecting... 1/5"}
+{"type":"turn.completed","usage":{}}"#;
+        assert_eq!(Codex.reported_error(ok), None);
+        let failed = r#"{"type":"turn.started"}
+{"type":"error","message":"server said no"}
+{"type":"turn.failed","error":{"message":"server said no"}}"#;
+        assert_eq!(
+            Codex.reported_error(failed).as_deref(),
+            Some("server said no")
+        );
+        assert_eq!(
+            Codex
+                .reported_error("{\"type\":\"error\",\"message\":\"no auth\"}")
+                .as_deref(),
+            Some("no auth")
+        );
+    }
+
+    #[test]
+    fn provider_keys_are_read_from_the_config() {
+        let config = "model_provider = \"mock\"\n[model_providers.mock]\nbase_url = \"http://127.0.0.1:9/v1\"\nenv_key = \"MOCK_KEY\" # the key\n[model_providers.bad]\nenv_key = \"$(rm -rf)\"\n";
+        assert_eq!(env_keys(config), ["MOCK_KEY"]);
+    }
 }

@@ -13,7 +13,9 @@
 //!   line is kept whole in its message's `extra`, so import then export
 //!   gives the same JSON values (and bytes) line for line.
 //! - [`install`], [`find_by_id`], [`find_latest`]: where the CLI looks.
-//! - [`CodexHarness`]: runs `codex exec --json resume <id> <prompt>`.
+//! - [`CodexHarness`]: runs `codex exec --json … resume <id> <prompt>` — the
+//!   shared [`NativeHarness`](handoff_harness::NativeHarness) over this
+//!   crate's [`Codex`] format and its CLI's data, [`CLI`].
 //!
 //! Relied on: the rollout layout and field names as published by Codex's
 //! own source and observed in 0.139–0.16x rollouts by public tooling.
@@ -45,7 +47,7 @@
 mod harness;
 mod rollout;
 
-pub use harness::CodexHarness;
+pub use harness::{CLI, Codex, CodexHarness};
 pub use rollout::{
     NATIVE, codex_home, find_by_id, find_latest, install, read, read_file, rollout_path, write,
 };

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 
 use handoff_codex::{CodexHarness, find_by_id, find_latest, install, read_file, write};
 use handoff_conversation::{Conversation, Message, Mode, Part, Role};
-use handoff_harness::{Handoff, Harness, Turn};
+use handoff_harness::{AgentOptions, Handoff, Harness, Turn};
 
 fn fixture() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/rollout.jsonl")
@@ -130,8 +130,8 @@ fn malformed_lines_name_file_and_line_or_are_skipped() {
 }
 
 const FAKE: &str = r#"#!/bin/sh
-[ "$1" = "exec" ] && [ "$2" = "--json" ] && [ "$3" = "resume" ] || { echo "bad arguments: $*" >&2; exit 2; }
-id="$4"; prompt="$5"
+[ "$*" = "exec --json --sandbox workspace-write --skip-git-repo-check resume $7 $8" ] || { echo "bad arguments: $*" >&2; exit 2; }
+id="$7"; prompt=$(printf '%s' "$8" | awk 'BEGIN { ORS = "\\n" } { print }')
 file=$(find "$CODEX_HOME/sessions" -name "rollout-*-$id.jsonl" | head -n 1)
 [ -n "$file" ] || { echo "Error: no rollout found for thread id $id" >&2; exit 1; }
 head -n 1 "$file" | grep -q "\"id\":\"$id\"" || { echo "session_meta id mismatch" >&2; exit 3; }
@@ -167,9 +167,14 @@ async fn conformance_and_turns_with_a_fake_codex() {
         workdir: work.path(),
         attachments: &[],
         handoff: &handoff,
+        agent: &AgentOptions::default(),
     };
     let added = harness.run_turn(turn).await.unwrap();
-    assert_eq!(added[0].plain_text(), "and add a test");
+    let prompt = added[0].plain_text();
+    assert!(
+        prompt.starts_with("Note from handoff") && prompt.contains("\nand add a test"),
+        "{prompt}"
+    );
     assert!(added[1].plain_text().starts_with("done in "));
 
     let crash = Turn {

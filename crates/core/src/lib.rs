@@ -60,6 +60,7 @@
 //!     harness: &agent,
 //!     attachments_from: &store,
 //!     prompt: Some("now test it".into()),
+//!     agent: Default::default(),
 //!     snapshot: Default::default(),
 //!     allow_secrets: false,
 //!     variants: 1,

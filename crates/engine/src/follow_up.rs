@@ -2,13 +2,14 @@
 //! same conversation in a new session, whose workspace is restored from the
 //! previous session's end snapshot.
 
-use handoff_harness::{Direction, Harness, coverage};
+use handoff_harness::{AgentOptions, Direction, Harness, coverage};
 use handoff_store::Store;
 
 use crate::run::{RunState, RunStore, Session};
 use crate::{Error, Result, RunId};
 
-/// Queues a follow-up session on `run` with `prompt`.
+/// Queues a follow-up session on `run` with `prompt`, run as the previous
+/// session was (the same permission level and model).
 ///
 /// A run that is queued or running is refused with [`Error::RunBusy`]; of two
 /// racing follow-ups exactly one is queued and the other gets
@@ -18,6 +19,18 @@ pub async fn follow_up(
     run: RunId,
     harness: &dyn Harness,
     prompt: String,
+) -> Result<Session> {
+    follow_up_with(store, run, harness, prompt, None).await
+}
+
+/// [`follow_up()`], with the agent options of the new session (`None`: as
+/// the previous session's).
+pub async fn follow_up_with(
+    store: &dyn Store,
+    run: RunId,
+    harness: &dyn Harness,
+    prompt: String,
+    agent: Option<AgentOptions>,
 ) -> Result<Session> {
     coverage::check(harness, Direction::CloudToCloud)?;
     let runs = RunStore::new(store);
@@ -41,7 +54,14 @@ pub async fn follow_up(
             .map(|s| s.start.clone())
             .unwrap_or_default(),
     };
-    let session = Session::queued(Some(prompt), start);
+    let mut session = Session::queued(Some(prompt), start);
+    session.agent = match agent {
+        Some(agent) => agent,
+        None => record
+            .last_session()
+            .map(|s| s.agent.clone())
+            .unwrap_or_default(),
+    };
     record.sessions.push(session.clone());
     record.state = RunState::Queued;
     runs.update(loaded.version, &mut record).await?;

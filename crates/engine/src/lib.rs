@@ -55,7 +55,7 @@ pub mod runner;
 
 pub use environment::{Environment, GitOptions, LocalEnvironment, Prepared, check_out};
 pub use error::{Error, Result};
-pub use follow_up::follow_up;
+pub use follow_up::{follow_up, follow_up_with};
 pub use local::{ContinueOptions, ContinuedLocally, continue_locally, run_marker};
 pub use push::{Push, Pushed, discover_repositories, push};
 pub use run::{

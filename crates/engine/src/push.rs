@@ -15,7 +15,7 @@
 use std::path::{Path, PathBuf};
 
 use handoff_conversation::{Conversation, copy_attachments};
-use handoff_harness::{Direction, Harness, coverage};
+use handoff_harness::{AgentOptions, Direction, Harness, coverage};
 use handoff_store::{BlobStore, Store};
 use handoff_workspace::{Capture, Finding, NoProgress, Scanner, SnapshotOptions};
 
@@ -35,6 +35,8 @@ pub struct Push<'a> {
     pub attachments_from: &'a dyn BlobStore,
     /// A prompt for the first cloud session (`None`: continue as is).
     pub prompt: Option<String>,
+    /// How the agent runs the first session (permission level, model).
+    pub agent: AgentOptions,
     /// How to capture each repository (exclusions, limits).
     pub snapshot: SnapshotOptions,
     /// Push even if likely secrets were found.
@@ -175,6 +177,7 @@ pub async fn push(store: &dyn Store, request: Push<'_>) -> Result<Pushed> {
         }
         let head = conversations::save_named(store, &fork).await?;
         let mut session = Session::queued(request.prompt.clone(), start.clone());
+        session.agent = request.agent.clone();
         session.attachments = fork.attachments().map(|a| a.digest).collect();
         let mut record = RunRecord::new(
             fork.id,

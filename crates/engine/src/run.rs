@@ -3,8 +3,9 @@
 //!
 //! A [`RunRecord`] says which conversation a cloud run continues, with which
 //! harness, in which environment (repositories at base commits), its state,
-//! and its sessions — each with its prompt, times, the workspace snapshots
-//! at its start and end, and the report of applying the start snapshot.
+//! and its sessions — each with its prompt, its agent options (permission
+//! level and model), times, the workspace snapshots at its start and end,
+//! and the report of applying the start snapshot.
 //!
 //! Every change goes through [`RunStore::update`] with the version that was
 //! read: if someone else wrote first, the update fails with
@@ -18,6 +19,7 @@ use std::str::FromStr;
 use bytes::Bytes;
 use chrono::{DateTime, Utc};
 use handoff_conversation::ConversationId;
+use handoff_harness::AgentOptions;
 use handoff_store::{Digest, DocKey, DocumentStore, DocumentStoreExt, Version};
 use handoff_workspace::ApplyReport;
 use serde::{Deserialize, Serialize};
@@ -249,6 +251,10 @@ pub struct Session {
     /// Until when the worker's claim holds without a heartbeat.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub lease_until: Option<DateTime<Utc>>,
+    /// How the agent runs: its permission level and model (records
+    /// written before these existed read as the defaults).
+    #[serde(flatten)]
+    pub agent: AgentOptions,
 }
 
 impl Session {
@@ -268,6 +274,7 @@ impl Session {
             failure: None,
             worker: None,
             lease_until: None,
+            agent: AgentOptions::default(),
         }
     }
 }

@@ -511,6 +511,7 @@ async fn execute(
         workdir: &prepared.root,
         attachments: &attachments,
         handoff: &handoff,
+        agent: &session.agent,
     };
     let added = harness.run_turn(turn).await?;
     conversation.extend(added);

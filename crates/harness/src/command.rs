@@ -1,7 +1,7 @@
 //! [`CommandHarness`]: runs any agent CLI the user names.
 //!
 //! The prompt goes to the program's standard input (preceded by the handoff
-//! note when something was not applied), the conversation so far is a
+//! note), the conversation so far is a
 //! `handoff.conversation/v1` JSONL file named by `HANDOFF_CONVERSATION`, the
 //! attachments are files listed (one path per line) in
 //! `HANDOFF_ATTACHMENTS`, and the working directory is the run's workspace.
@@ -101,11 +101,7 @@ impl Harness for CommandHarness {
             .await
             .map_err(io("write the attachment list"))?;
 
-        let mut input = turn.handoff.note();
-        if !input.is_empty() {
-            input.push('\n');
-        }
-        input.push_str(turn.prompt);
+        let input = turn.prompt_with_note();
         let args: Vec<std::ffi::OsString> = self.args.iter().map(Into::into).collect();
         let kind = self.kind_of();
         let run = crate::session_file::AgentRun {
@@ -192,6 +188,7 @@ mod tests {
             workdir: work.path(),
             attachments: &[],
             handoff: &handoff,
+            agent: &crate::AgentOptions::default(),
         };
         let added = CommandHarness::new(agent, vec![])
             .run_turn(turn)
@@ -224,6 +221,7 @@ mod tests {
             workdir: work.path(),
             attachments: &[],
             handoff: &handoff,
+            agent: &crate::AgentOptions::default(),
         };
         let missing = CommandHarness::new("definitely-not-an-agent-binary", vec![])
             .run_turn(turn)

@@ -44,6 +44,19 @@ pub enum Error {
         #[source]
         source: std::io::Error,
     },
+    /// Installing or reading the agent's native session file failed.
+    #[error("could not {action} the {harness} session at {}", path.display())]
+    Session {
+        /// What was being done (`install`, `read`).
+        action: &'static str,
+        /// The harness.
+        harness: HarnessKind,
+        /// The session file, or the home it was to go in.
+        path: std::path::PathBuf,
+        /// The adapter's error.
+        #[source]
+        source: crate::native::FormatError,
+    },
     /// Converting the conversation failed.
     #[error(transparent)]
     Conversation(#[from] handoff_conversation::Error),

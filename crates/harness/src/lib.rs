@@ -6,16 +6,24 @@
 //!
 //! A harness runs one turn: given the conversation so far, the prompt, the
 //! working directory (where the workspace has already been restored), the
-//! attachments as files, and the [`Handoff`] report of what was and was not
-//! applied, it returns the messages the turn added — and may change files
-//! in the working directory. Everything else (transcript conversion,
-//! locating sessions on disk) lives in each adapter crate.
+//! attachments as files, the [`Handoff`] report of what was and was not
+//! applied, and the session's [`AgentOptions`] (its [`Permissions`] level
+//! and model), it returns the messages the turn added — and may change
+//! files in the working directory.
+//!
+//! [`NativeHarness`] is what every adapter whose agent is a CLI with native
+//! session files shares (install, resume, read back what was appended);
+//! an adapter adds its format and its CLI's data ([`native::CliSpec`]).
+//! Transcript conversion and locating sessions on disk live in each adapter
+//! crate.
 //!
 //! # Example
 //!
 //! ```
 //! use handoff_conversation::{Conversation, Message, Role};
-//! use handoff_harness::{Direction, Handoff, Harness, ScriptedHarness, Turn, coverage};
+//! use handoff_harness::{
+//!     AgentOptions, Direction, Handoff, Harness, ScriptedHarness, Turn, coverage,
+//! };
 //!
 //! # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
 //! let harness = ScriptedHarness::echo("scripted");
@@ -29,6 +37,7 @@
 //!     workdir: dir.path(),
 //!     attachments: &[],
 //!     handoff: &Handoff::default(),
+//!     agent: &AgentOptions::default(),
 //! };
 //! let added = harness.run_turn(turn).await?;
 //! assert_eq!(added[0].role, Role::User);
@@ -39,9 +48,11 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+mod agent;
 mod command;
 pub mod coverage;
 mod error;
+pub mod native;
 mod scripted;
 pub mod session_file;
 #[cfg(any(test, feature = "testing"))]
@@ -55,9 +66,11 @@ use async_trait::async_trait;
 use handoff_conversation::{AttachmentRef, Conversation, Message};
 use serde::{Deserialize, Serialize};
 
+pub use agent::{AgentOptions, Grant, Grants, Permissions, UnknownPermissions};
 pub use command::CommandHarness;
 pub use coverage::{Direction, HarnessKind};
 pub use error::{Error, Result};
+pub use native::{NativeFormat, NativeHarness};
 pub use scripted::{ScriptedHarness, TurnFn};
 
 /// An attachment materialised as a file for the turn.
@@ -95,12 +108,15 @@ impl Handoff {
         self.not_applied.is_empty()
     }
 
-    /// A note for the agent's prompt; empty when there is nothing to say.
+    /// A note for the agent's prompt: the session continues elsewhere, what
+    /// of the workspace was restored, and what was not and why.
     pub fn note(&self) -> String {
-        if self.not_applied.is_empty() && self.warnings.is_empty() {
-            return String::new();
-        }
-        let mut note = String::from("Note from handoff: the workspace was restored best-effort.\n");
+        let mut note = format!(
+            "Note from handoff: this session continues in a new environment; \
+             the workspace was restored best-effort: {} change(s) applied, {} not applied.\n",
+            self.applied,
+            self.not_applied.len()
+        );
         for item in &self.not_applied {
             note.push_str(&format!("- not applied: {}: {}\n", item.path, item.reason));
         }
@@ -124,6 +140,16 @@ pub struct Turn<'a> {
     pub attachments: &'a [AttachmentFile],
     /// What was and was not applied when the workspace was restored.
     pub handoff: &'a Handoff,
+    /// What the agent may do, and with which model.
+    pub agent: &'a AgentOptions,
+}
+
+impl Turn<'_> {
+    /// The prompt as the agent should get it: the handoff note, then the
+    /// prompt.
+    pub fn prompt_with_note(&self) -> String {
+        format!("{}\n{}", self.handoff.note(), self.prompt)
+    }
 }
 
 /// An agent harness.
@@ -138,8 +164,17 @@ pub trait Harness: Send + Sync + Debug {
         coverage::directions_of(&self.kind()).to_vec()
     }
 
-    /// Runs one turn and returns the messages it added, starting with the
-    /// user's prompt. It may change files in `turn.workdir`.
+    /// The names of the environment variables its agent reads from the
+    /// worker's environment (API keys, endpoints, its home); a worker that
+    /// gives agents a clean environment passes these and nothing else. By
+    /// default none.
+    fn env_vars(&self) -> Vec<String> {
+        Vec::new()
+    }
+
+    /// Runs one turn and returns the messages it added: the user's prompt
+    /// (after any records the agent keeps of its own) and what the agent
+    /// did. It may change files in `turn.workdir`.
     async fn run_turn(&self, turn: Turn<'_>) -> Result<Vec<Message>>;
 }
 
@@ -155,6 +190,9 @@ macro_rules! forward_harness {
             }
             fn directions(&self) -> Vec<Direction> {
                 (**self).directions()
+            }
+            fn env_vars(&self) -> Vec<String> {
+                (**self).env_vars()
             }
             async fn run_turn(&self, turn: Turn<'_>) -> Result<Vec<Message>> {
                 (**self).run_turn(turn).await

@@ -1,5 +1,6 @@
-//! Helpers for adapters whose agents keep sessions as JSON-lines files and
-//! are run as CLIs found on `PATH`.
+//! Running agent CLIs found on `PATH`, and keeping the JSON-lines session
+//! files they write valid: the pieces [`NativeHarness`](crate::NativeHarness)
+//! and [`CommandHarness`](crate::CommandHarness) share.
 
 use std::path::{Path, PathBuf};
 
@@ -88,6 +89,19 @@ pub struct AgentRun<'a> {
 /// [`Error::TurnFailed`](crate::Error::TurnFailed). The child is killed if
 /// the future is dropped.
 pub async fn run_agent(run: AgentRun<'_>) -> crate::Result<std::process::Output> {
+    let output = run_program(run).await?;
+    if !output.status.success() {
+        return Err(exit_failure(&run, &output));
+    }
+    Ok(output)
+}
+
+/// Runs an agent CLI to completion and returns its output whatever its
+/// exit status: a missing program is
+/// [`Error::NotInstalled`](crate::Error::NotInstalled), a timeout is
+/// [`Error::TurnFailed`](crate::Error::TurnFailed). The child is killed if
+/// the future is dropped.
+pub async fn run_program(run: AgentRun<'_>) -> crate::Result<std::process::Output> {
     use std::process::Stdio;
     use tokio::io::AsyncWriteExt;
     let mut command = tokio::process::Command::new(run.program);
@@ -125,39 +139,39 @@ pub async fn run_agent(run: AgentRun<'_>) -> crate::Result<std::process::Output>
         // An agent that does not read its input is not an error.
         let _ = stdin.write_all(input).await;
     }
-    let output = match tokio::time::timeout(run.timeout, child.wait_with_output()).await {
+    match tokio::time::timeout(run.timeout, child.wait_with_output()).await {
         Ok(output) => output.map_err(|source| crate::Error::Io {
             action: "wait for the agent program",
             harness: run.kind.clone(),
             source,
-        })?,
-        Err(_) => {
-            return Err(crate::Error::TurnFailed {
-                harness: run.kind.clone(),
-                reason: format!(
-                    "{} did not finish within {:?} and was killed",
-                    run.program.display(),
-                    run.timeout
-                ),
-            });
-        }
-    };
-    if !output.status.success() {
-        let text = format!(
-            "{}{}",
-            String::from_utf8_lossy(&output.stdout),
-            String::from_utf8_lossy(&output.stderr)
-        );
-        let tail: Vec<&str> = text.lines().rev().take(5).collect();
-        return Err(crate::Error::TurnFailed {
+        }),
+        Err(_) => Err(crate::Error::TurnFailed {
             harness: run.kind.clone(),
             reason: format!(
-                "{} exited with {}: {}",
+                "{} did not finish within {:?} and was killed",
                 run.program.display(),
-                output.status,
-                tail.into_iter().rev().collect::<Vec<_>>().join(" ").trim()
+                run.timeout
             ),
-        });
+        }),
     }
-    Ok(output)
+}
+
+/// The failed turn of a program that exited non-zero: its status and the
+/// last lines it printed.
+pub fn exit_failure(run: &AgentRun<'_>, output: &std::process::Output) -> crate::Error {
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let tail: Vec<&str> = text.lines().rev().take(5).collect();
+    crate::Error::TurnFailed {
+        harness: run.kind.clone(),
+        reason: format!(
+            "{} exited with {}: {}",
+            run.program.display(),
+            output.status,
+            tail.into_iter().rev().collect::<Vec<_>>().join(" ").trim()
+        ),
+    }
 }

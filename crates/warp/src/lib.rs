@@ -109,6 +109,7 @@ mod tests {
             workdir: work.path(),
             attachments: &[],
             handoff: &Handoff::default(),
+            agent: &handoff_harness::AgentOptions::default(),
         };
         let err = WarpHarness::at(None).run_turn(turn).await.unwrap_err();
         assert!(

@@ -10,14 +10,32 @@ use handoff_conversation::{
 };
 use handoff_engine::{
     ContinueOptions, ContinuedLocally, LocalEnvironment, Prepared, Push, RunId, RunRecord,
-    RunState, RunStore, WorkEvent, WorkerOptions, continue_locally, follow_up, push, run_session,
-    work_pass,
+    RunState, RunStore, WorkEvent, WorkerOptions, continue_locally, follow_up_with, push,
+    run_session, work_pass,
 };
+use handoff_harness::{AgentOptions, Permissions};
 use handoff_store::{BlobStore, Bytes, Digest, MemoryStore, Put, Store};
 use handoff_workspace::SnapshotOptions;
 use serde_json::json;
 
-use crate::args::{ContinueArgs, FollowUpArgs, FsckArgs, JsonArgs, PushArgs, ShowArgs, WorkerArgs};
+use crate::args::{
+    AgentArgs, ContinueArgs, FollowUpArgs, FsckArgs, JsonArgs, PushArgs, ShowArgs, WorkerArgs,
+};
+
+fn parse_permissions(text: &str) -> anyhow::Result<Permissions> {
+    Ok(text.parse::<Permissions>()?)
+}
+
+/// The agent options `args` give, on top of `base`.
+fn agent_options(args: &AgentArgs, base: AgentOptions) -> anyhow::Result<AgentOptions> {
+    Ok(AgentOptions {
+        permissions: match &args.permissions {
+            Some(text) => parse_permissions(text)?,
+            None => base.permissions,
+        },
+        model: args.model.clone().or(base.model),
+    })
+}
 
 fn parse_run(text: &str) -> anyhow::Result<RunId> {
     text.parse::<RunId>()
@@ -88,6 +106,8 @@ fn summary(record: &RunRecord) -> serde_json::Value {
         "sessions": record.sessions.len(),
         "updated_at": record.updated_at,
         "failure": last.and_then(|s| s.failure.clone()),
+        "permissions": last.map(|s| s.agent.permissions),
+        "model": last.and_then(|s| s.agent.model.clone()),
     })
 }
 
@@ -110,10 +130,12 @@ fn print_record(record: &RunRecord) -> std::io::Result<()> {
     for (i, s) in record.sessions.iter().enumerate() {
         writeln!(
             out,
-            "  session {} {}  {:?}  prompt {:?}",
+            "  session {} {}  {:?}  permissions {}  model {}  prompt {:?}",
             i + 1,
             s.id,
             s.state,
+            s.agent.permissions,
+            s.agent.model.as_deref().unwrap_or("(the agent's default)"),
             s.prompt.as_deref().unwrap_or("")
         )?;
         for r in &s.apply {
@@ -203,6 +225,7 @@ pub async fn push_cmd(store_flag: Option<&str>, args: PushArgs) -> anyhow::Resul
             store: &*store,
         },
         prompt: args.prompt.clone(),
+        agent: agent_options(&args.agent, AgentOptions::default())?,
         snapshot: SnapshotOptions {
             exclude: args.exclude.clone(),
             limits: args.history.limits(),
@@ -304,7 +327,17 @@ pub async fn worker(store_flag: Option<&str>, args: WorkerArgs) -> anyhow::Resul
     };
     let env = LocalEnvironment::new(&envs);
     let agent_cmd = args.agent_cmd.as_deref();
+    let most = parse_permissions(&args.permissions)?;
     let harness_for = |record: &RunRecord| {
+        let asked = record
+            .last_session()
+            .map(|s| s.agent.permissions)
+            .unwrap_or_default();
+        if asked > most {
+            return Err(format!(
+                "it asks for {asked} permissions and this worker allows at most {most} (--permissions)"
+            ));
+        }
         crate::harness::resolve(&record.harness, agent_cmd).map_err(|e| format!("{e:#}"))
     };
     let mut on_event = |event: WorkEvent| {
@@ -362,7 +395,12 @@ pub async fn follow_up_cmd(store_flag: Option<&str>, args: FollowUpArgs) -> anyh
     let store = super::open_store(store_flag)?;
     let record = RunStore::new(&*store).get(run).await?.record;
     let harness = crate::harness::resolve(&record.harness, args.agent_cmd.as_deref())?;
-    let session = follow_up(&*store, run, &*harness, args.prompt.clone()).await?;
+    let previous = record
+        .last_session()
+        .map(|s| s.agent.clone())
+        .unwrap_or_default();
+    let agent = agent_options(&args.agent, previous)?;
+    let session = follow_up_with(&*store, run, &*harness, args.prompt.clone(), Some(agent)).await?;
     if !args.json {
         writeln!(super::stdout(), "{}", session.id)?;
     }

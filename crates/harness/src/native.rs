@@ -1,0 +1,440 @@
+//! [`NativeHarness`]: what every adapter whose agent is a CLI keeping its
+//! sessions as JSON-lines files does the same way, written once.
+//!
+//! A turn installs the conversation as a native session where the CLI looks
+//! for it, resumes it non-interactively (the handoff note before the prompt,
+//! the run's permission level and model as the CLI's own flags), and reads
+//! back every line the CLI appended — unknown line types included — as the
+//! turn's messages. A torn last line (a CLI killed mid-write) is cut so the
+//! session file stays valid. The turn fails, with the reason, when the
+//! program is missing, times out, exits non-zero, reports an error on its
+//! output, or appends nothing.
+//!
+//! An adapter supplies a [`NativeFormat`]: its data ([`CliSpec`]: programs,
+//! resume arguments, permission flags, environment) and the three things
+//! that are its format (install a session, read appended lines, find an
+//! error in the CLI's output).
+
+use std::ffi::OsString;
+use std::fmt::Debug;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use handoff_conversation::{Conversation, Message};
+
+use crate::session_file::{AgentRun, cut_torn_lines, exit_failure, find_on_path, run_program};
+use crate::{Error, Grants, Harness, HarnessKind, Result, Turn};
+
+/// One argument of a CLI's resume command line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Arg {
+    /// Itself.
+    Lit(&'static str),
+    /// The session id.
+    Session,
+    /// The arguments that grant the run's permission level ([`Grants`]).
+    Permissions,
+    /// The model flag and the model, when the run names one.
+    Model,
+    /// [`CliSpec::outside_repository`], when the working directory is not
+    /// the root of a git working tree.
+    OutsideRepository,
+    /// The prompt, preceded by the handoff note.
+    Prompt,
+}
+
+/// What an agent's CLI is, as data.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CliSpec {
+    /// The programs looked for on `PATH`, in order.
+    pub programs: &'static [&'static str],
+    /// How to install it, for the not-installed error.
+    pub install_hint: &'static str,
+    /// The environment variable naming the agent's home (where its
+    /// sessions and configuration live).
+    pub home_var: &'static str,
+    /// The home when that variable is unset, relative to `$HOME`.
+    pub home_default: &'static str,
+    /// The command line that resumes a session and runs one turn.
+    pub resume: &'static [Arg],
+    /// How each permission level is granted.
+    pub grants: Grants,
+    /// The flag that chooses the model.
+    pub model_flag: &'static str,
+    /// Arguments needed when the working directory is not a repository.
+    pub outside_repository: &'static [&'static str],
+    /// The environment variables the agent reads from the worker's
+    /// environment (API keys, endpoints, switches), besides its home.
+    pub env: &'static [&'static str],
+}
+
+/// A boxed error from an adapter's format code.
+pub type FormatError = Box<dyn std::error::Error + Send + Sync>;
+
+/// An agent's native session format: the parts of an adapter that are not
+/// data.
+pub trait NativeFormat: Debug + Clone + Default + Send + Sync + 'static {
+    /// Which agent.
+    fn kind(&self) -> HarnessKind;
+
+    /// Its CLI, as data.
+    fn spec(&self) -> &'static CliSpec;
+
+    /// Installs `conversation` as session `id` for the working directory
+    /// `cwd` (absolute) under `home`; returns the session file.
+    fn install(
+        &self,
+        conversation: &Conversation,
+        home: &Path,
+        cwd: &str,
+        id: &str,
+    ) -> std::result::Result<PathBuf, FormatError>;
+
+    /// The messages of lines appended to a session file (`label` names the
+    /// file in errors). Every line is one message, kept whole.
+    fn read_appended(
+        &self,
+        lines: &[u8],
+        label: &str,
+    ) -> std::result::Result<Vec<Message>, FormatError>;
+
+    /// The error the CLI reported on its standard output, if it reported one.
+    fn reported_error(&self, stdout: &str) -> Option<String>;
+
+    /// Environment variables named by the agent's configuration in `home`
+    /// (a provider's key), which the agent needs besides
+    /// [`CliSpec::env`].
+    fn configured_env(&self, home: &Path) -> Vec<String> {
+        let _ = home;
+        Vec::new()
+    }
+}
+
+/// A harness that drives an agent CLI with native sessions; each adapter
+/// names it for its format (`ClaudeCodeHarness`, `CodexHarness`).
+#[derive(Debug, Clone)]
+pub struct NativeHarness<F> {
+    format: F,
+    program: Option<PathBuf>,
+    home: Option<PathBuf>,
+    timeout: Duration,
+    env: Vec<(String, OsString)>,
+}
+
+impl<F: NativeFormat> Default for NativeHarness<F> {
+    fn default() -> Self {
+        Self {
+            format: F::default(),
+            program: None,
+            home: None,
+            timeout: Duration::from_secs(30 * 60),
+            env: Vec::new(),
+        }
+    }
+}
+
+impl<F: NativeFormat> NativeHarness<F> {
+    /// Uses the agent's program from `PATH` and its usual home.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Uses the CLI at `program`.
+    pub fn with_program(mut self, program: impl Into<PathBuf>) -> Self {
+        self.program = Some(program.into());
+        self
+    }
+
+    /// Uses `home` as the agent's home instead of its variable
+    /// ([`CliSpec::home_var`]) or default.
+    pub fn with_home(mut self, home: impl Into<PathBuf>) -> Self {
+        self.home = Some(home.into());
+        self
+    }
+
+    /// How long a turn may take (default 30 minutes).
+    pub fn with_timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = timeout;
+        self
+    }
+
+    /// Sets an environment variable for the agent (an API endpoint, a key)
+    /// on top of what it inherits.
+    pub fn with_env(mut self, name: impl Into<String>, value: impl Into<OsString>) -> Self {
+        self.env.push((name.into(), value.into()));
+        self
+    }
+
+    /// The agent's home: as set, else its variable, else the default under
+    /// `$HOME`.
+    pub fn home(&self) -> Option<PathBuf> {
+        let spec = self.format.spec();
+        if let Some(home) = &self.home {
+            return Some(home.clone());
+        }
+        if let Some(dir) = std::env::var_os(spec.home_var).filter(|v| !v.is_empty()) {
+            return Some(PathBuf::from(dir));
+        }
+        std::env::var_os("HOME").map(|home| PathBuf::from(home).join(spec.home_default))
+    }
+
+    fn program(&self) -> Result<PathBuf> {
+        let spec = self.format.spec();
+        self.program
+            .clone()
+            .or_else(|| find_on_path(spec.programs))
+            .ok_or_else(|| Error::NotInstalled {
+                program: spec.programs.join(" or "),
+                hint: spec.install_hint.to_owned(),
+            })
+    }
+
+    fn session_error(
+        &self,
+        action: &'static str,
+        path: &Path,
+    ) -> impl FnOnce(FormatError) -> Error {
+        let (harness, path) = (self.format.kind(), path.to_owned());
+        move |source| Error::Session {
+            action,
+            harness,
+            path,
+            source,
+        }
+    }
+
+    fn io(&self, action: &'static str) -> impl FnOnce(std::io::Error) -> Error {
+        let harness = self.format.kind();
+        move |source| Error::Io {
+            action,
+            harness,
+            source,
+        }
+    }
+}
+
+/// The command line `spec` gives for one turn.
+pub fn resume_args(
+    spec: &CliSpec,
+    session: &str,
+    prompt: &str,
+    agent: &crate::AgentOptions,
+    in_repository: bool,
+) -> Vec<OsString> {
+    let mut args = Vec::new();
+    for arg in spec.resume {
+        match arg {
+            Arg::Lit(text) => args.push((*text).into()),
+            Arg::Session => args.push(session.into()),
+            Arg::Permissions => args.extend(
+                spec.grants
+                    .of(agent.permissions)
+                    .args
+                    .iter()
+                    .map(OsString::from),
+            ),
+            Arg::Model => {
+                if let Some(model) = &agent.model {
+                    args.push(spec.model_flag.into());
+                    args.push(model.into());
+                }
+            }
+            Arg::OutsideRepository => {
+                if !in_repository {
+                    args.extend(spec.outside_repository.iter().map(OsString::from));
+                }
+            }
+            Arg::Prompt => args.push(prompt.into()),
+        }
+    }
+    args
+}
+
+#[async_trait]
+impl<F: NativeFormat> Harness for NativeHarness<F> {
+    fn kind(&self) -> HarnessKind {
+        self.format.kind()
+    }
+
+    fn env_vars(&self) -> Vec<String> {
+        let spec = self.format.spec();
+        let mut names: Vec<String> = std::iter::once(spec.home_var)
+            .chain(spec.env.iter().copied())
+            .map(str::to_owned)
+            .collect();
+        if let Some(home) = self.home() {
+            names.extend(self.format.configured_env(&home));
+        }
+        names.sort();
+        names.dedup();
+        names
+    }
+
+    async fn run_turn(&self, turn: Turn<'_>) -> Result<Vec<Message>> {
+        let spec = self.format.spec();
+        let kind = self.format.kind();
+        let program = self.program()?;
+        let home = self.home().ok_or_else(|| Error::TurnFailed {
+            harness: kind.clone(),
+            reason: format!(
+                "no home directory for {kind} (set {} or HOME)",
+                spec.home_var
+            ),
+        })?;
+        let cwd = std::fs::canonicalize(turn.workdir)
+            .map_err(self.io("resolve the working directory"))?;
+        let id = turn.conversation.id.to_string();
+        let file = self
+            .format
+            .install(turn.conversation, &home, &cwd.to_string_lossy(), &id)
+            .map_err(self.session_error("install", &home))?;
+        let installed = std::fs::metadata(&file)
+            .map_err(self.io("read the installed session file"))?
+            .len();
+
+        let prompt = turn.prompt_with_note();
+        let in_repository = cwd.join(".git").exists();
+        let args = resume_args(spec, &id, &prompt, turn.agent, in_repository);
+        let mut env: Vec<(&str, &std::ffi::OsStr)> = vec![(spec.home_var, home.as_os_str())];
+        env.extend(
+            spec.grants
+                .of(turn.agent.permissions)
+                .env
+                .iter()
+                .map(|(name, value)| (*name, std::ffi::OsStr::new(value))),
+        );
+        env.extend(
+            self.env
+                .iter()
+                .map(|(name, value)| (name.as_str(), value.as_os_str())),
+        );
+        let run = AgentRun {
+            kind: &kind,
+            program: &program,
+            args: &args,
+            cwd: &cwd,
+            env: &env,
+            stdin: None,
+            timeout: self.timeout,
+            install_hint: spec.install_hint,
+        };
+        let outcome = run_program(run).await;
+        // Whatever happened, the session file must stay valid for the next
+        // resume.
+        cut_torn_lines(&file).map_err(self.io("repair the session file"))?;
+        let output = outcome?;
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        if let Some(message) = self.format.reported_error(&stdout) {
+            return Err(Error::TurnFailed {
+                harness: kind,
+                reason: format!("{} reported an error: {message}", program.display()),
+            });
+        }
+        if !output.status.success() {
+            return Err(exit_failure(&run, &output));
+        }
+        let bytes = std::fs::read(&file).map_err(self.io("read the session file"))?;
+        let appended = usize::try_from(installed)
+            .ok()
+            .and_then(|at| bytes.get(at..))
+            .ok_or_else(|| Error::TurnFailed {
+                harness: kind.clone(),
+                reason: format!(
+                    "{} rewrote its session file {} instead of appending to it",
+                    program.display(),
+                    file.display()
+                ),
+            })?;
+        let added = self
+            .format
+            .read_appended(appended, &file.display().to_string())
+            .map_err(self.session_error("read", &file))?;
+        if added.is_empty() {
+            return Err(Error::TurnFailed {
+                harness: kind,
+                reason: format!(
+                    "{} exited without appending anything to its session file {}",
+                    program.display(),
+                    file.display()
+                ),
+            });
+        }
+        Ok(added)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{AgentOptions, Grant, Permissions};
+
+    const SPEC: CliSpec = CliSpec {
+        programs: &["agent"],
+        install_hint: "install it",
+        home_var: "AGENT_HOME",
+        home_default: ".agent",
+        resume: &[
+            Arg::Lit("run"),
+            Arg::Permissions,
+            Arg::OutsideRepository,
+            Arg::Model,
+            Arg::Lit("--resume"),
+            Arg::Session,
+            Arg::Prompt,
+        ],
+        grants: Grants {
+            read_only: Grant {
+                args: &["--read-only"],
+                env: &[],
+            },
+            edits: Grant {
+                args: &["--mode", "edit"],
+                env: &[],
+            },
+            full: Grant {
+                args: &["--yolo"],
+                env: &[("SANDBOXED", "1")],
+            },
+        },
+        model_flag: "-m",
+        outside_repository: &["--no-git"],
+        env: &["AGENT_KEY"],
+    };
+
+    #[test]
+    fn resume_arguments_follow_the_spec() {
+        let words = |args: Vec<OsString>| {
+            args.into_iter()
+                .map(|a| a.into_string().unwrap())
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(
+            words(resume_args(
+                &SPEC,
+                "s1",
+                "go",
+                &AgentOptions::default(),
+                true
+            )),
+            ["run", "--mode", "edit", "--resume", "s1", "go"]
+        );
+        let options = AgentOptions {
+            permissions: Permissions::ReadOnly,
+            model: Some("big".into()),
+        };
+        assert_eq!(
+            words(resume_args(&SPEC, "s1", "go", &options, false)),
+            [
+                "run",
+                "--read-only",
+                "--no-git",
+                "-m",
+                "big",
+                "--resume",
+                "s1",
+                "go"
+            ]
+        );
+    }
+}
