@@ -60,24 +60,34 @@ impl Request {
         self.body.to_string()
     }
 
-    /// Whether the last item of the conversation sent is a tool result: the
-    /// agent ran the tool call of the previous step and wants the next.
+    /// The newest item of the conversation sent, leaving out the notes
+    /// an agent adds for the model (Claude Code's `system` messages, such
+    /// as an environment update after a resume elsewhere).
+    fn last_item(&self) -> Option<&Value> {
+        let items = match self.api {
+            Api::Messages => self.body["messages"].as_array(),
+            Api::Responses => self.body["input"].as_array(),
+            Api::Other => None,
+        }?;
+        items
+            .iter()
+            .rev()
+            .find(|item| !matches!(item["role"].as_str(), Some("system" | "developer")))
+    }
+
+    /// Whether the newest item of the conversation sent is a tool result:
+    /// the agent ran the tool call of the previous step and wants the next.
     pub fn ends_with_tool_result(&self) -> bool {
+        let Some(last) = self.last_item() else {
+            return false;
+        };
         match self.api {
-            Api::Messages => self.body["messages"]
+            Api::Messages => last["content"]
                 .as_array()
-                .and_then(|m| m.last())
-                .and_then(|m| m["content"].as_array())
                 .is_some_and(|blocks| blocks.iter().any(|b| b["type"] == "tool_result")),
-            Api::Responses => self.body["input"]
-                .as_array()
-                .and_then(|items| items.last())
-                .is_some_and(|item| {
-                    item["type"]
-                        .as_str()
-                        .is_some_and(|t| t.ends_with("_call_output"))
-                }),
-            Api::Other => false,
+            _ => last["type"]
+                .as_str()
+                .is_some_and(|t| t.ends_with("_call_output")),
         }
     }
 
@@ -116,7 +126,10 @@ impl Request {
 
     /// The text of the newest user message (for a tool result: empty).
     pub fn last_user_text(&self) -> String {
-        let blocks_text = |content: &Value| match content {
+        let Some(last) = self.last_item().filter(|m| m["role"] == "user") else {
+            return String::new();
+        };
+        match &last["content"] {
             Value::String(text) => text.clone(),
             Value::Array(blocks) => blocks
                 .iter()
@@ -124,15 +137,7 @@ impl Request {
                 .collect::<Vec<_>>()
                 .join("\n"),
             _ => String::new(),
-        };
-        let last = match self.api {
-            Api::Messages => self.body["messages"].as_array().and_then(|m| m.last()),
-            Api::Responses => self.body["input"].as_array().and_then(|i| i.last()),
-            Api::Other => None,
-        };
-        last.filter(|m| m["role"] == "user")
-            .map(|m| blocks_text(&m["content"]))
-            .unwrap_or_default()
+        }
     }
 
     /// Whether this is a turn of the agent's conversation (it offers
@@ -144,22 +149,32 @@ impl Request {
                 .is_some_and(|tools| !tools.is_empty())
     }
 
-    /// The agent's working directory, as its request states it.
+    /// The agent's working directory, as its request states it last:
+    /// Claude Code in its system prompt and in the environment updates it
+    /// adds after resuming elsewhere, Codex in its environment context.
     pub fn cwd(&self) -> Option<String> {
-        let text = self.text();
-        for (start, end) in [
-            ("Primary working directory: ", "\\n"),
-            ("Working directory: ", "\\n"),
-            ("<cwd>", "</cwd>"),
-        ] {
-            if let Some(at) = text.find(start) {
-                let rest = &text[at + start.len()..];
-                if let Some(stop) = rest.find(end) {
-                    return Some(rest[..stop].to_owned());
-                }
+        let (text, start) = match self.api {
+            Api::Messages => {
+                let updates = self.body["messages"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .filter(|m| m["role"] == "system")
+                    .map(Value::to_string);
+                let text: String = std::iter::once(self.body["system"].to_string())
+                    .chain(updates)
+                    .collect();
+                (text, "Primary working directory: ")
             }
-        }
-        None
+            Api::Responses => (self.text(), "<cwd>"),
+            Api::Other => return None,
+        };
+        let rest = &text[text.rfind(start)? + start.len()..];
+        let end = ["\\n", " (was ", "</cwd>", "\""]
+            .iter()
+            .filter_map(|end| rest.find(end))
+            .min()?;
+        Some(rest[..end].to_owned())
     }
 }
 
