@@ -132,9 +132,8 @@ fn setup(agent: Agent, server: &ModelServer, conversation: &Conversation) -> Opt
                     .with_home(&handoff_home),
                 |h, (k, v)| h.with_env(k, v),
             );
-            let file =
-                handoff_claude_code::session::install(conversation, &direct_home, cwd, &id)
-                    .unwrap();
+            let file = handoff_claude_code::session::install(conversation, &direct_home, cwd, &id)
+                .unwrap();
             Sides {
                 name: "claude-code",
                 spec: &handoff_claude_code::CLI,

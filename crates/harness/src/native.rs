@@ -368,6 +368,7 @@ impl<F: NativeFormat> Harness for NativeHarness<F> {
 mod tests {
     use super::*;
     use crate::{AgentOptions, Grant, Permissions};
+    use handoff_conversation::Role;
 
     const SPEC: CliSpec = CliSpec {
         programs: &["agent"],
@@ -436,5 +437,154 @@ mod tests {
                 "go"
             ]
         );
+    }
+
+    /// A format of JSON lines `{"role", "text"}`, for a fake agent.
+    #[derive(Debug, Clone, Default)]
+    struct Lines;
+
+    impl NativeFormat for Lines {
+        fn kind(&self) -> HarnessKind {
+            HarnessKind::Other("lines".into())
+        }
+
+        fn spec(&self) -> &'static CliSpec {
+            &SPEC
+        }
+
+        fn install(
+            &self,
+            conversation: &Conversation,
+            home: &Path,
+            _cwd: &str,
+            id: &str,
+        ) -> std::result::Result<PathBuf, FormatError> {
+            let file = home.join(format!("{id}.jsonl"));
+            std::fs::create_dir_all(home)?;
+            let lines: String = conversation
+                .messages
+                .iter()
+                .map(|m| {
+                    format!(
+                        "{}\n",
+                        serde_json::json!({"role": "user", "text": m.plain_text()})
+                    )
+                })
+                .collect();
+            std::fs::write(&file, lines)?;
+            Ok(file)
+        }
+
+        fn read_appended(
+            &self,
+            lines: &[u8],
+            _label: &str,
+        ) -> std::result::Result<Vec<Message>, FormatError> {
+            let mut messages = Vec::new();
+            for line in String::from_utf8(lines.to_vec())?.lines() {
+                let value: serde_json::Value = serde_json::from_str(line)?;
+                let role = if value["role"] == "user" {
+                    Role::User
+                } else {
+                    Role::Assistant
+                };
+                messages.push(Message::text(role, value["text"].as_str().unwrap_or("")));
+            }
+            Ok(messages)
+        }
+
+        fn reported_error(&self, stdout: &str) -> Option<String> {
+            stdout.strip_prefix("ERROR: ").map(|e| e.trim().to_owned())
+        }
+    }
+
+    /// A fake agent: appends per the prompt's last word, to the session
+    /// file its `--resume` names under `$AGENT_HOME`.
+    const FAKE: &str = r#"#!/bin/sh
+for arg; do last="$arg"; done
+while [ "$1" != --resume ]; do shift; done
+file="$AGENT_HOME/$2.jsonl"
+case "$last" in
+  *nothing) ;;
+  *error) echo "ERROR: the model is overloaded"; exit 1 ;;
+  *exit) echo "it broke" >&2; exit 5 ;;
+  *torn) echo '{"role":"assistant","text":"half"}' >> "$file"; printf '{"role":"assist' >> "$file" ;;
+  *) echo '{"role":"user","text":"p"}' >> "$file"; echo '{"role":"assistant","text":"ok"}' >> "$file" ;;
+esac
+"#;
+
+    async fn turn_saying(word: &str) -> (Result<Vec<Message>>, PathBuf, tempfile::TempDir) {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let program = dir.path().join("agent");
+        std::fs::write(&program, FAKE).unwrap();
+        std::fs::set_permissions(&program, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let home = dir.path().join("home");
+        let mut conversation = Conversation::new("c", "lines");
+        conversation.push(Message::text(Role::User, "earlier"));
+        let turn = Turn {
+            conversation: &conversation,
+            prompt: word,
+            workdir: dir.path(),
+            attachments: &[],
+            handoff: &crate::Handoff::default(),
+            agent: &AgentOptions::default(),
+        };
+        let harness = NativeHarness::<Lines>::new()
+            .with_program(&program)
+            .with_home(&home);
+        let result = harness.run_turn(turn).await;
+        let file = home.join(format!("{}.jsonl", conversation.id));
+        (result, file, dir)
+    }
+
+    #[tokio::test]
+    async fn a_turn_is_what_the_cli_appended() {
+        let (added, file, _dir) = turn_saying("go").await;
+        let added = added.unwrap();
+        assert_eq!(
+            added
+                .iter()
+                .map(|m| (m.role, m.plain_text()))
+                .collect::<Vec<_>>(),
+            [
+                (Role::User, "p".to_owned()),
+                (Role::Assistant, "ok".to_owned())
+            ]
+        );
+        assert_eq!(std::fs::read_to_string(file).unwrap().lines().count(), 3);
+    }
+
+    #[tokio::test]
+    async fn failures_say_what_the_cli_did() {
+        for (word, expected) in [
+            (
+                "nothing",
+                "exited without appending anything to its session file",
+            ),
+            ("error", "reported an error: the model is overloaded"),
+            ("exit", "exited with exit status: 5: it broke"),
+        ] {
+            let (result, _, _dir) = turn_saying(word).await;
+            let err = result.unwrap_err();
+            assert!(
+                matches!(err, Error::TurnFailed { .. }) && err.to_string().contains(expected),
+                "{word}: {err}"
+            );
+        }
+    }
+
+    #[tokio::test]
+    async fn a_torn_last_line_is_cut_and_the_rest_kept() {
+        let (added, file, _dir) = turn_saying("torn").await;
+        assert_eq!(added.unwrap()[0].plain_text(), "half");
+        let text = std::fs::read_to_string(file).unwrap();
+        assert!(text.ends_with("\"half\"}\n"), "{text}");
+    }
+
+    #[test]
+    fn the_environment_it_needs_is_declared() {
+        let harness = NativeHarness::<Lines>::new().with_home("/nowhere");
+        assert_eq!(harness.env_vars(), ["AGENT_HOME", "AGENT_KEY"]);
     }
 }

@@ -12,6 +12,7 @@ use crate::{AgentOptions, Direction, Handoff, Harness, NotApplied, Turn, coverag
 /// Runs every check against `harness`.
 pub async fn harness_conformance(harness: &dyn Harness) {
     declares_consistent_coverage(harness);
+    declares_its_environment_as_names(harness);
     turn_starts_with_the_prompt_and_adds_a_reply(harness).await;
     turn_does_not_reuse_message_ids(harness).await;
     turn_with_a_handoff_report(harness).await;
@@ -38,6 +39,24 @@ pub fn declares_consistent_coverage(harness: &dyn Harness) {
             }
             Err(other) => panic!("unexpected error {other}"),
         }
+    }
+}
+
+/// The environment variables a harness declares are names a worker can
+/// pass: non-empty, letters, digits and `_`, each once.
+pub fn declares_its_environment_as_names(harness: &dyn Harness) {
+    let names = harness.env_vars();
+    let mut unique = names.clone();
+    unique.sort();
+    unique.dedup();
+    assert_eq!(unique.len(), names.len(), "each variable once: {names:?}");
+    for name in &names {
+        assert!(
+            !name.is_empty()
+                && !name.starts_with(|c: char| c.is_ascii_digit())
+                && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_'),
+            "{name:?} is not a variable name"
+        );
     }
 }
 
