@@ -1,6 +1,9 @@
 //! Shared test support for handoff's integration tests, examples and
 //! benchmarks: real git repositories in temporary directories, built with a
-//! fixed author, committer and dates so that commit ids are stable.
+//! fixed author, committer and dates so that commit ids are stable;
+//! [`model_server`], a scripted model server on loopback for the real agent
+//! CLIs, and [`agent_turns`], the suite every real-agent adapter runs with
+//! it; [`s3`], a real S3-compatible server.
 //!
 //! This is development tooling, not part of the published API: its helpers
 //! panic with a clear message when git fails, as tests should.
@@ -8,6 +11,7 @@
 #![deny(missing_docs)]
 #![allow(clippy::expect_used, clippy::unwrap_used, clippy::panic)]
 
+pub mod agent_turns;
 pub mod model_server;
 pub mod s3;
 

@@ -29,7 +29,8 @@ use crate::{session, transcript};
 pub type ClaudeCodeHarness = NativeHarness<ClaudeCode>;
 
 /// Claude Code's CLI, as data.
-pub const CLI: CliSpec = CliSpec {
+pub static CLI: CliSpec = CliSpec {
+    kind: HarnessKind::ClaudeCode,
     programs: &["claude"],
     install_hint: "install Claude Code with `npm install -g @anthropic-ai/claude-code`",
     home_var: "CLAUDE_CONFIG_DIR",
@@ -77,10 +78,6 @@ pub const CLI: CliSpec = CliSpec {
 pub struct ClaudeCode;
 
 impl NativeFormat for ClaudeCode {
-    fn kind(&self) -> HarnessKind {
-        HarnessKind::ClaudeCode
-    }
-
     fn spec(&self) -> &'static CliSpec {
         &CLI
     }

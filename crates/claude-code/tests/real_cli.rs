@@ -11,13 +11,13 @@
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use handoff_claude_code::{ClaudeCodeHarness, session};
-use handoff_conversation::{Conversation, Mode, Part, Role};
-use handoff_dev::model_server::{Agent, ModelServer, Request, Step, real_cli, write_then_answer};
-use handoff_harness::{AgentOptions, Error, Handoff, Harness, Permissions, Turn};
+use handoff_claude_code::{ClaudeCodeHarness, paths, session};
+use handoff_conversation::Mode;
+use handoff_dev::agent_turns;
+use handoff_dev::model_server::{Agent, ModelServer, real_cli};
+use handoff_harness::Harness;
 
 /// Runs `claude -p --resume <id> hi` for at most 20 s; returns its output.
 fn resume(claude: &Path, config: &Path, cwd: &Path, id: &str) -> String {
@@ -81,14 +81,18 @@ fn the_real_claude_cli_finds_an_installed_session() {
     );
 }
 
-fn harness(claude: &Path, config: &Path, server: &ModelServer) -> ClaudeCodeHarness {
-    server.claude_env().into_iter().fold(
-        ClaudeCodeHarness::new()
-            .with_program(claude)
-            .with_home(config)
-            .with_timeout(Duration::from_secs(120)),
-        |harness, (name, value)| harness.with_env(name, value),
-    )
+fn harness(claude: &Path) -> impl Fn(&ModelServer, &Path) -> Box<dyn Harness> + '_ {
+    move |server, home| {
+        Box::new(
+            server.claude_env().into_iter().fold(
+                ClaudeCodeHarness::new()
+                    .with_program(claude)
+                    .with_home(home)
+                    .with_timeout(Duration::from_secs(120)),
+                |harness, (name, value)| harness.with_env(name, value),
+            ),
+        )
+    }
 }
 
 #[tokio::test]
@@ -96,10 +100,7 @@ async fn conformance_with_the_real_claude_and_a_scripted_model() {
     let Some(claude) = real_cli(Agent::ClaudeCode) else {
         return;
     };
-    let server = ModelServer::start(Arc::new(|_: &Request| Step::Text("Hello again.".into())));
-    let config = tempfile::tempdir().unwrap();
-    handoff_harness::testing::harness_conformance(&harness(&claude, config.path(), &server)).await;
-    assert!(!server.turns().is_empty(), "the turns reached the model");
+    agent_turns::conformance(&harness(&claude)).await;
 }
 
 #[tokio::test]
@@ -108,74 +109,13 @@ async fn each_permission_level_reaches_claude_and_the_model_passes_through() {
         return;
     };
     let (conversation, _) = session::read_file(&fixture(), Mode::Strict).unwrap();
-    for (permissions, writes) in [
-        (Permissions::ReadOnly, false),
-        (Permissions::Edits, true),
-        (Permissions::Full, true),
-    ] {
-        let server = ModelServer::start(write_then_answer(
-            "agent_wrote.txt",
-            "written by the model",
-            "done",
-        ));
-        let config = tempfile::tempdir().unwrap();
-        let work = tempfile::tempdir().unwrap();
-        let agent = AgentOptions {
-            permissions,
-            model: Some("claude-scripted-1".into()),
-        };
-        let turn = Turn {
-            conversation: &conversation,
-            prompt: "write agent_wrote.txt",
-            workdir: work.path(),
-            attachments: &[],
-            handoff: &Handoff::default(),
-            agent: &agent,
-        };
-        let added = harness(&claude, config.path(), &server)
-            .run_turn(turn)
-            .await
-            .unwrap();
-
-        let turns = server.turns();
-        assert_eq!(turns[0].body["model"], "claude-scripted-1", "{permissions}");
-        assert!(
-            turns[0]
-                .text()
-                .contains("mix phx.server doesnt seem to start"),
-            "the resumed history reached the model"
-        );
-        let written = work.path().join("agent_wrote.txt");
-        assert_eq!(written.exists(), writes, "{permissions}");
-        if writes {
-            assert_eq!(
-                std::fs::read_to_string(&written).unwrap(),
-                "written by the model"
-            );
-        }
-        // What the agent did is in the turn: the tool call, its result and
-        // the answer, as Claude Code recorded them.
-        let parts: Vec<&Part> = added.iter().flat_map(|m| &m.parts).collect();
-        assert!(
-            parts
-                .iter()
-                .any(|p| matches!(p, Part::ToolCall { name, .. } if name == "Write")),
-            "{permissions}: {added:?}"
-        );
-        assert!(
-            parts
-                .iter()
-                .any(|p| matches!(p, Part::ToolResult { is_error, .. } if *is_error != writes)),
-            "{permissions}: the tool result says whether the write happened"
-        );
-        assert_eq!(
-            added
-                .iter()
-                .rfind(|m| m.role == Role::Assistant)
-                .map(|m| m.plain_text()),
-            Some("done".to_owned())
-        );
-    }
+    agent_turns::permission_levels(
+        &harness(&claude),
+        &conversation,
+        "mix phx.server doesnt seem to start",
+        "Write",
+    )
+    .await;
 }
 
 #[tokio::test]
@@ -183,35 +123,10 @@ async fn an_error_from_the_model_fails_the_turn_and_the_session_stays_valid() {
     let Some(claude) = real_cli(Agent::ClaudeCode) else {
         return;
     };
-    let server = ModelServer::start(Arc::new(|_: &Request| Step::Fail {
-        status: 400,
-        message: "scripted refusal".into(),
-    }));
-    let config = tempfile::tempdir().unwrap();
-    let work = tempfile::tempdir().unwrap();
-    let mut conversation = Conversation::new("c", "claude-code");
-    conversation.push(handoff_conversation::Message::text(Role::User, "hello"));
-    let turn = Turn {
-        conversation: &conversation,
-        prompt: "go on",
-        workdir: work.path(),
-        attachments: &[],
-        handoff: &Handoff::default(),
-        agent: &AgentOptions::default(),
-    };
-    let err = harness(&claude, config.path(), &server)
-        .run_turn(turn)
-        .await
-        .unwrap_err();
-    assert!(
-        matches!(&err, Error::TurnFailed { .. }) && err.to_string().contains("scripted refusal"),
-        "{err}"
-    );
-    let cwd = std::fs::canonicalize(work.path()).unwrap();
-    let file = handoff_claude_code::paths::session_file(
-        config.path(),
-        cwd.to_str().unwrap(),
-        &conversation.id.to_string(),
-    );
-    assert!(session::read_file(&file, Mode::Strict).is_ok());
+    agent_turns::model_error_fails_the_turn(&harness(&claude), &|home, work, conversation| {
+        let cwd = std::fs::canonicalize(work).unwrap();
+        let file = paths::session_file(home, cwd.to_str().unwrap(), &conversation.id.to_string());
+        session::read_file(&file, Mode::Strict).is_ok()
+    })
+    .await;
 }

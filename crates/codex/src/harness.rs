@@ -27,7 +27,8 @@ use crate::rollout;
 pub type CodexHarness = NativeHarness<Codex>;
 
 /// Codex's CLI, as data.
-pub const CLI: CliSpec = CliSpec {
+pub static CLI: CliSpec = CliSpec {
+    kind: HarnessKind::Codex,
     programs: &["codex"],
     install_hint: "install Codex with `npm install -g @openai/codex`",
     home_var: "CODEX_HOME",
@@ -66,10 +67,6 @@ pub const CLI: CliSpec = CliSpec {
 pub struct Codex;
 
 impl NativeFormat for Codex {
-    fn kind(&self) -> HarnessKind {
-        HarnessKind::Codex
-    }
-
     fn spec(&self) -> &'static CliSpec {
         &CLI
     }

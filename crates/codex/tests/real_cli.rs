@@ -12,13 +12,13 @@
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::sync::Arc;
 use std::time::Duration;
 
 use handoff_codex::{CodexHarness, find_by_id, install, read_file};
-use handoff_conversation::{Conversation, Message, Mode, Part, Role};
-use handoff_dev::model_server::{Agent, ModelServer, Request, Step, real_cli, write_then_answer};
-use handoff_harness::{AgentOptions, Error, Handoff, Harness, Permissions, Turn};
+use handoff_conversation::Mode;
+use handoff_dev::agent_turns;
+use handoff_dev::model_server::{Agent, ModelServer, Request, Step, real_cli};
+use handoff_harness::Harness;
 
 fn fixture() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/rollout.jsonl")
@@ -72,13 +72,17 @@ fn the_real_codex_cli_finds_an_installed_rollout_by_id() {
     );
 }
 
-fn harness(codex: &Path, home: &Path, server: &ModelServer) -> CodexHarness {
-    server.codex_config(home);
-    CodexHarness::new()
-        .with_program(codex)
-        .with_home(home)
-        .with_timeout(Duration::from_secs(120))
-        .with_env(ModelServer::CODEX_KEY_VAR, "scripted")
+fn harness(codex: &Path) -> impl Fn(&ModelServer, &Path) -> Box<dyn Harness> + '_ {
+    move |server, home| {
+        server.codex_config(home);
+        Box::new(
+            CodexHarness::new()
+                .with_program(codex)
+                .with_home(home)
+                .with_timeout(Duration::from_secs(120))
+                .with_env(ModelServer::CODEX_KEY_VAR, "scripted"),
+        )
+    }
 }
 
 #[tokio::test]
@@ -86,17 +90,17 @@ async fn conformance_with_the_real_codex_and_a_scripted_model() {
     let Some(codex) = real_cli(Agent::Codex) else {
         return;
     };
-    let server = ModelServer::start(Arc::new(|_: &Request| Step::Text("Hello again.".into())));
+    agent_turns::conformance(&harness(&codex)).await;
+}
+
+#[test]
+fn the_provider_key_is_part_of_the_environment_codex_needs() {
+    let server = ModelServer::start(std::sync::Arc::new(|_: &Request| Step::Text(String::new())));
     let home = tempfile::tempdir().unwrap();
-    let harness = harness(&codex, home.path(), &server);
-    assert!(
-        harness
-            .env_vars()
-            .contains(&ModelServer::CODEX_KEY_VAR.to_owned()),
-        "the provider's key is part of the environment the agent needs"
-    );
-    handoff_harness::testing::harness_conformance(&harness).await;
-    assert!(!server.turns().is_empty(), "the turns reached the model");
+    let needs = harness(Path::new("codex"))(&server, home.path()).env_vars();
+    for name in [ModelServer::CODEX_KEY_VAR, "CODEX_HOME", "OPENAI_API_KEY"] {
+        assert!(needs.contains(&name.to_owned()), "{name} in {needs:?}");
+    }
 }
 
 #[tokio::test]
@@ -105,76 +109,13 @@ async fn each_permission_level_reaches_codex_and_the_model_passes_through() {
         return;
     };
     let (conversation, _) = read_file(&fixture(), Mode::Strict).unwrap();
-    for (permissions, writes) in [
-        (Permissions::ReadOnly, false),
-        (Permissions::Edits, true),
-        (Permissions::Full, true),
-    ] {
-        let server = ModelServer::start(write_then_answer(
-            "agent_wrote.txt",
-            "written by the model",
-            "done",
-        ));
-        let home = tempfile::tempdir().unwrap();
-        let work = tempfile::tempdir().unwrap();
-        let agent = AgentOptions {
-            permissions,
-            model: Some("codex-scripted-1".into()),
-        };
-        let turn = Turn {
-            conversation: &conversation,
-            prompt: "write agent_wrote.txt",
-            workdir: work.path(),
-            attachments: &[],
-            handoff: &Handoff::default(),
-            agent: &agent,
-        };
-        let added = harness(&codex, home.path(), &server)
-            .run_turn(turn)
-            .await
-            .unwrap();
-
-        let turns = server.turns();
-        assert_eq!(turns[0].body["model"], "codex-scripted-1", "{permissions}");
-        assert!(
-            turns[0]
-                .text()
-                .contains("Fix the failing test in src/lib.rs"),
-            "the resumed history reached the model"
-        );
-        let written = work.path().join("agent_wrote.txt");
-        assert_eq!(written.exists(), writes, "{permissions}");
-        if writes {
-            assert_eq!(
-                std::fs::read_to_string(&written).unwrap(),
-                "written by the model"
-            );
-        } else {
-            assert!(
-                turns
-                    .last()
-                    .unwrap()
-                    .tool_results()
-                    .iter()
-                    .any(|r| r.contains("Read-only file system")),
-                "the sandbox refused the write"
-            );
-        }
-        let parts: Vec<&Part> = added.iter().flat_map(|m| &m.parts).collect();
-        assert!(
-            parts
-                .iter()
-                .any(|p| matches!(p, Part::ToolCall { name, .. } if name == "exec_command")),
-            "{permissions}: {added:?}"
-        );
-        assert_eq!(
-            added
-                .iter()
-                .rfind(|m| m.role == Role::Assistant && !m.plain_text().is_empty())
-                .map(Message::plain_text),
-            Some("done".to_owned())
-        );
-    }
+    agent_turns::permission_levels(
+        &harness(&codex),
+        &conversation,
+        "Fix the failing test in src/lib.rs",
+        "exec_command",
+    )
+    .await;
 }
 
 #[tokio::test]
@@ -182,30 +123,9 @@ async fn an_error_from_the_model_fails_the_turn_and_the_rollout_stays_valid() {
     let Some(codex) = real_cli(Agent::Codex) else {
         return;
     };
-    let server = ModelServer::start(Arc::new(|_: &Request| Step::Fail {
-        status: 400,
-        message: "scripted refusal".into(),
-    }));
-    let home = tempfile::tempdir().unwrap();
-    let work = tempfile::tempdir().unwrap();
-    let mut conversation = Conversation::new("c", "codex");
-    conversation.push(Message::text(Role::User, "hello"));
-    let turn = Turn {
-        conversation: &conversation,
-        prompt: "go on",
-        workdir: work.path(),
-        attachments: &[],
-        handoff: &Handoff::default(),
-        agent: &AgentOptions::default(),
-    };
-    let err = harness(&codex, home.path(), &server)
-        .run_turn(turn)
-        .await
-        .unwrap_err();
-    assert!(
-        matches!(&err, Error::TurnFailed { .. }) && err.to_string().contains("scripted refusal"),
-        "{err}"
-    );
-    let file = find_by_id(home.path(), &conversation.id.to_string()).unwrap();
-    assert!(read_file(&file, Mode::Strict).is_ok());
+    agent_turns::model_error_fails_the_turn(&harness(&codex), &|home, _, conversation| {
+        find_by_id(home, &conversation.id.to_string())
+            .is_ok_and(|file| read_file(&file, Mode::Strict).is_ok())
+    })
+    .await;
 }

@@ -45,8 +45,10 @@ pub enum Arg {
 }
 
 /// What an agent's CLI is, as data.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CliSpec {
+    /// Which agent it is.
+    pub kind: HarnessKind,
     /// The programs looked for on `PATH`, in order.
     pub programs: &'static [&'static str],
     /// How to install it, for the not-installed error.
@@ -75,9 +77,6 @@ pub type FormatError = Box<dyn std::error::Error + Send + Sync>;
 /// An agent's native session format: the parts of an adapter that are not
 /// data.
 pub trait NativeFormat: Debug + Clone + Default + Send + Sync + 'static {
-    /// Which agent.
-    fn kind(&self) -> HarnessKind;
-
     /// Its CLI, as data.
     fn spec(&self) -> &'static CliSpec;
 
@@ -195,7 +194,7 @@ impl<F: NativeFormat> NativeHarness<F> {
         action: &'static str,
         path: &Path,
     ) -> impl FnOnce(FormatError) -> Error {
-        let (harness, path) = (self.format.kind(), path.to_owned());
+        let (harness, path) = (self.format.spec().kind.clone(), path.to_owned());
         move |source| Error::Session {
             action,
             harness,
@@ -205,7 +204,7 @@ impl<F: NativeFormat> NativeHarness<F> {
     }
 
     fn io(&self, action: &'static str) -> impl FnOnce(std::io::Error) -> Error {
-        let harness = self.format.kind();
+        let harness = self.format.spec().kind.clone();
         move |source| Error::Io {
             action,
             harness,
@@ -254,7 +253,7 @@ pub fn resume_args(
 #[async_trait]
 impl<F: NativeFormat> Harness for NativeHarness<F> {
     fn kind(&self) -> HarnessKind {
-        self.format.kind()
+        self.format.spec().kind.clone()
     }
 
     fn env_vars(&self) -> Vec<String> {
@@ -273,7 +272,7 @@ impl<F: NativeFormat> Harness for NativeHarness<F> {
 
     async fn run_turn(&self, turn: Turn<'_>) -> Result<Vec<Message>> {
         let spec = self.format.spec();
-        let kind = self.format.kind();
+        let kind = self.format.spec().kind.clone();
         let program = self.program()?;
         let home = self.home().ok_or_else(|| Error::TurnFailed {
             harness: kind.clone(),
@@ -370,7 +369,8 @@ mod tests {
     use crate::{AgentOptions, Grant, Permissions};
     use handoff_conversation::Role;
 
-    const SPEC: CliSpec = CliSpec {
+    static SPEC: CliSpec = CliSpec {
+        kind: HarnessKind::Other(String::new()),
         programs: &["agent"],
         install_hint: "install it",
         home_var: "AGENT_HOME",
@@ -444,10 +444,6 @@ mod tests {
     struct Lines;
 
     impl NativeFormat for Lines {
-        fn kind(&self) -> HarnessKind {
-            HarnessKind::Other("lines".into())
-        }
-
         fn spec(&self) -> &'static CliSpec {
             &SPEC
         }
