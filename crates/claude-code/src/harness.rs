@@ -12,9 +12,11 @@
 //! stream says whether the turn succeeded.
 //!
 //! Permission levels: `read-only` is plan mode (Claude Code refuses every
-//! edit), `edits` is `acceptEdits`, `full` is `bypassPermissions` with
-//! `IS_SANDBOX=1` (Claude Code refuses to bypass permissions as root
-//! unless told it runs in a sandbox, which `full` promises).
+//! edit), `edits` is `acceptEdits` (file edits without asking; other shell
+//! commands follow the allow rules of the configuration directory), `full`
+//! is `bypassPermissions` with `IS_SANDBOX=1` (Claude Code refuses to
+//! bypass permissions as root unless told it runs in a sandbox, which
+//! `full` promises).
 
 use std::path::{Path, PathBuf};
 
