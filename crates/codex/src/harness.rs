@@ -111,6 +111,42 @@ impl NativeFormat for Codex {
             .map(|config| env_keys(&config))
             .unwrap_or_default()
     }
+
+    /// The `codex-resources` directory the CLI ships (its own bubblewrap):
+    /// Codex takes the first `bwrap` on `PATH` for its sandbox, and an older
+    /// system one (Debian 12's 0.8, without `--argv0`) cannot start its
+    /// sandbox helper, so every command of an `edits` session fails.
+    fn path_prefix(&self, program: &Path) -> Vec<PathBuf> {
+        bundled_resources(program).into_iter().collect()
+    }
+}
+
+/// Where the npm package of the CLI at `program` keeps `codex-resources`:
+/// beside the native binary (`vendor/<target>/bin/codex`), or in the
+/// platform package next to the `@openai/codex` wrapper.
+fn bundled_resources(program: &Path) -> Option<PathBuf> {
+    let real = std::fs::canonicalize(program).ok()?;
+    let beside = real.parent()?.parent()?.join("codex-resources");
+    if beside.is_dir() {
+        return Some(beside);
+    }
+    // node_modules/@openai/codex/bin/codex.js → node_modules/@openai
+    let scope = real.ancestors().find(|dir| dir.ends_with("@openai"))?;
+    let mut found = Vec::new();
+    for package in std::fs::read_dir(scope).ok()?.flatten() {
+        let vendor = package.path().join("vendor");
+        let Ok(targets) = std::fs::read_dir(&vendor) else {
+            continue;
+        };
+        for target in targets.flatten() {
+            let resources = target.path().join("codex-resources");
+            if resources.is_dir() {
+                found.push(resources);
+            }
+        }
+    }
+    found.sort();
+    found.into_iter().next()
 }
 
 /// The variables named by `env_key = "…"` in a Codex configuration (its
@@ -132,6 +168,31 @@ fn env_keys(config: &str) -> Vec<String> {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn the_bundled_resources_are_found_from_the_npm_wrapper_or_the_binary() {
+        let root = tempfile::tempdir().unwrap();
+        let modules = root.path().join("node_modules");
+        let wrapper = modules.join("@openai/codex/bin/codex.js");
+        let binary =
+            modules.join("@openai/codex-linux-x64/vendor/x86_64-unknown-linux-musl/bin/codex");
+        let resources = modules
+            .join("@openai/codex-linux-x64/vendor/x86_64-unknown-linux-musl/codex-resources");
+        for file in [&wrapper, &binary] {
+            std::fs::create_dir_all(file.parent().unwrap()).unwrap();
+            std::fs::write(file, "").unwrap();
+        }
+        std::fs::create_dir_all(&resources).unwrap();
+        std::fs::create_dir_all(modules.join(".bin")).unwrap();
+        let link = modules.join(".bin/codex");
+        std::os::unix::fs::symlink("../@openai/codex/bin/codex.js", &link).unwrap();
+        let expected = std::fs::canonicalize(&resources).unwrap();
+        assert_eq!(super::bundled_resources(&link), Some(expected.clone()));
+        assert_eq!(super::bundled_resources(&binary), Some(expected));
+        let elsewhere = root.path().join("codex");
+        std::fs::write(&elsewhere, "").unwrap();
+        assert_eq!(super::bundled_resources(&elsewhere), None);
+    }
+
     use super::*;
 
     #[test]

@@ -108,6 +108,14 @@ pub trait NativeFormat: Debug + Clone + Default + Send + Sync + 'static {
         let _ = home;
         Vec::new()
     }
+
+    /// Directories to put first on the agent's `PATH`: tools shipped with
+    /// the CLI at `program` that it must find before the system's. None by
+    /// default.
+    fn path_prefix(&self, program: &Path) -> Vec<PathBuf> {
+        let _ = program;
+        Vec::new()
+    }
 }
 
 /// A harness that drives an agent CLI with native sessions; each adapter
@@ -308,6 +316,17 @@ impl<F: NativeFormat> Harness for NativeHarness<F> {
                 .iter()
                 .map(|(name, value)| (name.as_str(), value.as_os_str())),
         );
+        let prefix = self.format.path_prefix(&program);
+        let path = (!prefix.is_empty())
+            .then(|| {
+                let rest = std::env::var_os("PATH").unwrap_or_default();
+                std::env::join_paths(prefix.iter().cloned().chain(std::env::split_paths(&rest)))
+                    .ok()
+            })
+            .flatten();
+        if let Some(path) = &path {
+            env.push(("PATH", path.as_os_str()));
+        }
         let run = AgentRun {
             kind: &kind,
             program: &program,
