@@ -1,11 +1,15 @@
 //! [`CommandHarness`]: runs any agent CLI the user names.
 //!
-//! The prompt goes to the program's standard input (preceded by the handoff
-//! note), the conversation so far is a
-//! `handoff.conversation/v1` JSONL file named by `HANDOFF_CONVERSATION`, the
-//! attachments are files listed (one path per line) in
-//! `HANDOFF_ATTACHMENTS`, and the working directory is the run's workspace.
-//! Whatever the program prints on standard output is the assistant's reply.
+//! The prompt goes to the program's standard input, preceded by the handoff
+//! note and, when there is history, by a
+//! sentence pointing to the conversation so far rendered as a document
+//! ([`history`](crate::history), also named by `HANDOFF_HISTORY`): an agent
+//! that knows nothing of handoff still sees the whole history. For programs
+//! that do, the conversation is also a `handoff.conversation/v1` JSONL file
+//! named by `HANDOFF_CONVERSATION`; the attachments are files listed (one
+//! path per line) in `HANDOFF_ATTACHMENTS`, and the working directory is
+//! the run's workspace. Whatever the program prints on standard output is
+//! the assistant's reply.
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -101,7 +105,28 @@ impl Harness for CommandHarness {
             .await
             .map_err(io("write the attachment list"))?;
 
-        let input = turn.prompt_with_note();
+        let history = match self.history() {
+            crate::HistoryLoading::Native => None,
+            _ => crate::history::write(
+                &scratch,
+                &turn.conversation.title,
+                &turn.conversation.harness,
+                &turn.conversation.messages,
+                turn.attachments,
+            )
+            .map_err(io("write the history document"))?,
+        };
+
+        let mut input = turn.handoff.note();
+        input.push('\n');
+        if let Some(path) = &history {
+            input.push_str(&crate::history::pointer(
+                path,
+                turn.conversation.messages.len(),
+            ));
+            input.push('\n');
+        }
+        input.push_str(turn.prompt);
         let args: Vec<std::ffi::OsString> = self.args.iter().map(Into::into).collect();
         let kind = self.kind_of();
         let run = crate::session_file::AgentRun {
@@ -112,6 +137,10 @@ impl Harness for CommandHarness {
             env: &[
                 ("HANDOFF_CONVERSATION", conversation_path.as_os_str()),
                 ("HANDOFF_ATTACHMENTS", attachments_path.as_os_str()),
+                (
+                    "HANDOFF_HISTORY",
+                    history.as_deref().map_or("".as_ref(), |p| p.as_os_str()),
+                ),
             ],
             stdin: Some(input.as_bytes()),
             timeout: self.timeout,
@@ -170,7 +199,7 @@ mod tests {
         std::fs::write(work.path().join("restored.txt"), "from the snapshot").unwrap();
         let agent = script(
             bin.path(),
-            "cat > prompt.txt; head -c 40 \"$HANDOFF_CONVERSATION\" > conv-head.txt; cat restored.txt; echo; echo done > agent-was-here.txt",
+            "cat > prompt.txt; head -c 40 \"$HANDOFF_CONVERSATION\" > conv-head.txt; cp \"$HANDOFF_HISTORY\" history.md; cat restored.txt; echo; echo done > agent-was-here.txt",
         );
         let mut conversation = Conversation::new("c", "command");
         conversation.push(Message::text(Role::User, "earlier"));
@@ -201,6 +230,15 @@ mod tests {
             "{prompt}"
         );
         assert!(prompt.contains("not applied: a.txt: conflict"));
+        assert!(
+            prompt.contains("The conversation so far (1 message(s), newest last) is in "),
+            "{prompt}"
+        );
+        let history = std::fs::read_to_string(work.path().join("history.md")).unwrap();
+        assert!(
+            history.contains("## User") && history.contains("earlier"),
+            "{history}"
+        );
         let head = std::fs::read_to_string(work.path().join("conv-head.txt")).unwrap();
         assert!(
             head.starts_with("{\"format\":\"handoff.conversation/v1\""),

@@ -116,6 +116,39 @@ pub const COVERAGE: &[(&str, &[Direction])] = &[
     ),
 ];
 
+/// How an agent gets the conversation so far when a turn starts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+#[non_exhaustive]
+pub enum HistoryLoading {
+    /// Its CLI resumes a native session the adapter installs, holding the
+    /// whole history.
+    Native,
+    /// Its CLI continues a conversation its own service keeps, when the
+    /// conversation records one; whatever that conversation lacks (all of
+    /// it, when there is none) reaches the agent as a rendered document
+    /// ([`history`](crate::history)).
+    ResumeOrDocument,
+    /// A rendered document the agent is pointed to in the prompt.
+    Document,
+}
+
+/// How each named agent gets its history; kinds not listed (the command
+/// harness, anything named) get [`HistoryLoading::Document`].
+pub const HISTORY: &[(&str, HistoryLoading)] = &[
+    ("warp", HistoryLoading::ResumeOrDocument),
+    ("claude-code", HistoryLoading::Native),
+    ("codex", HistoryLoading::Native),
+];
+
+/// How the matrix says an agent of `kind` gets its history.
+pub fn history_of(kind: &HarnessKind) -> HistoryLoading {
+    HISTORY
+        .iter()
+        .find(|(name, _)| *name == kind.name())
+        .map_or(HistoryLoading::Document, |(_, loading)| *loading)
+}
+
 /// The directions the matrix gives a kind (none for kinds it does not list).
 pub fn directions_of(kind: &HarnessKind) -> &'static [Direction] {
     COVERAGE
@@ -166,5 +199,19 @@ mod tests {
             HarnessKind::ClaudeCode
         );
         assert_eq!(HarnessKind::from_name("mine").name(), "mine");
+    }
+
+    #[test]
+    fn history_loading_is_declared_per_kind() {
+        assert_eq!(
+            history_of(&HarnessKind::Warp),
+            HistoryLoading::ResumeOrDocument
+        );
+        assert_eq!(history_of(&HarnessKind::ClaudeCode), HistoryLoading::Native);
+        assert_eq!(history_of(&HarnessKind::Codex), HistoryLoading::Native);
+        assert_eq!(
+            history_of(&HarnessKind::Other("command".into())),
+            HistoryLoading::Document
+        );
     }
 }

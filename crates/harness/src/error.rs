@@ -33,6 +33,16 @@ pub enum Error {
         /// What happened.
         reason: String,
     },
+    /// The agent's CLI ran and reported a failure its adapter understood;
+    /// `error` is the adapter's own typed error (downcast it to act on the
+    /// cause).
+    #[error("{harness} turn failed: {error}")]
+    AgentFailed {
+        /// The harness.
+        harness: HarnessKind,
+        /// The adapter's error.
+        error: Box<dyn std::error::Error + Send + Sync + 'static>,
+    },
     /// Preparing or reading the turn's files failed.
     #[error("could not {action} for the {harness} turn")]
     Io {

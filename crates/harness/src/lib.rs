@@ -2,7 +2,9 @@
 //! [`coverage`] matrix of which harness supports which direction of
 //! handoff, and two built-in harnesses for people without a hosted agent:
 //! [`CommandHarness`] runs any agent CLI, [`ScriptedHarness`] is a
-//! deterministic stand-in for examples and tests.
+//! deterministic stand-in for examples and tests. [`history`] renders the
+//! conversation so far as a document for agents that cannot load it
+//! natively.
 //!
 //! A harness runs one turn: given the conversation so far, the prompt, the
 //! working directory (where the workspace has already been restored), the
@@ -52,6 +54,7 @@ mod agent;
 mod command;
 pub mod coverage;
 mod error;
+pub mod history;
 pub mod native;
 mod scripted;
 pub mod session_file;
@@ -68,7 +71,7 @@ use serde::{Deserialize, Serialize};
 
 pub use agent::{AgentOptions, Grant, Grants, Permissions, UnknownPermissions};
 pub use command::CommandHarness;
-pub use coverage::{Direction, HarnessKind};
+pub use coverage::{Direction, HarnessKind, HistoryLoading};
 pub use error::{Error, Result};
 pub use native::{NativeFormat, NativeHarness};
 pub use scripted::{ScriptedHarness, TurnFn};
@@ -172,6 +175,12 @@ pub trait Harness: Send + Sync + Debug {
         Vec::new()
     }
 
+    /// How its agent gets the conversation so far; by default what the
+    /// [`coverage`] matrix says for its kind.
+    fn history(&self) -> HistoryLoading {
+        coverage::history_of(&self.kind())
+    }
+
     /// Runs one turn and returns the messages it added: the user's prompt
     /// (after any records the agent keeps of its own) and what the agent
     /// did. It may change files in `turn.workdir`.
@@ -193,6 +202,9 @@ macro_rules! forward_harness {
             }
             fn env_vars(&self) -> Vec<String> {
                 (**self).env_vars()
+            }
+            fn history(&self) -> HistoryLoading {
+                (**self).history()
             }
             async fn run_turn(&self, turn: Turn<'_>) -> Result<Vec<Message>> {
                 (**self).run_turn(turn).await
