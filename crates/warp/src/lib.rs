@@ -39,6 +39,8 @@ pub mod events;
 mod harness;
 pub mod paths;
 pub mod task;
+#[cfg(any(test, feature = "testing"))]
+pub mod testing;
 pub mod wire;
 
 use std::path::PathBuf;

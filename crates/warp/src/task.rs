@@ -552,21 +552,7 @@ mod tests {
     use super::*;
     use crate::wire::encode;
 
-    fn msg(id: &str, seconds: u64, body_field: u32, body: &[u8]) -> Vec<u8> {
-        let mut m = Vec::new();
-        encode::bytes(&mut m, 1, id.as_bytes());
-        let mut ts = Vec::new();
-        encode::uint(&mut ts, 1, seconds);
-        encode::bytes(&mut m, 14, &ts);
-        encode::bytes(&mut m, body_field, body);
-        m
-    }
-
-    fn text(field: u32, value: &str) -> Vec<u8> {
-        let mut b = Vec::new();
-        encode::bytes(&mut b, field, value.as_bytes());
-        b
-    }
+    use crate::testing::{message as msg, string as text};
 
     #[test]
     fn a_task_decodes_into_messages_keeping_what_is_not_modelled() {

@@ -9,82 +9,11 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use handoff_conversation::{Part, Role};
+use handoff_warp::testing::{WarpDatabase, agent, reasoning, shell_call, shell_result, task, user};
 use handoff_warp::wire::encode;
 use handoff_warp::{Error, OpenOptions, Which, import};
 use rusqlite::Connection;
 use serde_json::json;
-
-const SCHEMA: &str = "
-CREATE TABLE agent_conversations (
-    id INTEGER PRIMARY KEY AUTOINCREMENT NOT NULL,
-    conversation_id TEXT NOT NULL UNIQUE,
-    conversation_data TEXT NOT NULL,
-    last_modified_at TIMESTAMP NOT NULL DEFAULT CURRENT_TIMESTAMP,
-    summary TEXT
-);
-CREATE TABLE agent_tasks (
-    id INTEGER PRIMARY KEY AUTOINCREMENT NOT NULL,
-    conversation_id TEXT NOT NULL,
-    task_id TEXT NOT NULL,
-    task BLOB NOT NULL,
-    last_modified_at TIMESTAMP NOT NULL DEFAULT CURRENT_TIMESTAMP
-);";
-
-fn string(field: u32, value: &str) -> Vec<u8> {
-    let mut out = Vec::new();
-    encode::bytes(&mut out, field, value.as_bytes());
-    out
-}
-
-/// An encoded `Message` with `id`, a timestamp and one body.
-fn message(id: &str, seconds: u64, body_field: u32, body: &[u8]) -> Vec<u8> {
-    let mut m = string(1, id);
-    let mut timestamp = Vec::new();
-    encode::uint(&mut timestamp, 1, seconds);
-    encode::bytes(&mut m, 14, &timestamp);
-    encode::bytes(&mut m, body_field, body);
-    m
-}
-
-fn task(id: &str, parent: Option<&str>, messages: &[Vec<u8>]) -> Vec<u8> {
-    let mut t = string(1, id);
-    encode::bytes(&mut t, 2, format!("task {id}").as_bytes());
-    if let Some(parent) = parent {
-        encode::bytes(&mut t, 3, &string(1, parent));
-    }
-    for m in messages {
-        encode::bytes(&mut t, 5, m);
-    }
-    t
-}
-
-fn user(id: &str, at: u64, text: &str) -> Vec<u8> {
-    message(id, at, 2, &string(1, text))
-}
-
-fn agent(id: &str, at: u64, text: &str) -> Vec<u8> {
-    message(id, at, 3, &string(1, text))
-}
-
-fn reasoning(id: &str, at: u64, text: &str) -> Vec<u8> {
-    message(id, at, 15, &string(1, text))
-}
-
-fn shell_call(id: &str, at: u64, call: &str, command: &str) -> Vec<u8> {
-    let mut body = string(1, call);
-    encode::bytes(&mut body, 2, &string(1, command));
-    message(id, at, 4, &body)
-}
-
-fn shell_result(id: &str, at: u64, call: &str, output: &str, code: u64) -> Vec<u8> {
-    let mut finished = string(1, output);
-    encode::uint(&mut finished, 2, code);
-    let mut result = string(3, "cargo test");
-    encode::bytes(&mut result, 5, &finished);
-    let mut body = string(1, call);
-    encode::bytes(&mut body, 2, &result);
-    message(id, at, 5, &body)
-}
 
 const UUID_A: &str = "0195f3a0-0000-7000-8000-00000000000a";
 const UUID_B: &str = "0195f3a0-0000-7000-8000-00000000000b";
@@ -103,29 +32,12 @@ struct Fixture {
 impl Fixture {
     fn new(journal_mode: &str) -> Self {
         let home = tempfile::tempdir().unwrap();
-        let conn = Connection::open(home.path().join("warp.sqlite")).unwrap();
-        conn.pragma_update_and_check(None, "journal_mode", journal_mode, |_| Ok(()))
-            .unwrap();
-        conn.execute_batch(SCHEMA).unwrap();
+        let db = WarpDatabase::create(home.path(), journal_mode);
         let conversation = |id: &str, data: serde_json::Value, at: &str, dir: &str, title: &str| {
-            conn.execute(
-                "INSERT INTO agent_conversations (conversation_id, conversation_data, last_modified_at, summary) VALUES (?1, ?2, ?3, ?4)",
-                (
-                    id,
-                    data.to_string(),
-                    at,
-                    json!({"initial_query": title, "title": title, "initial_working_directory": dir, "is_restorable": true}).to_string(),
-                ),
-            )
-            .unwrap();
+            db.conversation(id, data, at, dir, title);
         };
-        let add_task = |conversation: &str, task_id: &str, blob: &[u8]| {
-            conn.execute(
-                "INSERT INTO agent_tasks (conversation_id, task_id, task) VALUES (?1, ?2, ?3)",
-                (conversation, task_id, blob),
-            )
-            .unwrap();
-        };
+        let add_task =
+            |conversation: &str, task_id: &str, blob: &[u8]| db.task(conversation, task_id, blob);
 
         conversation(
             UUID_A,
@@ -201,7 +113,7 @@ impl Fixture {
             "tc",
             &task("tc", None, &[user("c1", 1_700_200_001, "hello")]),
         );
-        drop(conn);
+        drop(db);
         Self { home }
     }
 
