@@ -59,19 +59,21 @@ pub enum Command {
 /// `handoff import`.
 #[derive(Debug, Args)]
 pub struct ImportArgs {
-    /// The native harness (claude-code).
+    /// The native harness (claude-code, codex, warp).
     #[arg(long, value_name = "NAME")]
     pub harness: String,
-    /// A native session file.
+    /// A native session file (Warp: its warp.sqlite, latest conversation).
     #[arg(conflicts_with = "session", required_unless_present = "session")]
     pub file: Option<PathBuf>,
-    /// A session id, or `latest` for --cwd.
+    /// A session id (Warp: a conversation id or server token), or `latest`
+    /// for --cwd.
     #[arg(long, value_name = "ID|latest")]
     pub session: Option<String>,
     /// The working directory the session belongs to [default: .].
     #[arg(long, value_name = "DIR", default_value = ".")]
     pub cwd: PathBuf,
-    /// The agent's home (Claude Code: its config dir) [default: $CLAUDE_CONFIG_DIR or ~/.claude].
+    /// The agent's home (Claude Code: its config dir [default: $CLAUDE_CONFIG_DIR or ~/.claude];
+    /// Warp: its state directory holding warp.sqlite [default: Warp's]).
     #[arg(long, value_name = "DIR")]
     pub home: Option<PathBuf>,
     /// Print JSON.
@@ -136,6 +138,9 @@ pub struct PushArgs {
     /// the workspace directory), for harnesses that carry transcripts.
     #[arg(long, value_name = "ID|latest")]
     pub session: Option<String>,
+    /// With --session: the agent's home (as for `handoff import`).
+    #[arg(long, value_name = "DIR", requires = "session")]
+    pub home: Option<PathBuf>,
     /// The harness.
     #[command(flatten)]
     pub harness: HarnessArgs,

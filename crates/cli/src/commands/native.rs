@@ -1,5 +1,7 @@
 //! `handoff import` and `handoff export`: native agent sessions to and from
-//! stored handoff conversations.
+//! stored handoff conversations. Warp's local conversations are read from
+//! its database and never written: a conversation continued locally in
+//! Warp is opened by its server link instead.
 
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
@@ -23,6 +25,26 @@ fn claude_home(home: Option<&Path>) -> anyhow::Result<PathBuf> {
         .context("no Claude Code config dir: pass --home, or set CLAUDE_CONFIG_DIR or HOME")
 }
 
+/// Reads a Warp conversation from the databases under `home` (or Warp's
+/// own state directories), warning about tasks that could not be read.
+fn read_warp(
+    databases: &[PathBuf],
+    which: handoff_warp::Which<'_>,
+) -> anyhow::Result<(Conversation, PathBuf)> {
+    let imported = handoff_warp::import(databases, which, &handoff_warp::OpenOptions::default())?;
+    for problem in &imported.problems {
+        writeln!(
+            std::io::stderr().lock(),
+            "handoff: warning: {}: task {} (row {}) skipped: {}",
+            imported.row.database.display(),
+            problem.task_id,
+            problem.row,
+            problem.reason
+        )?;
+    }
+    Ok((imported.conversation, imported.row.database))
+}
+
 /// Reads a native session named by id or `latest` (for `cwd`).
 pub fn read_session(
     harness: &str,
@@ -30,6 +52,16 @@ pub fn read_session(
     cwd: &Path,
     home: Option<&Path>,
 ) -> anyhow::Result<(Conversation, PathBuf)> {
+    if harness == "warp" {
+        let databases = handoff_warp::paths::databases(home);
+        let cwd = PathBuf::from(absolute(cwd)?);
+        let which = if which == "latest" {
+            handoff_warp::Which::Latest(Some(&cwd))
+        } else {
+            handoff_warp::Which::Id(which)
+        };
+        return read_warp(&databases, which);
+    }
     if harness == "codex" {
         let home = handoff_codex::codex_home(home)
             .context("no Codex home: pass --home, or set CODEX_HOME or HOME")?;
@@ -43,7 +75,9 @@ pub fn read_session(
         return Ok((conversation, file));
     }
     if harness != "claude-code" {
-        bail!("native sessions of {harness:?} cannot be read (supported: claude-code, codex)");
+        bail!(
+            "native sessions of {harness:?} cannot be read (supported: claude-code, codex, warp)"
+        );
     }
     let config = claude_home(home)?;
     let cwd = absolute(cwd)?;
@@ -74,8 +108,14 @@ pub async fn import(store_flag: Option<&str>, args: ImportArgs) -> anyhow::Resul
                 handoff_codex::read_file(file, Mode::Strict)?.0,
                 file.clone(),
             ),
+            "warp" => read_warp(
+                std::slice::from_ref(file),
+                handoff_warp::Which::Latest(None),
+            )?,
             other => {
-                bail!("native sessions of {other:?} cannot be read (supported: claude-code, codex)")
+                bail!(
+                    "native sessions of {other:?} cannot be read (supported: claude-code, codex, warp)"
+                )
             }
         },
         (None, Some(which)) => read_session(&args.harness, which, &args.cwd, args.home.as_deref())?,
@@ -155,6 +195,11 @@ pub async fn export(store_flag: Option<&str>, args: ExportArgs) -> anyhow::Resul
     let store = super::open_store(store_flag)?;
     let conversation = handoff_engine::conversations::load_named(&*store, id).await?;
     let cwd = absolute(&args.cwd)?;
+    if args.harness == "warp" {
+        bail!(
+            "handoff never writes into Warp's database; continue a Warp run with `handoff continue-locally RUN --harness warp`, which prints how to open it in Warp"
+        );
+    }
     if !matches!(args.harness.as_str(), "claude-code" | "codex") {
         bail!(
             "conversations cannot be installed for {:?} (supported: claude-code, codex)",
@@ -199,4 +244,24 @@ pub fn install_for(
     let cwd = absolute(cwd)?;
     let (_, file, resume) = install_native(harness, conversation, &home, &cwd)?;
     Ok(Some((file, resume)))
+}
+
+/// How to open `conversation` in the app of a `harness` whose conversations
+/// live on its own service (Warp): the app, the link, and how many of the
+/// conversation's messages came after what that service holds. Nothing is
+/// installed.
+pub fn open_link(
+    harness: &str,
+    conversation: &Conversation,
+) -> Option<(&'static str, String, usize)> {
+    match harness {
+        "warp" => handoff_warp::server_conversation(conversation).map(|s| {
+            (
+                "Warp",
+                handoff_warp::open_url(s.token),
+                conversation.messages.len() - s.known,
+            )
+        }),
+        _ => None,
+    }
 }

@@ -199,7 +199,13 @@ pub async fn push_cmd(store_flag: Option<&str>, args: PushArgs) -> anyhow::Resul
     let staged = MemoryStore::new();
     let mut conversation = match (&args.conversation, &args.session) {
         (_, Some(session)) => {
-            super::native::read_session(&args.harness.harness, session, &args.repo, None)?.0
+            super::native::read_session(
+                &args.harness.harness,
+                session,
+                &args.repo,
+                args.home.as_deref(),
+            )?
+            .0
         }
         (Some(path), None) => read_conversation(path)?,
         (None, None) => Conversation::new(
@@ -447,12 +453,31 @@ pub async fn continue_cmd(store_flag: Option<&str>, args: ContinueArgs) -> anyho
     // For agents with native sessions, also install it where the agent's own
     // resume finds it.
     let native = super::native::install_for(&args.harness.harness, &done.conversation, &args.repo)?;
+    // An agent that cannot load the conversation natively gets it as a
+    // document beside the conversation file, and, where its service keeps
+    // conversations (Warp), the link that opens it there.
+    let history_file = if harness.history() == handoff_harness::HistoryLoading::Native {
+        None
+    } else {
+        let doc = dir.join(format!("{}.md", done.conversation.id));
+        let text = handoff_harness::history::render(
+            &done.conversation.title,
+            &done.conversation.harness,
+            &done.conversation.messages,
+            &[],
+        );
+        std::fs::write(&doc, text).with_context(|| format!("cannot write {}", doc.display()))?;
+        Some(doc)
+    };
+    let open = super::native::open_link(&args.harness.harness, &done.conversation);
     let failed: usize = done.applied.iter().map(|(_, r)| r.failed.len()).sum();
     if args.json {
         super::print_json(&json!({
             "conversation": done.conversation.id.to_string(),
             "conversation_file": file,
             "native_session": native.as_ref().map(|(path, resume)| json!({"file": path, "resume": resume})),
+            "history_file": history_file,
+            "open": open.as_ref().map(|(app, url, since)| json!({"app": app, "url": url, "messages_since": since})),
             "branches": done.branches.iter().map(|(repo, dir, b)| json!({"repo": repo, "dir": dir, "branch": b.reference, "commit": b.commit.to_string()})).collect::<Vec<_>>(),
             "applied": done.applied.iter().map(|(repo, r)| json!({"repo": repo, "report": r})).collect::<Vec<_>>(),
         }))?;
@@ -469,6 +494,22 @@ pub async fn continue_cmd(store_flag: Option<&str>, args: ContinueArgs) -> anyho
                 out,
                 "native session {} — resume with: {resume}",
                 path.display()
+            )?;
+        }
+        if let Some((app, url, since)) = &open {
+            writeln!(out, "open in {app}: {url}")?;
+            if *since > 0 {
+                writeln!(
+                    out,
+                    "  {since} later message(s) are not in {app}'s conversation; they are in the history file below"
+                )?;
+            }
+        }
+        if let Some(doc) = &history_file {
+            writeln!(
+                out,
+                "history {} — point the agent to it to continue with the whole conversation",
+                doc.display()
             )?;
         }
         for (repo, _, branch) in &done.branches {
