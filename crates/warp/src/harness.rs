@@ -154,7 +154,10 @@ impl WarpHarness {
             prompt.push('\n');
         }
         if let Some(path) = &document {
-            prompt.push_str(&history::pointer(path, messages.len() - lacking));
+            prompt.push_str(&history::pointer(
+                path,
+                messages.len().saturating_sub(lacking),
+            ));
             prompt.push('\n');
         }
         prompt.push_str(turn.prompt);

@@ -60,7 +60,7 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 #[non_exhaustive]
 pub enum Error {
     /// No Warp database was found.
-    #[error("no Warp database (warp.sqlite) found; looked in {}; pass --home with Warp's state directory", looked.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", "))]
+    #[error("no Warp database (warp.sqlite) found in {}; name Warp's state directory instead", looked.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", "))]
     NoDatabase {
         /// Where.
         looked: Vec<PathBuf>,
