@@ -3,7 +3,7 @@
 //! The prompt goes to the program's standard input, preceded by the handoff
 //! note and, when there is history, by a
 //! sentence pointing to the conversation so far rendered as a document
-//! ([`history`](crate::history), also named by `HANDOFF_HISTORY`): an agent
+//! ([`crate::history`], also named by `HANDOFF_HISTORY`): an agent
 //! that knows nothing of handoff still sees the whole history. For programs
 //! that do, the conversation is also a `handoff.conversation/v1` JSONL file
 //! named by `HANDOFF_CONVERSATION`; the attachments are files listed (one

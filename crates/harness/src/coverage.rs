@@ -127,7 +127,7 @@ pub enum HistoryLoading {
     /// Its CLI continues a conversation its own service keeps, when the
     /// conversation records one; whatever that conversation lacks (all of
     /// it, when there is none) reaches the agent as a rendered document
-    /// ([`history`](crate::history)).
+    /// ([`crate::history`]).
     ResumeOrDocument,
     /// A rendered document the agent is pointed to in the prompt.
     Document,

@@ -8,7 +8,7 @@
 //! message first, newest last, text in full, reasoning and tool traffic
 //! summarised in a line each, attachments listed with the paths of the
 //! files the turn provides. Which agents need it is data — see
-//! [`HistoryLoading`] in the [`coverage`](crate::coverage) matrix — so the
+//! [`HistoryLoading`] in the [`crate::coverage`] matrix — so the
 //! engine never asks which harness it runs.
 //!
 //! ```

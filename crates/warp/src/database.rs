@@ -8,7 +8,7 @@
 //! `run_id`, …) and `summary` JSON holding the `title` and the
 //! `initial_working_directory`; and `agent_tasks(id, conversation_id,
 //! task_id, task BLOB, last_modified_at)`, each `task` an encoded
-//! `warp.multi_agent.v1.Task` ([`task`](crate::task)).
+//! `warp.multi_agent.v1.Task` ([`crate::task`]).
 //!
 //! The database is opened read-only, with a busy timeout, and each
 //! conversation is read inside one read transaction: the running app keeps

@@ -4,7 +4,7 @@
 //! the workspace as `-C`, `--model`, `--profile`, and `--conversation` to
 //! continue a conversation Warp's server keeps (Warp's
 //! `crates/warp_cli/src/agent.rs`); `--output-format json` makes it print
-//! one event per line ([`events`](crate::events)). It exits 0 on success,
+//! one event per line ([`crate::events`]). It exits 0 on success,
 //! 1 when the conversation ends in error, is cancelled or blocked, and 2 on
 //! bad arguments; each is a [`TurnError`] here.
 //!

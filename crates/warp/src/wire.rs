@@ -3,7 +3,7 @@
 //! Warp stores each agent task as an encoded `warp.multi_agent.v1.Task`.
 //! A generated decoder (prost) would drop the fields it does not model; this
 //! reader hands over every field with its encoded bytes, so the decoder in
-//! [`task`](crate::task) can model what it understands and keep the rest
+//! [`crate::task`] can model what it understands and keep the rest
 //! verbatim. It never panics and never reads past its buffer: a truncated
 //! varint, a length running past the end or a group (unused since proto2)
 //! is an error with the offset.
