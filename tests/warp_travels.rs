@@ -103,7 +103,7 @@ async fn an_agent_without_native_history_is_pointed_to_the_whole_conversation() 
     // The agent reads the file its prompt points to, as a model would.
     std::fs::write(
         &agent,
-        "#!/bin/sh\nprompt=$(cat)\ndoc=$(printf '%s\\n' \"$prompt\" | sed -n 's/^The conversation so far .* is in \\(.*\\)\\. Read it first.*$/\\1/p')\ncp \"$doc\" seen.md\necho read it\n",
+        "#!/bin/sh\nprompt=$(cat)\ndoc=$(printf '%s\\n' \"$prompt\" | sed -n 's/^The conversation so far .* is in \\(.*\\)\\. Read it before you continue.*$/\\1/p')\ncp \"$doc\" seen.md\necho read it\n",
     )
     .unwrap();
     std::fs::set_permissions(&agent, std::fs::Permissions::from_mode(0o755)).unwrap();

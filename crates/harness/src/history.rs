@@ -157,7 +157,7 @@ fn summary(text: &str) -> String {
 pub fn pointer(path: &Path, messages: usize) -> String {
     format!(
         "The conversation so far ({messages} message(s), newest last) is in {}. \
-         Read it first: it is the history of this task.\n",
+         Read it before you continue: it is the history of this task.\n",
         path.display()
     )
 }
