@@ -114,6 +114,7 @@ async fn an_agent_without_native_history_is_pointed_to_the_whole_conversation() 
         workdir: work.path(),
         attachments: &[],
         handoff: &Handoff::default(),
+        agent: &handoff_harness::AgentOptions::default(),
     };
     let added = CommandHarness::new(&agent, vec![])
         .run_turn(turn)
