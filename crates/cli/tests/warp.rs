@@ -184,10 +184,14 @@ fn a_local_warp_conversation_is_imported_pushed_run_and_continued() {
         std::fs::read_to_string(log.join("conversation-1")).unwrap(),
         "tok-local"
     );
-    assert_eq!(
-        std::fs::read_to_string(log.join("prompt-1")).unwrap(),
-        "finish the rework",
-        "Warp holds the whole history: nothing else is sent"
+    let prompt = std::fs::read_to_string(log.join("prompt-1")).unwrap();
+    assert!(
+        prompt.starts_with("Note from handoff:") && prompt.ends_with("\n\nfinish the rework"),
+        "the handoff note, then the prompt: {prompt}"
+    );
+    assert!(
+        !prompt.contains("conversation so far"),
+        "Warp holds the whole history: no history document is sent: {prompt}"
     );
 
     // continue locally in Warp: a link, nothing installed.
