@@ -60,6 +60,13 @@ async fn turn_on(
     (result, work.path().to_owned(), work)
 }
 
+/// The prompt after the handoff note every turn starts with (what was
+/// restored), which these tests do not look at.
+fn after_note(prompt: &str) -> &str {
+    assert!(prompt.starts_with("Note from handoff:"), "{prompt}");
+    prompt.split_once("\n\n").map_or("", |(_, rest)| rest)
+}
+
 fn history() -> Conversation {
     let mut c = Conversation::new("make it faster", "claude-code");
     c.push(Message::text(Role::User, "the marker word is PELICAN"));
@@ -162,6 +169,7 @@ async fn a_turn_drives_oz_agent_run_and_reads_its_events() {
     // document the prompt points to.
     assert_eq!(oz.logged("conversation", 1).unwrap(), "");
     let prompt = oz.logged("prompt", 1).unwrap();
+    let prompt = after_note(&prompt);
     assert!(
         prompt.starts_with("The conversation so far (3 message(s), newest last) is in ")
             && prompt.ends_with("\nnow make it faster"),
@@ -189,7 +197,11 @@ async fn the_next_turn_continues_warps_conversation_with_only_what_it_lacks() {
         "server-conversation-1"
     );
     let prompt = oz.logged("prompt", 2).unwrap();
-    assert_eq!(prompt, "second warp turn", "Warp already has everything");
+    assert_eq!(
+        after_note(&prompt),
+        "second warp turn",
+        "Warp already has everything"
+    );
 
     // Another agent's turn in between: Warp continues its conversation and
     // gets only that turn as a document.
@@ -202,8 +214,7 @@ async fn the_next_turn_continues_warps_conversation_with_only_what_it_lacks() {
         "server-conversation-1"
     );
     assert!(
-        oz.logged("prompt", 3)
-            .unwrap()
+        after_note(&oz.logged("prompt", 3).unwrap())
             .starts_with("The conversation so far (2 message(s), newest last)"),
     );
     let document = std::fs::read_to_string(oz.dir.path().join("log/history-3.md")).unwrap();
