@@ -101,6 +101,7 @@ fn through_handoff(
         attachments: &[],
         handoff: &Handoff::default(),
         agent: &AgentOptions::default(),
+        confinement: &handoff_harness::Confinement::default(),
     };
     let t = Instant::now();
     let added = rt.block_on(sides.harness.run_turn(turn)).unwrap();

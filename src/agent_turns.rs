@@ -56,6 +56,7 @@ pub async fn permission_levels(
         let agent = AgentOptions {
             permissions,
             model: Some("scripted-model-1".into()),
+            network: handoff_harness::Network::Host,
         };
         let turn = Turn {
             conversation,
@@ -64,6 +65,7 @@ pub async fn permission_levels(
             attachments: &[],
             handoff: &Handoff::default(),
             agent: &agent,
+            confinement: &handoff_harness::Confinement::default(),
         };
         let added = make(&server, home.path())
             .run_turn(turn)
@@ -129,6 +131,7 @@ pub async fn model_error_fails_the_turn(
         attachments: &[],
         handoff: &Handoff::default(),
         agent: &AgentOptions::default(),
+        confinement: &handoff_harness::Confinement::default(),
     };
     let err = make(&server, home.path())
         .run_turn(turn)

@@ -115,6 +115,7 @@ async fn an_agent_without_native_history_is_pointed_to_the_whole_conversation() 
         attachments: &[],
         handoff: &Handoff::default(),
         agent: &handoff_harness::AgentOptions::default(),
+        confinement: &handoff_harness::Confinement::default(),
     };
     let added = CommandHarness::new(&agent, vec![])
         .run_turn(turn)

@@ -37,6 +37,7 @@ pub static CLI: CliSpec = CliSpec {
     install_hint: "install Claude Code with `npm install -g @anthropic-ai/claude-code`",
     home_var: "CLAUDE_CONFIG_DIR",
     home_default: ".claude",
+    home_seed: &["settings.json", ".credentials.json", ".claude.json"],
     resume: &[
         Arg::Lit("-p"),
         Arg::Lit("--resume"),

@@ -46,6 +46,13 @@ fn turn<'a>(
     const AGENT: &AgentOptions = &AgentOptions {
         permissions: handoff_harness::Permissions::Edits,
         model: None,
+        network: handoff_harness::Network::Host,
+    };
+    const UNCONFINED: &handoff_harness::Confinement = &handoff_harness::Confinement {
+        clean_env: false,
+        home: None,
+        tmp: None,
+        sandbox: None,
     };
     Turn {
         conversation,
@@ -54,6 +61,7 @@ fn turn<'a>(
         attachments: &[],
         handoff,
         agent: AGENT,
+        confinement: UNCONFINED,
     }
 }
 

@@ -119,10 +119,23 @@ pub struct HarnessArgs {
     /// scripted (a deterministic stand-in for demos).
     #[arg(long, value_name = "NAME", default_value = "warp")]
     pub harness: String,
+    /// The agent command for --harness command.
+    #[command(flatten)]
+    pub command: AgentCmdArgs,
+}
+
+/// The agent program of the command harness.
+#[derive(Debug, Args, Clone, Default)]
+pub struct AgentCmdArgs {
     /// The agent command line for --harness command (prompt on stdin,
     /// conversation file in $HANDOFF_CONVERSATION, reply on stdout).
     #[arg(long, value_name = "CMD")]
     pub agent_cmd: Option<String>,
+    /// An environment variable the command agent needs (its API key, say),
+    /// passed through from this environment; agents get nothing else but
+    /// the basics (repeatable).
+    #[arg(long = "agent-env", value_name = "NAME")]
+    pub agent_env: Vec<String>,
 }
 
 /// `handoff push`.
@@ -214,6 +227,10 @@ pub struct AgentArgs {
     /// for a follow-up, as the previous session]
     #[arg(long, value_name = "MODEL")]
     pub model: Option<String>,
+    /// The network of a sandboxed agent: host (shared) or none
+    /// [default: host; for a follow-up, as the previous session]
+    #[arg(long, value_name = "host|none")]
+    pub network: Option<String>,
 }
 
 /// `handoff worker`.
@@ -222,9 +239,14 @@ pub struct WorkerArgs {
     /// Run what is queued now, then exit.
     #[arg(long)]
     pub once: bool,
-    /// The agent command line for runs using the command harness.
-    #[arg(long, value_name = "CMD")]
-    pub agent_cmd: Option<String>,
+    /// The agent command for runs using the command harness.
+    #[command(flatten)]
+    pub command: AgentCmdArgs,
+    /// Run agents without the bubblewrap sandbox (their environment is
+    /// still limited to what they need); required where bubblewrap is not
+    /// installed.
+    #[arg(long)]
+    pub no_sandbox: bool,
     /// Where session environments are created [default: $TMPDIR/handoff-envs].
     #[arg(long, value_name = "DIR")]
     pub envs: Option<PathBuf>,
@@ -249,9 +271,9 @@ pub struct FollowUpArgs {
     /// Run the session now and wait for it.
     #[arg(long)]
     pub wait: bool,
-    /// The agent command line for runs using the command harness.
-    #[arg(long, value_name = "CMD")]
-    pub agent_cmd: Option<String>,
+    /// The agent command for runs using the command harness.
+    #[command(flatten)]
+    pub command: AgentCmdArgs,
     /// How the cloud agent runs.
     #[command(flatten)]
     pub agent: AgentArgs,

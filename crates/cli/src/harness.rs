@@ -1,17 +1,28 @@
-//! Turns `--harness NAME [--agent-cmd CMD]` into a harness.
+//! Turns `--harness NAME [--agent-cmd CMD] [--agent-env NAME]` into a
+//! harness.
 
 use std::sync::Arc;
 
 use anyhow::{Context as _, bail};
 use handoff_harness::{CommandHarness, DynHarness, ScriptedHarness};
 
-/// The harness a name denotes.
-pub fn resolve(name: &str, agent_cmd: Option<&str>) -> anyhow::Result<Arc<DynHarness>> {
+use crate::args::AgentCmdArgs;
+
+/// The harness a name denotes (`command` runs `--agent-cmd`, which gets
+/// the `--agent-env` variables).
+pub fn resolve(name: &str, command: &AgentCmdArgs) -> anyhow::Result<Arc<DynHarness>> {
     Ok(match name {
         "warp" => Arc::new(handoff_warp::WarpHarness::locate()),
         "command" => {
-            let line = agent_cmd.context("--harness command needs --agent-cmd CMD")?;
-            Arc::new(CommandHarness::from_command_line(line).context("--agent-cmd is empty")?)
+            let line = command
+                .agent_cmd
+                .as_deref()
+                .context("--harness command needs --agent-cmd CMD")?;
+            Arc::new(
+                CommandHarness::from_command_line(line)
+                    .context("--agent-cmd is empty")?
+                    .with_env_vars(command.agent_env.iter().cloned()),
+            )
         }
         "scripted" => Arc::new(ScriptedHarness::new("scripted", |turn| {
             let restored = turn.handoff.applied;

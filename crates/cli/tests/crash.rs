@@ -244,7 +244,17 @@ fn a_killed_worker_does_not_leave_its_run_running_forever() {
     );
     let mut worker = handoff(
         store.path(),
-        &["worker", "--once", "--lease", "1", "--agent-cmd", &cmd],
+        // Unsandboxed: the agent signals the test through a file outside
+        // its workspace, which the sandbox rightly forbids.
+        &[
+            "worker",
+            "--once",
+            "--no-sandbox",
+            "--lease",
+            "1",
+            "--agent-cmd",
+            &cmd,
+        ],
     )
     .stdout(Stdio::null())
     .stderr(Stdio::null())

@@ -33,6 +33,7 @@ pub static CLI: CliSpec = CliSpec {
     install_hint: "install Codex with `npm install -g @openai/codex`",
     home_var: "CODEX_HOME",
     home_default: ".codex",
+    home_seed: &["config.toml", "auth.json"],
     resume: &[
         Arg::Lit("exec"),
         Arg::Lit("--json"),

@@ -30,6 +30,15 @@ pub enum Error {
         /// The session the worker ran.
         session: crate::SessionId,
     },
+    /// The session asks for the `full` permission level, which this worker
+    /// grants only inside a sandbox, and it has none.
+    #[error(
+        "run {run} asks for the full permission level, which is allowed only inside the sandbox (install bubblewrap, or ask for edits)"
+    )]
+    FullNeedsSandbox {
+        /// The run.
+        run: RunId,
+    },
     /// No such run.
     #[error("run {run} not found")]
     UnknownRun {

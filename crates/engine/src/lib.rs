@@ -63,5 +63,5 @@ pub use run::{
     SessionId, Source,
 };
 pub use runner::{
-    HarnessFor, Ran, WorkEvent, WorkerOptions, reap_if_stale, run_session, work_pass,
+    HarnessFor, Isolation, Ran, WorkEvent, WorkerOptions, reap_if_stale, run_session, work_pass,
 };

@@ -23,7 +23,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::Utc;
-use handoff_harness::{AttachmentFile, Handoff, Harness, NotApplied, Turn};
+use handoff_harness::{AttachmentFile, Confinement, Handoff, Harness, NotApplied, Sandbox, Turn};
 use handoff_store::{BlobStore, Store};
 use handoff_workspace::{ApplyOptions, Since, SnapshotOptions};
 
@@ -38,6 +38,8 @@ pub struct WorkerOptions {
     pub name: String,
     /// How long a claim holds without a heartbeat.
     pub lease: Duration,
+    /// How agents are confined.
+    pub isolation: Isolation,
 }
 
 impl Default for WorkerOptions {
@@ -45,7 +47,70 @@ impl Default for WorkerOptions {
         Self {
             name: format!("worker-{}", std::process::id()),
             lease: Duration::from_secs(15 * 60),
+            isolation: Isolation::default(),
         }
+    }
+}
+
+/// How a worker confines the agents it runs (see
+/// [`handoff_harness::confine`]). Each session gets a `HOME` and `TMPDIR`
+/// of its own in its environment's scratch directory.
+#[derive(Debug, Clone)]
+pub struct Isolation {
+    /// Start agents from a clean environment: only what their harness
+    /// declares (default `true`).
+    pub clean_env: bool,
+    /// Run agents inside bubblewrap (`None`: no sandbox; the `full`
+    /// permission level is then refused).
+    pub bwrap: Option<std::path::PathBuf>,
+    /// What a sandboxed agent must not see: the store's directory, the
+    /// worker's home, the directory holding every session's environment
+    /// (its own session's directories stay visible).
+    pub hidden: Vec<std::path::PathBuf>,
+}
+
+impl Default for Isolation {
+    fn default() -> Self {
+        Self {
+            clean_env: true,
+            bwrap: None,
+            hidden: Vec::new(),
+        }
+    }
+}
+
+impl Isolation {
+    /// The confinement of a session prepared in `prepared`, whose agent
+    /// options are `agent`; creates its `HOME` and `TMPDIR`.
+    fn confine(
+        &self,
+        run: RunId,
+        prepared: &Prepared,
+        agent: &handoff_harness::AgentOptions,
+    ) -> Result<Confinement> {
+        if agent.permissions == handoff_harness::Permissions::Full && self.bwrap.is_none() {
+            return Err(Error::FullNeedsSandbox { run });
+        }
+        let home = prepared.scratch.join("home");
+        let tmp = prepared.scratch.join("tmp");
+        for dir in [&home, &tmp] {
+            std::fs::create_dir_all(dir).map_err(|source| Error::Io {
+                action: "create the agent's directory",
+                path: dir.clone(),
+                source,
+            })?;
+        }
+        Ok(Confinement {
+            clean_env: self.clean_env,
+            home: Some(home),
+            tmp: Some(tmp),
+            sandbox: self.bwrap.as_ref().map(|bwrap| Sandbox {
+                bwrap: bwrap.clone(),
+                writable: vec![prepared.root.clone(), prepared.scratch.clone()],
+                hidden: self.hidden.clone(),
+                network: agent.network,
+            }),
+        })
     }
 }
 
@@ -100,7 +165,7 @@ pub async fn run_session(
     // While the session runs, renew the lease so other workers can tell a
     // live session from one whose worker died.
     let outcome = tokio::select! {
-        outcome = execute(store, &record, harness, environment) => outcome,
+        outcome = execute(store, &record, harness, environment, &options.isolation) => outcome,
         never = heartbeat(store, run, claimed, options) => match never {},
     };
     // The heartbeat may have written versions meanwhile.
@@ -398,6 +463,7 @@ async fn execute(
     record: &RunRecord,
     harness: &dyn Harness,
     environment: &dyn Environment,
+    isolation: &Isolation,
 ) -> Result<(Outcome, Prepared)> {
     let blobs: &dyn BlobStore = store;
     record.validate()?;
@@ -505,6 +571,7 @@ async fn execute(
     }
 
     let prompt = session.prompt.clone().unwrap_or_default();
+    let confinement = isolation.confine(record.id, &prepared, &session.agent)?;
     let turn = Turn {
         conversation: &conversation,
         prompt: &prompt,
@@ -512,6 +579,7 @@ async fn execute(
         attachments: &attachments,
         handoff: &handoff,
         agent: &session.agent,
+        confinement: &confinement,
     };
     let added = harness.run_turn(turn).await?;
     conversation.extend(added);

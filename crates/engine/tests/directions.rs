@@ -648,6 +648,7 @@ fn a_late_worker_never_ends_someone_elses_session() {
             name: "late-worker".into(),
             // Expired as soon as it is written.
             lease: std::time::Duration::from_nanos(1),
+            ..WorkerOptions::default()
         };
         rt.block_on(run_session(
             &*late_store,

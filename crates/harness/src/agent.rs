@@ -78,6 +78,14 @@ pub struct AgentOptions {
     /// default).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub model: Option<String>,
+    /// Whether a sandboxed agent has the network (ignored without a
+    /// sandbox).
+    #[serde(skip_serializing_if = "is_host")]
+    pub network: crate::Network,
+}
+
+fn is_host(network: &crate::Network) -> bool {
+    *network == crate::Network::Host
 }
 
 /// What one permission level means to an agent's CLI: arguments and
@@ -142,6 +150,7 @@ mod tests {
         let set = AgentOptions {
             permissions: Permissions::ReadOnly,
             model: Some("m".into()),
+            network: crate::Network::Host,
         };
         let text = serde_json::to_string(&set).unwrap();
         assert_eq!(text, r#"{"permissions":"read-only","model":"m"}"#);

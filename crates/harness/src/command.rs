@@ -26,6 +26,7 @@ pub struct CommandHarness {
     args: Vec<String>,
     timeout: Duration,
     kind: HarnessKind,
+    env_vars: Vec<String>,
 }
 
 impl CommandHarness {
@@ -37,6 +38,7 @@ impl CommandHarness {
             args,
             timeout: Duration::from_secs(30 * 60),
             kind: HarnessKind::Other("command".to_owned()),
+            env_vars: Vec::new(),
         }
     }
 
@@ -61,6 +63,14 @@ impl CommandHarness {
         self
     }
 
+    /// Declares the environment variables the program needs (its API key,
+    /// say): a confined agent gets these from this process's environment
+    /// and nothing else beyond the basics.
+    pub fn with_env_vars(mut self, names: impl IntoIterator<Item = impl Into<String>>) -> Self {
+        self.env_vars = names.into_iter().map(Into::into).collect();
+        self
+    }
+
     fn kind_of(&self) -> HarnessKind {
         self.kind.clone()
     }
@@ -79,6 +89,10 @@ impl Harness for CommandHarness {
         }
     }
 
+    fn env_vars(&self) -> Vec<String> {
+        self.env_vars.clone()
+    }
+
     async fn run_turn(&self, turn: Turn<'_>) -> Result<Vec<Message>> {
         let io = |action: &'static str| {
             let harness = self.kind_of();
@@ -88,7 +102,10 @@ impl Harness for CommandHarness {
                 source,
             }
         };
-        let scratch = tempfile_dir().map_err(io("create a scratch directory"))?;
+        // In the session's own temporary directory when there is one: a
+        // sandboxed agent sees no other.
+        let scratch = tempfile_dir(turn.confinement.tmp.as_deref())
+            .map_err(io("create a scratch directory"))?;
         let conversation_path = scratch.join("conversation.jsonl");
         let mut jsonl = Vec::new();
         turn.conversation.write_jsonl(&mut jsonl)?;
@@ -145,6 +162,8 @@ impl Harness for CommandHarness {
             stdin: Some(input.as_bytes()),
             timeout: self.timeout,
             install_hint: "install it, put it on PATH, or name it by its full path",
+            confinement: turn.confinement,
+            inherit: &self.env_vars,
         };
         let outcome = crate::session_file::run_agent(run).await;
         let _ = tokio::fs::remove_dir_all(&scratch).await;
@@ -159,10 +178,11 @@ impl Harness for CommandHarness {
     }
 }
 
-fn tempfile_dir() -> std::io::Result<PathBuf> {
+fn tempfile_dir(under: Option<&std::path::Path>) -> std::io::Result<PathBuf> {
     use std::sync::atomic::{AtomicU64, Ordering};
     static COUNTER: AtomicU64 = AtomicU64::new(0);
-    let dir = std::env::temp_dir().join(format!(
+    let base = under.map_or_else(std::env::temp_dir, std::path::Path::to_owned);
+    let dir = base.join(format!(
         "handoff-turn-{}-{}",
         std::process::id(),
         COUNTER.fetch_add(1, Ordering::Relaxed)
@@ -218,6 +238,7 @@ mod tests {
             attachments: &[],
             handoff: &handoff,
             agent: &crate::AgentOptions::default(),
+            confinement: &crate::Confinement::default(),
         };
         let added = CommandHarness::new(agent, vec![])
             .run_turn(turn)
@@ -260,6 +281,7 @@ mod tests {
             attachments: &[],
             handoff: &handoff,
             agent: &crate::AgentOptions::default(),
+            confinement: &crate::Confinement::default(),
         };
         let missing = CommandHarness::new("definitely-not-an-agent-binary", vec![])
             .run_turn(turn)

@@ -24,7 +24,7 @@
 //! ```
 //! use handoff_conversation::{Conversation, Message, Role};
 //! use handoff_harness::{
-//!     AgentOptions, Direction, Handoff, Harness, ScriptedHarness, Turn, coverage,
+//!     AgentOptions, Confinement, Direction, Handoff, Harness, ScriptedHarness, Turn, coverage,
 //! };
 //!
 //! # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
@@ -40,6 +40,7 @@
 //!     attachments: &[],
 //!     handoff: &Handoff::default(),
 //!     agent: &AgentOptions::default(),
+//!     confinement: &Confinement::default(),
 //! };
 //! let added = harness.run_turn(turn).await?;
 //! assert_eq!(added[0].role, Role::User);
@@ -52,6 +53,7 @@
 
 mod agent;
 mod command;
+pub mod confine;
 pub mod coverage;
 mod error;
 pub mod history;
@@ -71,6 +73,7 @@ use serde::{Deserialize, Serialize};
 
 pub use agent::{AgentOptions, Grant, Grants, Permissions, UnknownPermissions};
 pub use command::CommandHarness;
+pub use confine::{Confinement, Network, Sandbox};
 pub use coverage::{Direction, HarnessKind, HistoryLoading};
 pub use error::{Error, Result};
 pub use native::{NativeFormat, NativeHarness};
@@ -145,6 +148,9 @@ pub struct Turn<'a> {
     pub handoff: &'a Handoff,
     /// What the agent may do, and with which model.
     pub agent: &'a AgentOptions,
+    /// How the agent's process is confined (its environment, its sandbox);
+    /// [`Confinement::default`] confines nothing.
+    pub confinement: &'a Confinement,
 }
 
 impl Turn<'_> {

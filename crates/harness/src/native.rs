@@ -58,6 +58,9 @@ pub struct CliSpec {
     pub home_var: &'static str,
     /// The home when that variable is unset, relative to `$HOME`.
     pub home_default: &'static str,
+    /// The files of the home a confined session's own home is seeded with
+    /// (configuration and credentials, never sessions), relative to it.
+    pub home_seed: &'static [&'static str],
     /// The command line that resumes a session and runs one turn.
     pub resume: &'static [Arg],
     /// How each permission level is granted.
@@ -221,6 +224,24 @@ impl<F: NativeFormat> NativeHarness<F> {
     }
 }
 
+/// Creates `home` and copies the `files` of `from` that exist into it
+/// (files already there are kept: the agent may have changed them in an
+/// earlier turn of the session).
+fn seed_home(from: Option<&Path>, home: &Path, files: &[&str]) -> std::io::Result<()> {
+    std::fs::create_dir_all(home)?;
+    let Some(from) = from else { return Ok(()) };
+    if std::fs::canonicalize(from).ok() == std::fs::canonicalize(home).ok() {
+        return Ok(());
+    }
+    for name in files {
+        let (source, target) = (from.join(name), home.join(name));
+        if source.is_file() && !target.exists() {
+            std::fs::copy(&source, &target)?;
+        }
+    }
+    Ok(())
+}
+
 /// The command line `spec` gives for one turn.
 pub fn resume_args(
     spec: &CliSpec,
@@ -282,13 +303,25 @@ impl<F: NativeFormat> Harness for NativeHarness<F> {
         let spec = self.format.spec();
         let kind = self.format.spec().kind.clone();
         let program = self.program()?;
-        let home = self.home().ok_or_else(|| Error::TurnFailed {
-            harness: kind.clone(),
-            reason: format!(
-                "no home directory for {kind} (set {} or HOME)",
-                spec.home_var
-            ),
-        })?;
+        let configured = self.home();
+        // A confined session gets a home of its own, seeded with the
+        // configuration of the configured one: the agent never sees other
+        // sessions' transcripts.
+        let home = match &turn.confinement.home {
+            Some(session_home) => {
+                let home = session_home.join(spec.home_default);
+                seed_home(configured.as_deref(), &home, spec.home_seed)
+                    .map_err(self.io("seed the session's agent home"))?;
+                home
+            }
+            None => configured.ok_or_else(|| Error::TurnFailed {
+                harness: kind.clone(),
+                reason: format!(
+                    "no home directory for {kind} (set {} or HOME)",
+                    spec.home_var
+                ),
+            })?,
+        };
         let cwd = std::fs::canonicalize(turn.workdir)
             .map_err(self.io("resolve the working directory"))?;
         let id = turn.conversation.id.to_string();
@@ -327,6 +360,7 @@ impl<F: NativeFormat> Harness for NativeHarness<F> {
         if let Some(path) = &path {
             env.push(("PATH", path.as_os_str()));
         }
+        let inherit = self.env_vars();
         let run = AgentRun {
             kind: &kind,
             program: &program,
@@ -336,6 +370,8 @@ impl<F: NativeFormat> Harness for NativeHarness<F> {
             stdin: None,
             timeout: self.timeout,
             install_hint: spec.install_hint,
+            confinement: turn.confinement,
+            inherit: &inherit,
         };
         let outcome = run_program(run).await;
         // Whatever happened, the session file must stay valid for the next
@@ -394,6 +430,7 @@ mod tests {
         install_hint: "install it",
         home_var: "AGENT_HOME",
         home_default: ".agent",
+        home_seed: &["config"],
         resume: &[
             Arg::Lit("run"),
             Arg::Permissions,
@@ -442,6 +479,7 @@ mod tests {
         let options = AgentOptions {
             permissions: Permissions::ReadOnly,
             model: Some("big".into()),
+            network: crate::Network::Host,
         };
         assert_eq!(
             words(resume_args(&SPEC, "s1", "go", &options, false)),
@@ -544,6 +582,7 @@ esac
             attachments: &[],
             handoff: &crate::Handoff::default(),
             agent: &AgentOptions::default(),
+            confinement: &crate::Confinement::default(),
         };
         let harness = NativeHarness::<Lines>::new()
             .with_program(&program)

@@ -81,6 +81,11 @@ pub struct AgentRun<'a> {
     pub timeout: std::time::Duration,
     /// How to install the program, for the not-installed error.
     pub install_hint: &'a str,
+    /// How the process is confined (environment, sandbox).
+    pub confinement: &'a crate::Confinement,
+    /// The variables the harness declares it needs, passed through from
+    /// this process's environment when the environment is clean.
+    pub inherit: &'a [String],
 }
 
 /// Runs an agent CLI to completion: a missing program is
@@ -104,10 +109,27 @@ pub async fn run_agent(run: AgentRun<'_>) -> crate::Result<std::process::Output>
 pub async fn run_program(run: AgentRun<'_>) -> crate::Result<std::process::Output> {
     use std::process::Stdio;
     use tokio::io::AsyncWriteExt;
-    let mut command = tokio::process::Command::new(run.program);
+    // Inside a sandbox, a missing program would be bwrap's failure: find
+    // it first, so that it is still "not installed".
+    let resolved;
+    let program = if run.confinement.is_sandboxed() {
+        let found = if run.program.components().count() > 1 {
+            run.program.is_file().then(|| run.program.to_owned())
+        } else {
+            run.program.to_str().and_then(|name| find_on_path(&[name]))
+        };
+        resolved = found.ok_or_else(|| crate::Error::NotInstalled {
+            program: run.program.display().to_string(),
+            hint: run.install_hint.to_owned(),
+        })?;
+        resolved.as_path()
+    } else {
+        run.program
+    };
+    let mut command = run
+        .confinement
+        .command(program, run.args, run.cwd, run.inherit, run.env);
     command
-        .args(run.args)
-        .current_dir(run.cwd)
         .stdin(if run.stdin.is_some() {
             Stdio::piped()
         } else {
@@ -116,9 +138,6 @@ pub async fn run_program(run: AgentRun<'_>) -> crate::Result<std::process::Outpu
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .kill_on_drop(true);
-    for (key, value) in run.env {
-        command.env(key, value);
-    }
     let mut child = match command.spawn() {
         Ok(child) => child,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {

@@ -82,6 +82,7 @@ async fn run(harness: &dyn Harness, handoff: &Handoff) -> (Conversation, Vec<Mes
         attachments: &[],
         handoff,
         agent: &AgentOptions::default(),
+        confinement: &crate::Confinement::default(),
     };
     let added = harness.run_turn(turn).await.expect("the turn succeeds");
     assert_eq!(

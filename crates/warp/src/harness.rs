@@ -163,6 +163,7 @@ impl WarpHarness {
         prompt.push_str(turn.prompt);
         let args = self.args(&prompt, workdir, conversation);
         let kind = HarnessKind::Warp;
+        let inherit = self.env_vars();
         let output = run_program(AgentRun {
             kind: &kind,
             program,
@@ -172,6 +173,8 @@ impl WarpHarness {
             stdin: None,
             timeout: self.timeout,
             install_hint: INSTALL_HINT,
+            confinement: turn.confinement,
+            inherit: &inherit,
         })
         .await?;
         let stream = events::parse(&output.stdout);
@@ -218,6 +221,10 @@ impl Harness for WarpHarness {
         HarnessKind::Warp
     }
 
+    fn env_vars(&self) -> Vec<String> {
+        ENVIRONMENT.iter().map(|name| (*name).to_owned()).collect()
+    }
+
     async fn run_turn(&self, turn: Turn<'_>) -> Result<Vec<Message>> {
         let Some(program) = &self.program else {
             return Err(Error::NotInstalled {
@@ -227,10 +234,15 @@ impl Harness for WarpHarness {
         };
         let workdir = std::fs::canonicalize(turn.workdir)
             .map_err(Self::io("resolve the working directory"))?;
-        let scratch = tempfile::Builder::new()
-            .prefix("handoff-warp-")
-            .tempdir()
-            .map_err(Self::io("create a scratch directory"))?;
+        // In the session's own temporary directory when there is one: a
+        // sandboxed agent sees no other.
+        let mut builder = tempfile::Builder::new();
+        builder.prefix("handoff-warp-");
+        let scratch = match turn.confinement.tmp.as_deref() {
+            Some(tmp) => builder.tempdir_in(tmp),
+            None => builder.tempdir(),
+        }
+        .map_err(Self::io("create a scratch directory"))?;
         let resume = server_conversation(turn.conversation).map(|s| s.token.to_owned());
 
         let (mut output, mut stream) = self

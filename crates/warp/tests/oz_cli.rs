@@ -55,6 +55,7 @@ async fn turn_on(
         attachments: &[],
         handoff: &Handoff::default(),
         agent: &handoff_harness::AgentOptions::default(),
+        confinement: &handoff_harness::Confinement::default(),
     };
     let result = harness.run_turn(turn).await;
     (result, work.path().to_owned(), work)

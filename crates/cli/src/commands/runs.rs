@@ -9,9 +9,9 @@ use handoff_conversation::{
     AttachmentLimits, Conversation, Message, Part, ReadOptions, Role, attach_file,
 };
 use handoff_engine::{
-    ContinueOptions, ContinuedLocally, LocalEnvironment, Prepared, Push, RunId, RunRecord,
-    RunState, RunStore, WorkEvent, WorkerOptions, continue_locally, follow_up_with, push,
-    run_session, work_pass,
+    ContinueOptions, ContinuedLocally, Isolation, LocalEnvironment, Prepared, Push, RunId,
+    RunRecord, RunState, RunStore, WorkEvent, WorkerOptions, continue_locally, follow_up_with,
+    push, run_session, work_pass,
 };
 use handoff_harness::{AgentOptions, Permissions};
 use handoff_store::{BlobStore, Bytes, Digest, MemoryStore, Put, Store};
@@ -19,7 +19,8 @@ use handoff_workspace::SnapshotOptions;
 use serde_json::json;
 
 use crate::args::{
-    AgentArgs, ContinueArgs, FollowUpArgs, FsckArgs, JsonArgs, PushArgs, ShowArgs, WorkerArgs,
+    AgentArgs, AgentCmdArgs, ContinueArgs, FollowUpArgs, FsckArgs, JsonArgs, PushArgs, ShowArgs,
+    WorkerArgs,
 };
 
 fn parse_permissions(text: &str) -> anyhow::Result<Permissions> {
@@ -34,6 +35,10 @@ fn agent_options(args: &AgentArgs, base: AgentOptions) -> anyhow::Result<AgentOp
             None => base.permissions,
         },
         model: args.model.clone().or(base.model),
+        network: match &args.network {
+            Some(text) => text.parse().map_err(anyhow::Error::msg)?,
+            None => base.network,
+        },
     })
 }
 
@@ -63,21 +68,26 @@ fn envs_dir(flag: Option<&Path>) -> PathBuf {
 async fn run_now(
     store: &dyn Store,
     run: RunId,
-    agent_cmd: Option<&str>,
+    command: &AgentCmdArgs,
     envs: &Path,
+    isolation: &Isolation,
 ) -> anyhow::Result<Option<RunRecord>> {
-    run_with(store, run, agent_cmd, envs, &WorkerOptions::default()).await
+    let options = WorkerOptions {
+        isolation: isolation.clone(),
+        ..WorkerOptions::default()
+    };
+    run_with(store, run, command, envs, &options).await
 }
 
 async fn run_with(
     store: &dyn Store,
     run: RunId,
-    agent_cmd: Option<&str>,
+    command: &AgentCmdArgs,
     envs: &Path,
     options: &WorkerOptions,
 ) -> anyhow::Result<Option<RunRecord>> {
     let record = RunStore::new(store).get(run).await?.record;
-    let harness = crate::harness::resolve(&record.harness, agent_cmd)?;
+    let harness = crate::harness::resolve(&record.harness, command)?;
     let env = LocalEnvironment::new(envs);
     let ran = run_session(store, run, &*harness, &env, options).await?;
     if let Some(ran) = &ran {
@@ -163,15 +173,80 @@ fn print_record(record: &RunRecord) -> std::io::Result<()> {
     Ok(())
 }
 
+/// What agents must not see from inside the sandbox: the store's
+/// directory (for a store on this machine), the home of the user running
+/// handoff (credentials, other agents' sessions), and the directory holding
+/// every session's environment (a session's own stays visible).
+fn hidden_from_agents(store_flag: Option<&str>, envs: &Path) -> anyhow::Result<Vec<PathBuf>> {
+    let mut hidden = Vec::new();
+    if let handoff_store::location::Location::Dir(dir) =
+        handoff_store::location::Location::resolve(store_flag)?
+    {
+        hidden.push(dir);
+    }
+    hidden.extend(std::env::var_os("HOME").map(PathBuf::from));
+    hidden.push(envs.to_owned());
+    Ok(hidden)
+}
+
+/// How `push --wait` and `follow-up --wait` confine the agent on a
+/// person's own machine: in the sandbox when bubblewrap is installed,
+/// otherwise as their local agent would run (saying so); either way with
+/// only the environment it needs.
+fn isolation_here(store_flag: Option<&str>, envs: &Path) -> anyhow::Result<Isolation> {
+    let bwrap = handoff_harness::confine::find_bwrap();
+    if bwrap.is_none() {
+        writeln!(
+            std::io::stderr().lock(),
+            "handoff: bubblewrap (bwrap) is not installed: the agent runs unsandboxed, as your local agent would"
+        )?;
+    }
+    Ok(Isolation {
+        clean_env: true,
+        bwrap,
+        hidden: hidden_from_agents(store_flag, envs)?,
+    })
+}
+
+/// How `handoff worker` confines agents: in the sandbox, or, with
+/// `--no-sandbox`, without one (saying so); refused where bubblewrap is
+/// missing and `--no-sandbox` was not given.
+fn isolation_for_worker(
+    store_flag: Option<&str>,
+    envs: &Path,
+    no_sandbox: bool,
+) -> anyhow::Result<Isolation> {
+    let bwrap = handoff_harness::confine::find_bwrap();
+    let bwrap = match (bwrap, no_sandbox) {
+        (_, true) => {
+            writeln!(
+                std::io::stderr().lock(),
+                "handoff: --no-sandbox: agents run without the bubblewrap sandbox (their environment is still limited to what they need)"
+            )?;
+            None
+        }
+        (Some(bwrap), false) => Some(bwrap),
+        (None, false) => anyhow::bail!(
+            "bubblewrap (bwrap) is not installed, so agents would run without a sandbox: install it (Debian: apt install bubblewrap) or pass --no-sandbox"
+        ),
+    };
+    Ok(Isolation {
+        clean_env: true,
+        bwrap,
+        hidden: hidden_from_agents(store_flag, envs)?,
+    })
+}
+
 /// With `--wait`, runs the queued session now and reports a failed one on
 /// stderr; returns the record as it stands.
 async fn wait_if_asked(
     store: &dyn Store,
     run: RunId,
     wait: bool,
-    agent_cmd: Option<&str>,
+    command: &AgentCmdArgs,
+    isolation: &Isolation,
 ) -> anyhow::Result<RunRecord> {
-    if wait && let Err(e) = run_now(store, run, agent_cmd, &envs_dir(None)).await {
+    if wait && let Err(e) = run_now(store, run, command, &envs_dir(None), isolation).await {
         writeln!(
             std::io::stderr().lock(),
             "handoff: run {run}: session failed: {e:#}"
@@ -192,8 +267,7 @@ fn exit_for(record: &RunRecord) -> u8 {
 /// `handoff push`.
 pub async fn push_cmd(store_flag: Option<&str>, args: PushArgs) -> anyhow::Result<u8> {
     let store = super::open_store(store_flag)?;
-    let harness =
-        crate::harness::resolve(&args.harness.harness, args.harness.agent_cmd.as_deref())?;
+    let harness = crate::harness::resolve(&args.harness.harness, &args.harness.command)?;
     // Attached files wait in memory: nothing reaches the store before the
     // push has scanned everything that would leave.
     let staged = MemoryStore::new();
@@ -265,6 +339,11 @@ pub async fn push_cmd(store_flag: Option<&str>, args: PushArgs) -> anyhow::Resul
             writeln!(out, "{}", record.id)?;
         }
     }
+    let isolation = if args.wait {
+        isolation_here(store_flag, &envs_dir(None))?
+    } else {
+        Isolation::default()
+    };
     let mut records = Vec::new();
     for created in &pushed.runs {
         records.push(
@@ -272,7 +351,8 @@ pub async fn push_cmd(store_flag: Option<&str>, args: PushArgs) -> anyhow::Resul
                 &*store,
                 created.id,
                 args.wait,
-                args.harness.agent_cmd.as_deref(),
+                &args.harness.command,
+                &isolation,
             )
             .await?,
         );
@@ -329,10 +409,11 @@ pub async fn worker(store_flag: Option<&str>, args: WorkerArgs) -> anyhow::Resul
     let envs = envs_dir(args.envs.as_deref());
     let options = WorkerOptions {
         lease: Duration::from_secs(args.lease.max(1)),
+        isolation: isolation_for_worker(store_flag, &envs, args.no_sandbox)?,
         ..WorkerOptions::default()
     };
     let env = LocalEnvironment::new(&envs);
-    let agent_cmd = args.agent_cmd.as_deref();
+    let command = &args.command;
     let most = parse_permissions(&args.permissions)?;
     let harness_for = |record: &RunRecord| {
         let asked = record
@@ -344,7 +425,7 @@ pub async fn worker(store_flag: Option<&str>, args: WorkerArgs) -> anyhow::Resul
                 "it asks for {asked} permissions and this worker allows at most {most} (--permissions)"
             ));
         }
-        crate::harness::resolve(&record.harness, agent_cmd).map_err(|e| format!("{e:#}"))
+        crate::harness::resolve(&record.harness, command).map_err(|e| format!("{e:#}"))
     };
     let mut on_event = |event: WorkEvent| {
         let mut err = std::io::stderr().lock();
@@ -400,7 +481,7 @@ pub async fn follow_up_cmd(store_flag: Option<&str>, args: FollowUpArgs) -> anyh
     let run = parse_run(&args.run)?;
     let store = super::open_store(store_flag)?;
     let record = RunStore::new(&*store).get(run).await?.record;
-    let harness = crate::harness::resolve(&record.harness, args.agent_cmd.as_deref())?;
+    let harness = crate::harness::resolve(&record.harness, &args.command)?;
     let previous = record
         .last_session()
         .map(|s| s.agent.clone())
@@ -410,7 +491,12 @@ pub async fn follow_up_cmd(store_flag: Option<&str>, args: FollowUpArgs) -> anyh
     if !args.json {
         writeln!(super::stdout(), "{}", session.id)?;
     }
-    let after = wait_if_asked(&*store, run, args.wait, args.agent_cmd.as_deref()).await?;
+    let isolation = if args.wait {
+        isolation_here(store_flag, &envs_dir(None))?
+    } else {
+        Isolation::default()
+    };
+    let after = wait_if_asked(&*store, run, args.wait, &args.command, &isolation).await?;
     if args.json {
         super::print_json(
             &json!({"run": run.to_string(), "session": session.id.to_string(), "record": summary(&after)}),
@@ -423,8 +509,7 @@ pub async fn follow_up_cmd(store_flag: Option<&str>, args: FollowUpArgs) -> anyh
 pub async fn continue_cmd(store_flag: Option<&str>, args: ContinueArgs) -> anyhow::Result<u8> {
     let run = parse_run(&args.run)?;
     let store = super::open_store(store_flag)?;
-    let harness =
-        crate::harness::resolve(&args.harness.harness, args.harness.agent_cmd.as_deref())?;
+    let harness = crate::harness::resolve(&args.harness.harness, &args.harness.command)?;
     let options = ContinueOptions {
         apply: args.apply,
         branch: args.branch.clone(),
