@@ -372,3 +372,81 @@ fn the_scripted_server_streams_both_apis() {
     assert_eq!(requests[0].last_user_text(), format!("{TRIGGER} now"));
     assert_eq!(requests[0].cwd().as_deref(), Some("/w"));
 }
+
+/// The word a local Warp conversation mentions.
+const WARP_MARKER: &str = "OSPREY-3";
+
+/// A Warp conversation, read from Warp's own database, imported, exported
+/// as a Claude Code session, pushed and run by the real Claude Code, then
+/// continued locally: its history reaches the model each time.
+#[test]
+fn a_local_warp_conversation_continues_with_the_real_claude_code() {
+    use handoff_warp::testing::{WarpDatabase, agent, task, user};
+    let Some(world) = World::new() else {
+        return;
+    };
+    let state = tempfile::tempdir().unwrap();
+    let db = WarpDatabase::create(state.path(), "wal");
+    let id = "0195f3a0-0000-7000-8000-0000000000dd";
+    let repo = world.repo.path().to_str().unwrap().to_owned();
+    db.conversation(
+        id,
+        serde_json::json!({"server_conversation_token": "tok-warp"}),
+        "2025-04-01 12:00:00",
+        &repo,
+        "Fix the release build",
+    );
+    db.task(
+        id,
+        "root",
+        &task(
+            "root",
+            None,
+            &[
+                user(
+                    "u1",
+                    1_743_500_001,
+                    &format!("the release build fails; marker {WARP_MARKER}"),
+                ),
+                agent("a1", 1_743_500_005, "fixed the flag in the Makefile"),
+            ],
+        ),
+    );
+    let home = state.path().to_str().unwrap().to_owned();
+    let imported = world.handoff_json(&[
+        "import",
+        "--harness",
+        "warp",
+        "--session",
+        "latest",
+        "--home",
+        &home,
+        "--json",
+    ]);
+    let conversation = imported["conversation"].as_str().unwrap().to_owned();
+    world.handoff(&[
+        "export",
+        &conversation,
+        "--harness",
+        "claude-code",
+        "--cwd",
+        &repo,
+    ]);
+    world.server.clear();
+
+    let run = push_and_wait(&world, Agent::ClaudeCode, "continue the warp task", &[]);
+    assert_holds(
+        &world.turns_since()[0],
+        &[
+            WARP_MARKER,
+            "fixed the flag in the Makefile",
+            "continue the warp task",
+        ],
+    );
+    let local = continue_locally(&world, &run, Agent::ClaudeCode);
+    world.resume_locally(Agent::ClaudeCode, &local, "back on my machine");
+    assert_holds(
+        &world.turns_since()[0],
+        &[WARP_MARKER, "continue the warp task", "back on my machine"],
+    );
+}
