@@ -52,19 +52,7 @@ fn an_agent_that_commits_in_the_cloud_loses_nothing() {
     let (origin, local) = origin_and_clone();
     let bin = tempfile::tempdir().unwrap();
     let agent = committing_agent(bin.path());
-    let run = run_id(&me.ok(
-        &[
-            "push",
-            "--harness",
-            "command",
-            "--agent-cmd",
-            &agent,
-            "--prompt",
-            "first",
-            "--wait",
-        ],
-        local.path(),
-    ));
+    let run = me.push_and_wait(&agent, "first", local.path());
 
     // The diff lists the committed file as well as the uncommitted one, and
     // applies in a clean clone.
@@ -97,13 +85,7 @@ fn an_agent_that_commits_in_the_cloud_loses_nothing() {
     assert!(out.contains("\"state\":\"ended\""), "{out}");
 
     // continue-locally works and carries the agent's commit.
-    let out = me.ok(
-        &["continue-locally", &run, "--harness", "scripted", "--json"],
-        local.path(),
-    );
-    let back: serde_json::Value = serde_json::from_str(&out).unwrap();
-    let conversation =
-        std::fs::read_to_string(back["conversation_file"].as_str().unwrap()).unwrap();
+    let conversation = me.transcript(&run, local.path());
     assert!(
         conversation.contains("saw c=committed w=uncommitted head=agent: c.txt"),
         "the follow-up saw everything: {conversation}"
@@ -133,19 +115,7 @@ fn a_local_branch_ahead_of_its_remote_starts_the_cloud_session_on_it() {
         "agent.sh",
         "cat > /dev/null; git log --format=%s > log.txt; git status --porcelain > status.txt",
     );
-    let run = run_id(&me.ok(
-        &[
-            "push",
-            "--harness",
-            "command",
-            "--agent-cmd",
-            agent.to_str().unwrap(),
-            "--prompt",
-            "go",
-            "--wait",
-        ],
-        local.path(),
-    ));
+    let run = me.push_and_wait(agent.to_str().unwrap(), "go", local.path());
     let patch = me.ok(&["diff", &run], local.path());
     assert!(
         patch.contains("+local: not pushed\n+base\n"),
@@ -227,19 +197,7 @@ fn continue_locally_twice_and_a_branch_someone_committed_on() {
     let (_origin, local) = origin_and_clone();
     let bin = tempfile::tempdir().unwrap();
     let agent = committing_agent(bin.path());
-    let run = run_id(&me.ok(
-        &[
-            "push",
-            "--harness",
-            "command",
-            "--agent-cmd",
-            &agent,
-            "--prompt",
-            "first",
-            "--wait",
-        ],
-        local.path(),
-    ));
+    let run = me.push_and_wait(&agent, "first", local.path());
     me.ok(
         &["continue-locally", &run, "--harness", "scripted"],
         local.path(),
@@ -391,19 +349,7 @@ fn a_second_machine_that_shares_only_the_store_steers_the_run() {
     here.write("wip.txt", "laptop wip\n");
     let bin = tempfile::tempdir().unwrap();
     let agent = committing_agent(bin.path());
-    let run = run_id(&laptop.ok(
-        &[
-            "push",
-            "--harness",
-            "command",
-            "--agent-cmd",
-            &agent,
-            "--prompt",
-            "first",
-            "--wait",
-        ],
-        here.path(),
-    ));
+    let run = laptop.push_and_wait(&agent, "first", here.path());
 
     // The desktop has its own clone of the remote, which lacks the laptop's
     // commit and the agent's.

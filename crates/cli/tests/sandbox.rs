@@ -115,6 +115,11 @@ impl Scene {
         out.lines().next().unwrap().to_owned()
     }
 
+    /// `handoff show RUN --json`.
+    fn shown(&self, run: &str) -> serde_json::Value {
+        serde_json::from_str(&self.me.ok(&["show", run, "--json"], self.repo.path())).unwrap()
+    }
+
     /// The prompt that names what the hostile agent tries.
     fn targets(&self, other: &std::path::Path) -> String {
         // Something in the store's directory for it to try to read.
@@ -181,12 +186,7 @@ fn a_hostile_agent_in_the_sandbox_reaches_nothing_it_should_not() {
     assert!(!scene.outside.join("escaped.txt").exists());
 
     // The run's transcript shows the failures too.
-    let back = scene.me.ok(
-        &["continue-locally", &run, "--harness", "scripted", "--json"],
-        scene.repo.path(),
-    );
-    let back: serde_json::Value = serde_json::from_str(&back).unwrap();
-    let transcript = std::fs::read_to_string(back["conversation_file"].as_str().unwrap()).unwrap();
+    let transcript = scene.me.transcript(&run, scene.repo.path());
     assert!(
         transcript.contains("worker home: denied") && transcript.contains("store: denied"),
         "{transcript}"
@@ -216,9 +216,7 @@ fn without_the_sandbox_the_environment_is_still_clean_and_workers_must_say_so() 
         "{}",
         stderr(&refused)
     );
-    let shown: serde_json::Value =
-        serde_json::from_str(&scene.me.ok(&["show", &run, "--json"], scene.repo.path())).unwrap();
-    assert_eq!(shown["state"], "queued", "nothing ran");
+    assert_eq!(scene.shown(&run)["state"], "queued", "nothing ran");
 
     let out = scene
         .me
@@ -260,59 +258,25 @@ fn the_full_permission_level_runs_only_inside_the_sandbox() {
         scene.repo.path(),
     );
     let run = out.lines().next().unwrap().to_owned();
-    let out = scene
-        .me
-        .command(
-            &[
-                "worker",
-                "--once",
-                "--no-sandbox",
-                "--permissions",
-                "full",
-                "--agent-cmd",
-                agent.to_str().unwrap(),
-            ],
-            scene.repo.path(),
-        )
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
-    let shown: serde_json::Value =
-        serde_json::from_str(&scene.me.ok(&["show", &run, "--json"], scene.repo.path())).unwrap();
+    let agent = agent.to_str().unwrap();
+    let worker = |extra: &[&str]| {
+        let mut args = vec!["--permissions", "full"];
+        args.extend(extra);
+        let out = scene.worker(agent, &args);
+        assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+        out
+    };
+    worker(&["--no-sandbox"]);
+    let shown = scene.shown(&run);
     assert_eq!(shown["state"], "failed");
     let failure = shown["sessions"][0]["failure"].as_str().unwrap();
     assert!(failure.contains("only inside the sandbox"), "{failure}");
     if bwrap() {
         scene.me.ok(
-            &[
-                "follow-up",
-                &run,
-                "--prompt",
-                "again",
-                "--agent-cmd",
-                agent.to_str().unwrap(),
-            ],
+            &["follow-up", &run, "--prompt", "again", "--agent-cmd", agent],
             scene.repo.path(),
         );
-        let out = scene
-            .me
-            .command(
-                &[
-                    "worker",
-                    "--once",
-                    "--permissions",
-                    "full",
-                    "--agent-cmd",
-                    agent.to_str().unwrap(),
-                ],
-                scene.repo.path(),
-            )
-            .output()
-            .unwrap();
-        assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
-        let shown: serde_json::Value =
-            serde_json::from_str(&scene.me.ok(&["show", &run, "--json"], scene.repo.path()))
-                .unwrap();
-        assert_eq!(shown["state"], "ended", "{}", stdout(&out));
+        let out = worker(&[]);
+        assert_eq!(scene.shown(&run)["state"], "ended", "{}", stdout(&out));
     }
 }

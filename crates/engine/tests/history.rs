@@ -133,6 +133,20 @@ impl World {
     }
 
     async fn push_from(&self, workspace: &std::path::Path, agent: &ScriptedHarness) -> RunId {
+        self.push_with(workspace, agent, SnapshotOptions::default(), 1)
+            .await
+            .unwrap()
+            .run
+    }
+
+    /// Pushes `workspace` with `snapshot` options and `variants` runs.
+    async fn push_with(
+        &self,
+        workspace: &std::path::Path,
+        agent: &ScriptedHarness,
+        snapshot: SnapshotOptions,
+        variants: usize,
+    ) -> handoff_engine::Result<handoff_engine::Pushed> {
         let store = self.store();
         push(
             &store,
@@ -143,14 +157,12 @@ impl World {
                 attachments_from: &store,
                 prompt: Some("work".into()),
                 agent: Default::default(),
-                snapshot: SnapshotOptions::default(),
+                snapshot,
                 allow_secrets: false,
-                variants: 1,
+                variants,
             },
         )
         .await
-        .unwrap()
-        .run
     }
 
     async fn run(&self, run: RunId, agent: &ScriptedHarness) {
@@ -546,22 +558,10 @@ async fn too_much_history_is_refused_with_the_fix() {
     let store = w.store();
     let mut options = SnapshotOptions::default();
     options.limits.max_history_commits = 2;
-    let err = push(
-        &store,
-        Push {
-            workspace: w.local.path(),
-            conversation: &w.conversation,
-            harness: &agent,
-            attachments_from: &store,
-            prompt: None,
-            agent: Default::default(),
-            snapshot: options,
-            allow_secrets: false,
-            variants: 1,
-        },
-    )
-    .await
-    .unwrap_err();
+    let err = w
+        .push_with(w.local.path(), &agent, options, 1)
+        .await
+        .unwrap_err();
     let text = err.to_string();
     assert!(
         text.contains("git push") && text.contains("--max-history-commits"),
@@ -601,22 +601,10 @@ async fn variants_share_one_upload_and_get_their_own_branches() {
     w.local.write("wip.txt", "wip\n");
     let (agent, _) = shell_agent(vec!["echo a > a.txt", "echo b > b.txt"]);
     let store = w.store();
-    let pushed = push(
-        &store,
-        Push {
-            workspace: w.local.path(),
-            conversation: &w.conversation,
-            harness: &agent,
-            attachments_from: &store,
-            prompt: Some("try".into()),
-            agent: Default::default(),
-            snapshot: SnapshotOptions::default(),
-            allow_secrets: false,
-            variants: 2,
-        },
-    )
-    .await
-    .unwrap();
+    let pushed = w
+        .push_with(w.local.path(), &agent, SnapshotOptions::default(), 2)
+        .await
+        .unwrap();
     assert_eq!(pushed.runs.len(), 2);
     let (a, b) = (&pushed.runs[0], &pushed.runs[1]);
     assert_eq!(a.sessions[0].start, b.sessions[0].start, "one capture");

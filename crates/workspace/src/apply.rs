@@ -406,7 +406,8 @@ fn begin_marker(git_dir: &Path) -> Result<Marker> {
     })
 }
 
-async fn blocking<T: Send + 'static>(
+/// Runs `f` on the blocking pool; `what` names it if the task fails.
+pub(crate) async fn blocking<T: Send + 'static>(
     what: &'static str,
     f: impl FnOnce() -> Result<T> + Send + 'static,
 ) -> Result<T> {

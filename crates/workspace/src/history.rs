@@ -41,6 +41,7 @@ use gix::prelude::Write as _;
 use handoff_store::{BlobStore, Digest};
 use serde::{Deserialize, Serialize};
 
+use crate::apply::blocking;
 use crate::limits::{Limit, Limits};
 use crate::manifest::Oid;
 use crate::{Error, Result};
@@ -558,13 +559,4 @@ fn open_any(dir: &Path) -> Result<(gix::Repository, PathBuf)> {
         .workdir()
         .map_or_else(|| repo.git_dir().to_owned(), Path::to_owned);
     Ok((repo, shown))
-}
-
-async fn blocking<T: Send + 'static>(
-    what: &'static str,
-    f: impl FnOnce() -> Result<T> + Send + 'static,
-) -> Result<T> {
-    tokio::task::spawn_blocking(f)
-        .await
-        .map_err(|source| Error::Task { what, source })?
 }

@@ -272,16 +272,7 @@ pub fn locate(dir: &Path) -> Result<Option<Located>> {
             source: Some(Box::new(e)),
         });
     }
-    let repo = gix::discover(dir).map_err(|e| Error::NotARepository {
-        path: dir.to_owned(),
-        source: Some(Box::new(e)),
-    })?;
-    let workdir = repo
-        .workdir()
-        .ok_or_else(|| Error::BareRepository {
-            path: repo.git_dir().to_owned(),
-        })?
-        .to_owned();
+    let (repo, workdir) = open_repo(dir)?;
     // Absolute, whatever the process's current directory was.
     let absolute = |path: &Path| std::fs::canonicalize(path).unwrap_or_else(|_| path.to_owned());
     Ok(Some(Located {

@@ -62,6 +62,40 @@ impl Machine {
     }
 }
 
+impl Machine {
+    /// `handoff push --harness command --agent-cmd AGENT --prompt PROMPT
+    /// --wait` in `dir`; returns the run id.
+    #[track_caller]
+    pub fn push_and_wait(&self, agent: &str, prompt: &str, dir: &Path) -> String {
+        let out = self.ok(
+            &[
+                "push",
+                "--harness",
+                "command",
+                "--agent-cmd",
+                agent,
+                "--prompt",
+                prompt,
+                "--wait",
+            ],
+            dir,
+        );
+        out.lines().next().unwrap_or_default().trim().to_owned()
+    }
+
+    /// `handoff continue-locally RUN --harness scripted` in `dir`; returns
+    /// the local conversation's text (the run's transcript).
+    #[track_caller]
+    pub fn transcript(&self, run: &str, dir: &Path) -> String {
+        let out = self.ok(
+            &["continue-locally", run, "--harness", "scripted", "--json"],
+            dir,
+        );
+        let back: serde_json::Value = serde_json::from_str(&out).unwrap();
+        std::fs::read_to_string(back["conversation_file"].as_str().unwrap()).unwrap()
+    }
+}
+
 pub fn stdout(out: &Output) -> String {
     String::from_utf8(out.stdout.clone()).unwrap()
 }
