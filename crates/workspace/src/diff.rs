@@ -8,6 +8,10 @@
 //! file` markers. What a patch cannot express — nested repositories, hostile
 //! paths, content the snapshot does not carry — is left out and listed in
 //! the [`DiffOutcome`].
+//!
+//! [`file_diffs`] gives the same diff as data, one [`FileDiff`] per file,
+//! for people to read: a web page, a summary. It is bounded
+//! ([`DisplayLimits`]) where the patch is complete.
 
 use std::collections::{HashMap, HashSet};
 use std::io::{self, Write};
@@ -214,6 +218,344 @@ impl<'a> Plan<'a> {
                 new.zip(new_data),
             )
         }
+    }
+}
+
+/// One file of a snapshot's diff, for people to read (a web page, a
+/// summary): the same pairing of renames and the same hunks as
+/// [`export_diff`], as data rather than patch text.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct FileDiff {
+    /// The path after the change (for a deletion, the deleted path).
+    pub path: String,
+    /// The path the content came from, for a rename.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub old_path: Option<String>,
+    /// What happened to the file.
+    pub change: FileChange,
+    /// git's mode before, `None` when the file is new.
+    pub old_mode: Option<&'static str>,
+    /// git's mode after, `None` when the file was deleted.
+    pub new_mode: Option<&'static str>,
+    /// The lines that changed, or why they are not shown.
+    pub content: FileContent,
+}
+
+/// What happened to a file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case", tag = "kind")]
+#[non_exhaustive]
+pub enum FileChange {
+    /// It is new.
+    Added,
+    /// It was removed.
+    Deleted,
+    /// Its content or mode changed.
+    Modified,
+    /// It moved (and may have changed too).
+    Renamed {
+        /// How much of the content stayed, in percent (git's similarity
+        /// index).
+        similarity: u32,
+    },
+}
+
+/// A file's changed lines, or why they are not shown.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case", tag = "kind")]
+#[non_exhaustive]
+pub enum FileContent {
+    /// Text: the hunks, and how many lines each side gained or lost.
+    Text {
+        /// The hunks, three lines of context around each change.
+        hunks: Vec<Hunk>,
+        /// Lines added.
+        added: usize,
+        /// Lines removed.
+        removed: usize,
+        /// Whether hunks were cut because the diff reached
+        /// [`DisplayLimits::max_text_bytes`].
+        truncated: bool,
+    },
+    /// Binary content: only the sizes.
+    Binary {
+        /// The old size in bytes, `None` when the file is new.
+        old_size: Option<u64>,
+        /// The new size in bytes, `None` when it was deleted.
+        new_size: Option<u64>,
+    },
+    /// Only the mode or the name changed.
+    Unchanged,
+    /// The lines are not shown: the file is larger than
+    /// [`DisplayLimits::max_file_bytes`], or the diff already reached
+    /// [`DisplayLimits::max_text_bytes`].
+    NotShown {
+        /// Why.
+        reason: String,
+    },
+    /// The change cannot be shown at all (a nested repository, a path that
+    /// is refused, content the snapshot does not carry).
+    Unrepresentable {
+        /// Why.
+        reason: String,
+    },
+}
+
+/// A hunk of a text diff.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Hunk {
+    /// The `@@ -a,b +c,d @@` line.
+    pub header: String,
+    /// Its lines, in order.
+    pub lines: Vec<DiffLine>,
+}
+
+/// One line of a hunk, without its line break; not valid UTF-8 is shown
+/// with replacement characters.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct DiffLine {
+    /// Context, added or removed.
+    pub kind: LineKind,
+    /// The line's text.
+    pub text: String,
+    /// The line is the last of its file and has no line break.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub no_newline: bool,
+}
+
+/// What a hunk line is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LineKind {
+    /// Unchanged.
+    Context,
+    /// Only in the new content.
+    Added,
+    /// Only in the old content.
+    Removed,
+}
+
+/// How much of a diff [`file_diffs`] shows: the rest of the files are
+/// listed as [`FileContent::NotShown`], so a huge snapshot costs a bounded
+/// amount of memory and page.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DisplayLimits {
+    /// Files larger than this on either side are not read.
+    pub max_file_bytes: u64,
+    /// The text shown for all files together.
+    pub max_text_bytes: usize,
+}
+
+impl Default for DisplayLimits {
+    fn default() -> Self {
+        Self {
+            max_file_bytes: 1 << 20,
+            max_text_bytes: 4 << 20,
+        }
+    }
+}
+
+/// The diff of `manifest`, one [`FileDiff`] per changed file in path order,
+/// fetching (verified) only the content it shows, a bounded batch at a
+/// time.
+pub async fn file_diffs(
+    manifest: &Manifest,
+    store: &dyn BlobStore,
+    limits: &DisplayLimits,
+) -> Result<Vec<FileDiff>> {
+    let plan = Plan::new(manifest);
+    let mut files = Vec::new();
+    let mut shown = 0usize;
+    let entries: Vec<&Entry> = manifest
+        .entries
+        .iter()
+        .filter(|e| !plan.rename_sources.contains(e.path.as_str()))
+        .collect();
+    for batch in entries.chunks(64) {
+        let mut wanted: Vec<Digest> = Vec::new();
+        for entry in batch {
+            let (_, old) = plan.old_side(entry);
+            let objects = [old, entry.result.as_ref()];
+            if objects
+                .iter()
+                .flatten()
+                .any(|o| o.size > limits.max_file_bytes)
+            {
+                continue;
+            }
+            wanted.extend(
+                objects
+                    .into_iter()
+                    .flatten()
+                    .filter(|o| o.kind.has_content())
+                    .filter_map(|o| o.digest),
+            );
+        }
+        if shown >= limits.max_text_bytes {
+            wanted.clear();
+        }
+        wanted.sort();
+        wanted.dedup();
+        let fetched = store.get_many(&wanted).await;
+        let mut contents = HashMap::with_capacity(wanted.len());
+        for (digest, bytes) in wanted.into_iter().zip(fetched) {
+            // Missing or corrupted content is that file's problem, shown on
+            // its row; the other files still show.
+            if let Ok(bytes) = bytes {
+                contents.insert(digest, bytes);
+            }
+        }
+        for entry in batch {
+            files.push(plan.display_entry(entry, &contents, limits, &mut shown));
+        }
+    }
+    Ok(files)
+}
+
+impl<'a> Plan<'a> {
+    fn display_entry(
+        &self,
+        entry: &'a Entry,
+        contents: &HashMap<Digest, Bytes>,
+        limits: &DisplayLimits,
+        shown: &mut usize,
+    ) -> FileDiff {
+        let (old_path, old) = self.old_side(entry);
+        let new = entry.result.as_ref();
+        let renamed = old_path != entry.path && old.is_some() && new.is_some();
+        let mut file = FileDiff {
+            path: entry.path.clone(),
+            old_path: renamed.then(|| old_path.to_owned()),
+            change: match (old, new) {
+                (None, _) => FileChange::Added,
+                (_, None) => FileChange::Deleted,
+                _ if renamed => FileChange::Renamed { similarity: 100 },
+                _ => FileChange::Modified,
+            },
+            old_mode: old.map(|o| o.kind.git_mode()),
+            new_mode: new.map(|o| o.kind.git_mode()),
+            content: FileContent::Unchanged,
+        };
+        let unrepresentable = |reason: String| FileContent::Unrepresentable { reason };
+        if let Err(e) = entry.repo_path() {
+            file.content = unrepresentable(format!("refused path: {e}"));
+            return file;
+        }
+        let gitlink = |o: Option<&Object>| o.is_some_and(|o| o.kind == Kind::Gitlink);
+        if gitlink(old) || gitlink(new) {
+            file.content = unrepresentable("nested repository".to_owned());
+            return file;
+        }
+        if old.is_some_and(|o| o.size > limits.max_file_bytes)
+            || new.is_some_and(|n| n.size > limits.max_file_bytes)
+        {
+            file.content = FileContent::NotShown {
+                reason: format!(
+                    "larger than {} bytes; `handoff diff` prints it",
+                    limits.max_file_bytes
+                ),
+            };
+            return file;
+        }
+        if *shown >= limits.max_text_bytes {
+            file.content = FileContent::NotShown {
+                reason: "the diff is too long to show whole; `handoff diff` prints it".to_owned(),
+            };
+            return file;
+        }
+        let load = |o: Option<&Object>| -> std::result::Result<&[u8], String> {
+            match o {
+                None => Ok(&[]),
+                Some(o) => match o.digest.and_then(|d| contents.get(&d)) {
+                    Some(bytes) if Oid::for_blob(bytes) == o.oid => Ok(&bytes[..]),
+                    Some(_) => Err("stored content does not match the manifest".to_owned()),
+                    None => Err("content not carried by the snapshot, or not readable".to_owned()),
+                },
+            }
+        };
+        let (old_data, new_data) = match (load(old), load(new)) {
+            (Ok(a), Ok(b)) => (a, b),
+            (Err(e), _) | (_, Err(e)) => {
+                file.content = unrepresentable(e);
+                return file;
+            }
+        };
+        if renamed {
+            let similarity = if old.zip(new).is_some_and(|(o, n)| o.oid == n.oid) {
+                100
+            } else {
+                (TextDiff::from_lines(old_data, new_data).ratio() * 100.0).floor() as u32
+            };
+            file.change = FileChange::Renamed { similarity };
+        }
+        if old.zip(new).is_some_and(|(o, n)| o.oid == n.oid) {
+            return file;
+        }
+        if is_binary(old_data) || is_binary(new_data) {
+            file.content = FileContent::Binary {
+                old_size: old.map(|o| o.size),
+                new_size: new.map(|n| n.size),
+            };
+            return file;
+        }
+        file.content = text_content(old_data, new_data, limits.max_text_bytes, shown);
+        file
+    }
+}
+
+/// The hunks of a text change, adding the bytes shown to `shown` and
+/// stopping at `max`.
+fn text_content(old: &[u8], new: &[u8], max: usize, shown: &mut usize) -> FileContent {
+    let diff = TextDiff::from_lines(old, new);
+    let (mut added, mut removed, mut truncated) = (0, 0, false);
+    let mut hunks = Vec::new();
+    for group in diff.grouped_ops(3) {
+        let (Some(first), Some(last)) = (group.first(), group.last()) else {
+            continue;
+        };
+        let old_range = first.old_range().start..last.old_range().end;
+        let new_range = first.new_range().start..last.new_range().end;
+        let mut hunk = Hunk {
+            header: format!("@@ -{} +{} @@", range(&old_range), range(&new_range)),
+            lines: Vec::new(),
+        };
+        for op in &group {
+            for change in diff.iter_changes(op) {
+                let kind = match change.tag() {
+                    similar::ChangeTag::Equal => LineKind::Context,
+                    similar::ChangeTag::Delete => LineKind::Removed,
+                    similar::ChangeTag::Insert => LineKind::Added,
+                };
+                match kind {
+                    LineKind::Added => added += 1,
+                    LineKind::Removed => removed += 1,
+                    LineKind::Context => {}
+                }
+                if truncated || *shown >= max {
+                    truncated = true;
+                    continue;
+                }
+                let value = change.value();
+                let no_newline = !value.ends_with(b"\n");
+                let text = String::from_utf8_lossy(value.strip_suffix(b"\n").unwrap_or(value))
+                    .into_owned();
+                *shown += text.len() + 1;
+                hunk.lines.push(DiffLine {
+                    kind,
+                    text,
+                    no_newline,
+                });
+            }
+        }
+        if !hunk.lines.is_empty() {
+            hunks.push(hunk);
+        }
+    }
+    FileContent::Text {
+        hunks,
+        added,
+        removed,
+        truncated,
     }
 }
 
@@ -425,6 +767,134 @@ mod tests {
         // Four zero bytes are "00000"; 0xffffffff is "|NsC0".
         assert_eq!(base85(&[0, 0, 0, 0]), b"00000");
         assert_eq!(base85(&[0xff, 0xff, 0xff, 0xff]), b"|NsC0");
+    }
+
+    async fn stored(store: &handoff_store::MemoryStore, kind: Kind, data: &[u8]) -> Object {
+        use handoff_store::BlobStoreExt as _;
+        let put = store
+            .put_if_absent(Bytes::copy_from_slice(data))
+            .await
+            .unwrap();
+        Object {
+            kind,
+            oid: Oid::for_blob(data),
+            size: data.len() as u64,
+            digest: Some(put.digest),
+        }
+    }
+
+    fn entry(
+        path: &str,
+        status: crate::Status,
+        base: Option<Object>,
+        result: Option<Object>,
+    ) -> Entry {
+        Entry {
+            path: path.to_owned(),
+            status,
+            from: None,
+            base,
+            index: None,
+            result,
+        }
+    }
+
+    #[tokio::test]
+    async fn file_diffs_show_each_file_as_data() {
+        use crate::Status;
+        let store = handoff_store::MemoryStore::new();
+        let old = stored(&store, Kind::File, b"one\ntwo\nthree\n").await;
+        let new = stored(&store, Kind::File, b"one\n2\nthree").await;
+        let binary = stored(&store, Kind::File, b"\0\x01png").await;
+        let moved = stored(&store, Kind::File, b"same\n").await;
+        let mut renamed = entry("b/new.txt", Status::Renamed, None, Some(moved.clone()));
+        renamed.from = Some("a/old.txt".to_owned());
+        let manifest = Manifest {
+            format: crate::manifest::FORMAT_V1.to_owned(),
+            base: Default::default(),
+            entries: vec![
+                entry("../escape", Status::Untracked, None, Some(new.clone())),
+                entry("a/old.txt", Status::Deleted, Some(moved.clone()), None),
+                entry("b/new.txt", Status::Renamed, None, None),
+                entry("img.png", Status::Added, None, Some(binary)),
+                entry("text.txt", Status::Modified, Some(old), Some(new)),
+            ]
+            .into_iter()
+            .map(|e| {
+                if e.path == "b/new.txt" {
+                    renamed.clone()
+                } else {
+                    e
+                }
+            })
+            .collect(),
+            history: None,
+        };
+        let files = file_diffs(&manifest, &store, &DisplayLimits::default())
+            .await
+            .unwrap();
+        let summary: Vec<_> = files
+            .iter()
+            .map(|f| (f.path.as_str(), f.old_path.as_deref(), f.change))
+            .collect();
+        assert_eq!(
+            summary,
+            vec![
+                ("../escape", None, FileChange::Added),
+                (
+                    "b/new.txt",
+                    Some("a/old.txt"),
+                    FileChange::Renamed { similarity: 100 }
+                ),
+                ("img.png", None, FileChange::Added),
+                ("text.txt", None, FileChange::Modified),
+            ]
+        );
+        assert!(matches!(
+            files[0].content,
+            FileContent::Unrepresentable { .. }
+        ));
+        assert_eq!(files[1].content, FileContent::Unchanged);
+        assert_eq!(
+            files[2].content,
+            FileContent::Binary {
+                old_size: None,
+                new_size: Some(5)
+            }
+        );
+        let line = |kind, text: &str, no_newline| DiffLine {
+            kind,
+            text: text.to_owned(),
+            no_newline,
+        };
+        assert_eq!(
+            files[3].content,
+            FileContent::Text {
+                hunks: vec![Hunk {
+                    header: "@@ -1,3 +1,3 @@".to_owned(),
+                    lines: vec![
+                        line(LineKind::Context, "one", false),
+                        line(LineKind::Removed, "two", false),
+                        line(LineKind::Removed, "three", false),
+                        line(LineKind::Added, "2", false),
+                        line(LineKind::Added, "three", true),
+                    ],
+                }],
+                added: 2,
+                removed: 2,
+                truncated: false,
+            }
+        );
+
+        // A tiny budget: the text is cut, and files after it are listed
+        // without their lines.
+        let tight = DisplayLimits {
+            max_file_bytes: 4,
+            max_text_bytes: 8,
+        };
+        let files = file_diffs(&manifest, &store, &tight).await.unwrap();
+        assert!(matches!(files[2].content, FileContent::NotShown { .. }));
+        assert!(matches!(files[3].content, FileContent::NotShown { .. }));
     }
 
     #[test]
