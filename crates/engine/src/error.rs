@@ -109,6 +109,14 @@ pub enum Error {
         /// The conversation.
         conversation: handoff_conversation::ConversationId,
     },
+    /// The run's conversation has no attachment with this digest.
+    #[error("run {run} has no attachment {digest}")]
+    UnknownAttachment {
+        /// The run.
+        run: RunId,
+        /// The digest asked for.
+        digest: handoff_store::Digest,
+    },
     /// No git repository in the workspace.
     #[error("no git repository in {}", workspace.display())]
     NoRepository {

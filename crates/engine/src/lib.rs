@@ -52,6 +52,7 @@ pub mod local;
 pub mod push;
 pub mod run;
 pub mod runner;
+pub mod view;
 
 pub use environment::{Environment, GitOptions, LocalEnvironment, Prepared, check_out};
 pub use error::{Error, Result};
@@ -64,4 +65,8 @@ pub use run::{
 };
 pub use runner::{
     HarnessFor, Isolation, Ran, WorkEvent, WorkerOptions, reap_if_stale, run_session, work_pass,
+};
+pub use view::{
+    DiffView, Listed, RunPage, RunQuery, RunRow, RunView, ViewOptions, diff_view, list_runs,
+    run_attachment, run_view,
 };
