@@ -42,8 +42,8 @@ pub enum Command {
     /// `handoff/<run-id>` branch to review; the working tree is untouched
     /// unless --apply.
     ContinueLocally(ContinueArgs),
-    /// List cloud runs.
-    Runs(JsonArgs),
+    /// List cloud runs, newest first.
+    Runs(RunsArgs),
     /// Show a run: its sessions, states and apply reports.
     Show(ShowArgs),
     /// Verify every object and reference in the store; exits 1 when
@@ -54,6 +54,45 @@ pub enum Command {
     /// Install a stored conversation as a native session for a directory,
     /// so the agent's own resume finds it; prints the session id and file.
     Export(ExportArgs),
+    /// Serve the Runs page: a local web view of the store's runs (loopback
+    /// only unless --addr says otherwise).
+    Serve(ServeArgs),
+}
+
+/// `handoff runs`.
+#[derive(Debug, Args)]
+pub struct RunsArgs {
+    /// Only runs in this state (queued, running, ended or failed).
+    #[arg(long, value_name = "STATE")]
+    pub state: Option<String>,
+    /// Only runs of this harness.
+    #[arg(long, value_name = "NAME")]
+    pub harness: Option<String>,
+    /// At most N runs (one page; the next starts at --before) [default: all].
+    #[arg(long, value_name = "N")]
+    pub limit: Option<usize>,
+    /// Only runs older than this run.
+    #[arg(long, value_name = "RUN")]
+    pub before: Option<String>,
+    /// Print JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `handoff serve`.
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// The address to listen on; a loopback address keeps the page to this
+    /// machine (port 0 picks a free port).
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:7878")]
+    pub addr: std::net::SocketAddr,
+    /// Show runs only: no follow-up form, and posting one is refused.
+    #[arg(long)]
+    pub read_only: bool,
+    /// The agent command line for follow-ups to runs using the command
+    /// harness.
+    #[arg(long, value_name = "CMD")]
+    pub agent_cmd: Option<String>,
 }
 
 /// `handoff import`.
@@ -305,14 +344,6 @@ pub struct ContinueArgs {
     /// run (someone committed on it, or it is another branch).
     #[arg(long)]
     pub force: bool,
-    /// Print JSON.
-    #[arg(long)]
-    pub json: bool,
-}
-
-/// Commands with only `--json`.
-#[derive(Debug, Args)]
-pub struct JsonArgs {
     /// Print JSON.
     #[arg(long)]
     pub json: bool,

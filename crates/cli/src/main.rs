@@ -9,6 +9,7 @@ mod args;
 mod commands;
 mod harness;
 mod progress;
+mod serve;
 
 use std::process::ExitCode;
 
@@ -43,6 +44,7 @@ fn main() -> ExitCode {
             Command::Fsck(args) => commands::runs::fsck_cmd(store, args).await,
             Command::Import(args) => commands::native::import(store, args).await,
             Command::Export(args) => commands::native::export(store, args).await,
+            Command::Serve(args) => serve::run(store, args).await,
         }
     });
     match result {

@@ -247,8 +247,10 @@ pub async fn list_runs(docs: &dyn DocumentStore, query: &RunQuery) -> Result<Run
             break;
         }
         let take = chunk.len().min(scan_limit - scanned);
-        let mut reads = futures_util::stream::iter(&chunk[..take])
-            .map(|id| async move { (*id, runs.get(*id).await) })
+        // Owned ids and a copied `RunStore` keep the future `Send` for any
+        // caller (a web handler, say).
+        let mut reads = futures_util::stream::iter(chunk[..take].to_vec())
+            .map(move |id| async move { (id, runs.get(id).await) })
             .buffered(READ_AHEAD);
         while let Some((id, read)) = reads.next().await {
             if rows.len() >= limit {

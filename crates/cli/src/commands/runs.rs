@@ -8,18 +8,20 @@ use anyhow::Context as _;
 use handoff_conversation::{
     AttachmentLimits, Conversation, Message, Part, ReadOptions, Role, attach_file,
 };
+use handoff_engine::view::{self, DiffView, Listed, RunQuery, RunRow, RunView, ViewOptions};
 use handoff_engine::{
-    ContinueOptions, ContinuedLocally, Isolation, LocalEnvironment, Prepared, Push, RunId,
-    RunRecord, RunState, RunStore, WorkEvent, WorkerOptions, continue_locally, follow_up_with,
-    push, run_session, work_pass,
+    ContinueOptions, ContinuedLocally, Isolation, Loaded, LocalEnvironment, Prepared, Push, RunId,
+    RunRecord, RunState, RunStore, Session, WorkEvent, WorkerOptions, continue_locally, diff_view,
+    follow_up_with, list_runs, push, run_session, run_view, work_pass,
 };
 use handoff_harness::{AgentOptions, Permissions};
 use handoff_store::{BlobStore, Bytes, Digest, MemoryStore, Put, Store};
 use handoff_workspace::SnapshotOptions;
+use handoff_workspace::diff::{FileChange, FileContent, FileDiff};
 use serde_json::json;
 
 use crate::args::{
-    AgentArgs, AgentCmdArgs, ContinueArgs, FollowUpArgs, FsckArgs, JsonArgs, PushArgs, ShowArgs,
+    AgentArgs, AgentCmdArgs, ContinueArgs, FollowUpArgs, FsckArgs, PushArgs, RunsArgs, ShowArgs,
     WorkerArgs,
 };
 
@@ -106,71 +108,8 @@ fn discard_environment(environment: &Prepared) {
     }
 }
 
-fn summary(record: &RunRecord) -> serde_json::Value {
-    let last = record.last_session();
-    json!({
-        "id": record.id.to_string(),
-        "state": record.state,
-        "harness": record.harness,
-        "conversation": record.conversation.to_string(),
-        "sessions": record.sessions.len(),
-        "updated_at": record.updated_at,
-        "failure": last.and_then(|s| s.failure.clone()),
-        "permissions": last.map(|s| s.agent.permissions),
-        "model": last.and_then(|s| s.agent.model.clone()),
-    })
-}
-
-fn print_record(record: &RunRecord) -> std::io::Result<()> {
-    let mut out = super::stdout();
-    writeln!(
-        out,
-        "run {}  {:?}  harness {}  conversation {}",
-        record.id, record.state, record.harness, record.conversation
-    )?;
-    for repo in &record.repositories {
-        writeln!(
-            out,
-            "  repository {}  from {}  at {}",
-            repo.path,
-            repo.source.as_deref().unwrap_or("?"),
-            repo.commit.as_deref().unwrap_or("(no commit)")
-        )?;
-    }
-    for (i, s) in record.sessions.iter().enumerate() {
-        writeln!(
-            out,
-            "  session {} {}  {:?}  permissions {}  model {}  prompt {:?}",
-            i + 1,
-            s.id,
-            s.state,
-            s.agent.permissions,
-            s.agent.model.as_deref().unwrap_or("(the agent's default)"),
-            s.prompt.as_deref().unwrap_or("")
-        )?;
-        for r in &s.apply {
-            let rep = &r.report;
-            writeln!(
-                out,
-                "    restored {}: applied {}, already {}, merged {}, failed {}",
-                r.repo,
-                rep.applied.len(),
-                rep.already_applied.len(),
-                rep.merged.len(),
-                rep.failed.len()
-            )?;
-            for f in &rep.failed {
-                writeln!(out, "      not applied {}: {}", f.path, f.reason)?;
-            }
-        }
-        for e in &s.end {
-            writeln!(out, "    end {}: {}", e.repo, e.snapshot)?;
-        }
-        if let Some(failure) = &s.failure {
-            writeln!(out, "    FAILED: {failure}")?;
-        }
-    }
-    Ok(())
+fn summary(loaded: &Loaded) -> RunRow {
+    RunRow::new(&loaded.record, loaded.version)
 }
 
 /// What agents must not see from inside the sandbox: the store's
@@ -245,19 +184,19 @@ async fn wait_if_asked(
     wait: bool,
     command: &AgentCmdArgs,
     isolation: &Isolation,
-) -> anyhow::Result<RunRecord> {
+) -> anyhow::Result<Loaded> {
     if wait && let Err(e) = run_now(store, run, command, &envs_dir(None), isolation).await {
         writeln!(
             std::io::stderr().lock(),
             "handoff: run {run}: session failed: {e:#}"
         )?;
     }
-    Ok(RunStore::new(store).get(run).await?.record)
+    Ok(RunStore::new(store).get(run).await?)
 }
 
 /// 1 when the run's last session failed, else 0.
-fn exit_for(record: &RunRecord) -> u8 {
-    if record.state == RunState::Failed {
+fn exit_for(loaded: &Loaded) -> u8 {
+    if loaded.record.state == RunState::Failed {
         1
     } else {
         0
@@ -364,7 +303,7 @@ pub async fn push_cmd(store_flag: Option<&str>, args: PushArgs) -> anyhow::Resul
             "record": records.first().map(summary),
         });
         if pushed.runs.len() > 1 {
-            value["runs"] = records.iter().map(summary).collect();
+            value["runs"] = json!(records.iter().map(summary).collect::<Vec<_>>());
         }
         super::print_json(&value)?;
     }
@@ -480,14 +419,14 @@ pub async fn worker(store_flag: Option<&str>, args: WorkerArgs) -> anyhow::Resul
 pub async fn follow_up_cmd(store_flag: Option<&str>, args: FollowUpArgs) -> anyhow::Result<u8> {
     let run = parse_run(&args.run)?;
     let store = super::open_store(store_flag)?;
-    let record = RunStore::new(&*store).get(run).await?.record;
-    let harness = crate::harness::resolve(&record.harness, &args.command)?;
-    let previous = record
-        .last_session()
-        .map(|s| s.agent.clone())
-        .unwrap_or_default();
-    let agent = agent_options(&args.agent, previous)?;
-    let session = follow_up_with(&*store, run, &*harness, args.prompt.clone(), Some(agent)).await?;
+    let session = queue_follow_up(
+        &*store,
+        run,
+        args.prompt.clone(),
+        &args.agent,
+        &args.command,
+    )
+    .await?;
     if !args.json {
         writeln!(super::stdout(), "{}", session.id)?;
     }
@@ -503,6 +442,57 @@ pub async fn follow_up_cmd(store_flag: Option<&str>, args: FollowUpArgs) -> anyh
         )?;
     }
     Ok(exit_for(&after))
+}
+
+/// Queues a follow-up session on `run`: what `handoff follow-up` does
+/// without `--wait`, and what the Runs page's form does. The agent options
+/// not given are the previous session's.
+pub async fn queue_follow_up(
+    store: &dyn Store,
+    run: RunId,
+    prompt: String,
+    agent: &AgentArgs,
+    command: &AgentCmdArgs,
+) -> anyhow::Result<Session> {
+    let record = RunStore::new(store).get(run).await?.record;
+    let harness = crate::harness::resolve(&record.harness, command)?;
+    let previous = record
+        .last_session()
+        .map(|s| s.agent.clone())
+        .unwrap_or_default();
+    let agent = agent_options(agent, previous)?;
+    Ok(follow_up_with(store, run, &*harness, prompt, Some(agent)).await?)
+}
+
+/// The commands that continue `run` (of `harness`) from a shell: a
+/// follow-up and continue-locally, with `--store` when one was named.
+pub fn continue_commands(run: RunId, harness: &str, store_flag: Option<&str>) -> [String; 2] {
+    let store = store_flag
+        .map(|s| format!(" --store {}", shell_quote(s)))
+        .unwrap_or_default();
+    let local_harness = if harness == "warp" {
+        String::new()
+    } else {
+        format!(" --harness {}", shell_quote(harness))
+    };
+    [
+        format!("handoff{store} follow-up {run} --prompt '…'"),
+        format!("handoff{store} continue-locally {run}{local_harness}"),
+    ]
+}
+
+/// `text` as one shell word: unchanged when it is plainly safe, else in
+/// single quotes.
+pub fn shell_quote(text: &str) -> String {
+    if !text.is_empty()
+        && text
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-_./:@=+,%".contains(c))
+    {
+        text.to_owned()
+    } else {
+        format!("'{}'", text.replace('\'', "'\\''"))
+    }
 }
 
 /// `handoff continue-locally`.
@@ -645,45 +635,210 @@ fn conversation_home(workspace: &Path, done: &ContinuedLocally) -> anyhow::Resul
 }
 
 /// `handoff runs`.
-pub async fn runs_cmd(store_flag: Option<&str>, args: JsonArgs) -> anyhow::Result<u8> {
+pub async fn runs_cmd(store_flag: Option<&str>, args: RunsArgs) -> anyhow::Result<u8> {
     let store = super::open_store(store_flag)?;
-    let runs = RunStore::new(&*store);
+    let mut query = RunQuery {
+        state: args.state.as_deref().map(parse_state).transpose()?,
+        harness: args.harness.clone(),
+        before: args.before.as_deref().map(parse_run).transpose()?,
+        limit: args.limit.unwrap_or(view::MAX_PAGE),
+        // The command reads what it lists: no scan bound beyond the page.
+        scan_limit: usize::MAX,
+        ..RunQuery::default()
+    };
     let mut rows = Vec::new();
-    for id in runs.list().await? {
-        match runs.get(id).await {
-            Ok(loaded) => rows.push(summary(&loaded.record)),
-            Err(e) => rows.push(json!({"id": id.to_string(), "error": e.to_string()})),
+    let mut out = super::stdout();
+    loop {
+        let page = list_runs(&*store, &query).await?;
+        for row in page.runs {
+            if args.json {
+                rows.push(row);
+            } else {
+                write_row(&mut out, &row)?;
+            }
+        }
+        match page.older {
+            Some(older) if args.limit.is_none() => query.before = Some(older),
+            Some(older) => {
+                writeln!(
+                    std::io::stderr().lock(),
+                    "handoff: more runs: --before {older}"
+                )?;
+                break;
+            }
+            None => break,
         }
     }
     if args.json {
         super::print_json(&rows)?;
-    } else {
-        let mut out = super::stdout();
-        for row in &rows {
-            writeln!(
-                out,
-                "{}  {:<8}  {:<12}  {} session(s)",
-                row["id"].as_str().unwrap_or(""),
-                row["state"].as_str().unwrap_or("?"),
-                row["harness"].as_str().unwrap_or("?"),
-                row["sessions"]
-            )?;
-        }
     }
     Ok(0)
+}
+
+/// A run state named on the command line or in a query.
+pub fn parse_state(text: &str) -> anyhow::Result<RunState> {
+    serde_json::from_value(json!(text)).map_err(|_| {
+        anyhow::anyhow!("unknown state {text:?} (expected queued, running, ended or failed)")
+    })
+}
+
+fn write_row(out: &mut impl std::io::Write, row: &Listed) -> std::io::Result<()> {
+    match row {
+        Listed::Run(row) => {
+            let failed = if row.failed_entries > 0 {
+                format!("  {} failed entr(ies)", row.failed_entries)
+            } else {
+                String::new()
+            };
+            let repo = row
+                .repositories
+                .first()
+                .map(|r| format!("  {}", r.branch.as_deref().unwrap_or(&r.path)))
+                .unwrap_or_default();
+            writeln!(
+                out,
+                "{}  {:<8}  {:<12}  {} session(s)  updated {}{repo}{failed}",
+                row.id,
+                state_name(row.state),
+                row.harness,
+                row.sessions,
+                row.updated_at.format("%Y-%m-%d %H:%M:%S"),
+            )
+        }
+        Listed::Unreadable { id, error } => writeln!(out, "{id}  unreadable: {error}"),
+    }
+}
+
+/// A run state's name, as the record spells it.
+pub fn state_name(state: RunState) -> &'static str {
+    match state {
+        RunState::Queued => "queued",
+        RunState::Running => "running",
+        RunState::Ended => "ended",
+        RunState::Failed => "failed",
+    }
 }
 
 /// `handoff show`.
 pub async fn show_cmd(store_flag: Option<&str>, args: ShowArgs) -> anyhow::Result<u8> {
     let run = parse_run(&args.run)?;
     let store = super::open_store(store_flag)?;
-    let record = RunStore::new(&*store).get(run).await?.record;
+    let view = run_view(&*store, run, &ViewOptions::default()).await?;
     if args.json {
-        super::print_json(&record)?;
-    } else {
-        print_record(&record)?;
+        super::print_json(&view.record)?;
+        return Ok(0);
     }
+    let diff = diff_view(&*store, &view.record, &ViewOptions::default().diff).await;
+    print_view(&view, &diff, store_flag)?;
     Ok(0)
+}
+
+fn print_view(view: &RunView, diff: &DiffView, store_flag: Option<&str>) -> std::io::Result<()> {
+    let record = &view.record;
+    let mut out = super::stdout();
+    writeln!(
+        out,
+        "run {}  {:?}  harness {}  conversation {}",
+        record.id, record.state, record.harness, record.conversation
+    )?;
+    if let Some(problem) = &view.problem {
+        writeln!(out, "  INVALID: {problem}")?;
+    }
+    for repo in &view.row.repositories {
+        writeln!(
+            out,
+            "  repository {}  from {}  at {}",
+            repo.path,
+            repo.source.as_deref().unwrap_or("?"),
+            repo.commit.as_deref().unwrap_or("(no commit)")
+        )?;
+    }
+    for (i, s) in record.sessions.iter().enumerate() {
+        writeln!(
+            out,
+            "  session {} {}  {:?}  permissions {}  model {}  prompt {:?}",
+            i + 1,
+            s.id,
+            s.state,
+            s.agent.permissions,
+            s.agent.model.as_deref().unwrap_or("(the agent's default)"),
+            s.prompt.as_deref().unwrap_or("")
+        )?;
+        for r in &s.apply {
+            let rep = &r.report;
+            writeln!(
+                out,
+                "    restored {}: applied {}, already {}, merged {}, failed {}",
+                r.repo,
+                rep.applied.len(),
+                rep.already_applied.len(),
+                rep.merged.len(),
+                rep.failed.len()
+            )?;
+            for f in &rep.failed {
+                writeln!(out, "      not applied {}: {}", f.path, f.reason)?;
+            }
+        }
+        for e in &s.end {
+            writeln!(out, "    end {}: {}", e.repo, e.snapshot)?;
+        }
+        if let Some(failure) = &s.failure {
+            writeln!(out, "    FAILED: {failure}")?;
+        }
+    }
+    for repo in &diff.repositories {
+        match &repo.files {
+            Ok(files) => {
+                let (added, removed) = repo.line_counts();
+                writeln!(
+                    out,
+                    "  changed since the run began ({}): {} file(s), +{added} -{removed}",
+                    repo.repo,
+                    files.len()
+                )?;
+                for file in files {
+                    writeln!(out, "    {}", file_line(file))?;
+                }
+            }
+            Err(e) => writeln!(out, "  changes of {}: cannot be shown: {e}", repo.repo)?,
+        }
+    }
+    match &view.transcript {
+        Ok(t) => writeln!(
+            out,
+            "  conversation: {} message(s)",
+            t.messages.len() + t.earlier
+        )?,
+        Err(e) => writeln!(out, "  conversation: cannot be shown: {e}")?,
+    }
+    for command in continue_commands(record.id, &record.harness, store_flag) {
+        writeln!(out, "  continue: {command}")?;
+    }
+    Ok(())
+}
+
+/// One file of a diff in a line: a status letter, the path, the counts.
+fn file_line(file: &FileDiff) -> String {
+    let letter = match file.change {
+        FileChange::Added => "A",
+        FileChange::Deleted => "D",
+        FileChange::Renamed { .. } => "R",
+        _ => "M",
+    };
+    let path = match &file.old_path {
+        Some(old) => format!("{old} -> {}", file.path),
+        None => file.path.clone(),
+    };
+    let detail = match &file.content {
+        FileContent::Text { added, removed, .. } => format!("+{added} -{removed}"),
+        FileContent::Binary { .. } => "binary".to_owned(),
+        FileContent::Unchanged => "mode or name only".to_owned(),
+        FileContent::NotShown { reason } | FileContent::Unrepresentable { reason } => {
+            reason.clone()
+        }
+        _ => String::new(),
+    };
+    format!("{letter} {path}  {detail}")
 }
 
 /// `handoff fsck`.
