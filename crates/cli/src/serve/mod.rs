@@ -85,7 +85,7 @@ pub async fn run(store_flag: Option<&str>, args: ServeArgs) -> anyhow::Result<u8
         }
         writeln!(
             out,
-            "handoff serve: store {described}{}",
+            "handoff serve: {described}{}",
             if args.read_only { "; read-only" } else { "" }
         )?;
         out.flush()?;
@@ -175,9 +175,12 @@ async fn guard(State(app): State<Arc<App>>, request: Request, next: Next) -> Res
         header::X_CONTENT_TYPE_OPTIONS,
         HeaderValue::from_static("nosniff"),
     );
+    // `same-origin`, not `no-referrer`: with no referrer at all a browser
+    // posts the form with `Origin: null`, which the check above refuses
+    // (sandboxed frames and `data:` pages send that too).
     headers.insert(
         header::REFERRER_POLICY,
-        HeaderValue::from_static("no-referrer"),
+        HeaderValue::from_static("same-origin"),
     );
     headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
     headers
