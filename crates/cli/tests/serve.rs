@@ -453,3 +453,52 @@ async fn memory_stays_flat_while_paging_through_many_runs() {
     )
     .await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_object_store_is_served_the_same() {
+    let Some(s3) = handoff_dev::s3::MotoServer::start() else {
+        return;
+    };
+    s3.create_bucket("handoff-serve");
+    let mut env = s3.env();
+    env.push(("HANDOFF_STORE", "s3://handoff-serve/team".to_owned()));
+    let repo = handoff_dev::scenario::base_repo();
+    repo.write("src/lib.rs", "pub fn one() -> u32 {\n    1\n}\n// on s3\n");
+    let pushed = std::process::Command::new(env!("CARGO_BIN_EXE_handoff"))
+        .current_dir(repo.path())
+        .envs(env.iter().map(|(k, v)| (*k, v)))
+        .args([
+            "push",
+            "--harness",
+            "scripted",
+            "--prompt",
+            "on s3",
+            "--wait",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(
+        pushed.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&pushed.stderr)
+    );
+    let run = String::from_utf8(pushed.stdout).unwrap().trim().to_owned();
+    let server = Server::start_with_env(&env, &[]);
+    assert!(server.banner[2].contains("s3://"), "{:?}", server.banner);
+    let http = Http::default();
+    let list = http.get(&format!("{}/", server.url)).await;
+    assert!(
+        list.body.contains(&format!("data-run=\"{run}\"")),
+        "{}",
+        list.body
+    );
+    let page = http.get(&format!("{}/runs/{run}", server.url)).await;
+    assert_eq!(page.status, 200, "{}", page.body);
+    assert!(page.body.contains("<td class=\"line\">// on s3</td>"));
+    // The store came from the environment: the commands need no --store.
+    assert!(
+        page.body
+            .contains(&format!("handoff follow-up {run} --prompt"))
+    );
+}

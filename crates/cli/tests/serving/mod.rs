@@ -205,10 +205,23 @@ pub struct Server {
 
 impl Server {
     pub fn start(store: &Path, extra: &[&str]) -> Self {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_handoff"))
+        let mut command = Command::new(env!("CARGO_BIN_EXE_handoff"));
+        command
             .env_remove("HANDOFF_STORE")
             .arg("--store")
-            .arg(store)
+            .arg(store);
+        Self::spawn(command, extra)
+    }
+
+    /// A server on the store `$HANDOFF_STORE` names, with `env` set.
+    pub fn start_with_env(env: &[(&str, String)], extra: &[&str]) -> Self {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_handoff"));
+        command.envs(env.iter().map(|(k, v)| (*k, v)));
+        Self::spawn(command, extra)
+    }
+
+    fn spawn(mut command: Command, extra: &[&str]) -> Self {
+        let mut child = command
             .args(["serve", "--addr", "127.0.0.1:0"])
             .args(extra)
             .stdout(Stdio::piped())
