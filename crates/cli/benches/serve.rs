@@ -19,7 +19,7 @@ use std::time::{Duration, Instant};
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use handoff_engine::view::{RunQuery, list_runs};
-use serving::{Http, Server, add_runs};
+use serving::{Http, Server, add_runs, browse_all};
 
 const RUNS: usize = 10_000;
 
@@ -83,21 +83,7 @@ fn bench(c: &mut Criterion) {
     group.finish();
 
     // Memory while paging: browse every page (200 of 50), three times.
-    let browse = || {
-        let mut url = first.clone();
-        let mut pages = 0;
-        loop {
-            let page = rt.block_on(http.get(&url));
-            assert_eq!(page.status, 200);
-            pages += 1;
-            let Some(at) = page.body.find("<a rel=\"next\" href=\"") else {
-                break;
-            };
-            let rest = &page.body[at + 20..];
-            url = format!("{}{}", server.url, &rest[..rest.find('"').unwrap()]);
-        }
-        pages
-    };
+    let browse = || rt.block_on(browse_all(&http, &server));
     let before = server.rss_kib();
     let start = Instant::now();
     let pages = browse();

@@ -8,7 +8,9 @@ mod serving;
 use std::time::Duration;
 
 use handoff_engine::{RunState, RunStore};
-use serving::{Http, IMG_ONERROR, SCRIPT, Server, World, add_runs, csrf_of, eventually};
+use serving::{
+    Http, IMG_ONERROR, SCRIPT, Server, World, add_runs, browse_all, csrf_of, eventually,
+};
 
 #[tokio::test(flavor = "multi_thread")]
 async fn the_runs_page_and_a_run_page_show_what_the_run_recorded() {
@@ -417,25 +419,10 @@ async fn memory_stays_flat_while_paging_through_many_runs() {
     add_runs(store.path(), 2_000).await;
     let server = Server::start(store.path(), &[]);
     let http = Http::default();
-    let browse = || async {
-        let mut url = format!("{}/", server.url);
-        let mut pages = 0;
-        loop {
-            let page = http.get(&url).await;
-            assert_eq!(page.status, 200);
-            pages += 1;
-            let Some(at) = page.body.find("<a rel=\"next\" href=\"") else {
-                break;
-            };
-            let rest = &page.body[at + 20..];
-            url = format!("{}{}", server.url, &rest[..rest.find('"').unwrap()]);
-        }
-        pages
-    };
-    assert_eq!(browse().await, 40);
+    assert_eq!(browse_all(&http, &server).await, 40);
     let warm = server.rss_kib();
     for _ in 0..3 {
-        browse().await;
+        browse_all(&http, &server).await;
     }
     let after = server.rss_kib();
     assert!(

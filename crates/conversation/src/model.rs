@@ -104,6 +104,25 @@ pub struct AttachmentRef {
     pub size: u64,
 }
 
+impl AttachmentRef {
+    /// The name with every character but ASCII letters, digits, `.`, `-`
+    /// and `_` replaced by `_`: safe as one path component (after a
+    /// prefix, since it may be `..`) and in a `Content-Disposition`
+    /// header. Names come from conversations, which are untrusted.
+    pub fn safe_name(&self) -> String {
+        self.name
+            .chars()
+            .map(|c| {
+                if c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_') {
+                    c
+                } else {
+                    '_'
+                }
+            })
+            .collect()
+    }
+}
+
 /// One piece of a message.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]

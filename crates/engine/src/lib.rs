@@ -68,5 +68,5 @@ pub use runner::{
 };
 pub use view::{
     DiffView, Listed, RunPage, RunQuery, RunRow, RunView, ViewOptions, diff_view, list_runs,
-    run_attachment, run_view,
+    run_attachment, run_row, run_view,
 };

@@ -554,18 +554,7 @@ async fn execute(
         .into_iter()
         .enumerate()
     {
-        let safe: String = reference
-            .name
-            .chars()
-            .map(|c| {
-                if c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_') {
-                    c
-                } else {
-                    '_'
-                }
-            })
-            .collect();
-        let path = attachment_dir.join(format!("{index:03}-{safe}"));
+        let path = attachment_dir.join(format!("{index:03}-{}", reference.safe_name()));
         blobs.get_to_file(&reference.digest, &path).await?;
         attachments.push(AttachmentFile { path, reference });
     }

@@ -582,16 +582,25 @@ pub async fn diff_view(
     }
 }
 
-/// An attachment of `record`'s conversation, by digest: its reference (name
-/// and media type as recorded) and content. Only what the run's
+/// The row of run `id` as it stands (its state and version): what a page
+/// polls to know whether the run changed.
+pub async fn run_row(docs: &dyn DocumentStore, id: RunId) -> Result<RunRow> {
+    let loaded = RunStore::new(docs).get(id).await?;
+    Ok(RunRow::new(&loaded.record, loaded.version))
+}
+
+/// An attachment of run `id`'s conversation, by digest: its reference
+/// (name and media type as recorded) and content. Only what the run's
 /// conversation references is given out, never any other blob.
 pub async fn run_attachment(
-    blobs: &dyn BlobStore,
-    record: &RunRecord,
+    store: &dyn Store,
+    id: RunId,
     digest: &Digest,
 ) -> Result<(AttachmentRef, Bytes)> {
+    let record = RunStore::new(store).get(id).await?.record;
+    let blobs: &dyn BlobStore = store;
     let missing = || Error::UnknownAttachment {
-        run: record.id,
+        run: id,
         digest: *digest,
     };
     let head = record.conversation_head.ok_or_else(missing)?;

@@ -237,7 +237,7 @@ async fn a_transcript_keeps_its_newest_messages_and_cuts_long_parts() {
     );
 
     // Attachments: only the run's own, with their recorded type.
-    let (found, bytes) = handoff_engine::run_attachment(&store, &record, &image.digest)
+    let (found, bytes) = handoff_engine::run_attachment(&store, record.id, &image.digest)
         .await
         .unwrap();
     assert_eq!((found.media_type.as_str(), bytes.len()), ("image/png", 12));
@@ -254,7 +254,7 @@ async fn a_transcript_keeps_its_newest_messages_and_cuts_long_parts() {
         "SVG is never shown inline"
     );
     let other = handoff_store::Digest::of(b"not attached");
-    let err = handoff_engine::run_attachment(&store, &record, &other)
+    let err = handoff_engine::run_attachment(&store, record.id, &other)
         .await
         .unwrap_err();
     assert!(

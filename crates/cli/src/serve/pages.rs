@@ -306,8 +306,8 @@ pub async fn run_json(State(app): Shared, Path(id): Path<String>) -> Response {
     let Ok(id) = id.parse::<RunId>() else {
         return json_error(StatusCode::NOT_FOUND, format!("{id:?} is not a run id"));
     };
-    match handoff_engine::RunStore::new(&*app.store).get(id).await {
-        Ok(loaded) => json(&view::RunRow::new(&loaded.record, loaded.version)),
+    match view::run_row(&*app.store, id).await {
+        Ok(row) => json(&row),
         Err(e @ handoff_engine::Error::UnknownRun { .. }) => {
             json_error(StatusCode::NOT_FOUND, e.to_string())
         }
@@ -938,11 +938,7 @@ pub async fn attachment(
     let (Ok(run), Ok(digest)) = (id.parse::<RunId>(), digest.parse::<Digest>()) else {
         return error_page(StatusCode::NOT_FOUND, "No such attachment", "");
     };
-    let record = match handoff_engine::RunStore::new(&*app.store).get(run).await {
-        Ok(loaded) => loaded.record,
-        Err(e) => return error_page(StatusCode::NOT_FOUND, "No such run", e.to_string()),
-    };
-    match view::run_attachment(&*app.store, &record, &digest).await {
+    match view::run_attachment(&*app.store, run, &digest).await {
         Ok((found, bytes)) => {
             let inline = view::INLINE_IMAGE_TYPES.contains(&found.media_type.as_str());
             let content_type = if inline {
@@ -950,17 +946,7 @@ pub async fn attachment(
             } else {
                 "application/octet-stream"
             };
-            let safe_name: String = found
-                .name
-                .chars()
-                .map(|c| {
-                    if c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_') {
-                        c
-                    } else {
-                        '_'
-                    }
-                })
-                .collect();
+            let safe_name = found.safe_name();
             let disposition = format!(
                 "{}; filename=\"{safe_name}\"",
                 if inline { "inline" } else { "attachment" }

@@ -354,6 +354,23 @@ impl Http {
     }
 }
 
+/// Follows the "Older →" links from the first page to the last; returns
+/// how many pages there were.
+pub async fn browse_all(http: &Http, server: &Server) -> usize {
+    let mut url = format!("{}/", server.url);
+    let mut pages = 0;
+    loop {
+        let page = http.get(&url).await;
+        assert_eq!(page.status, 200);
+        pages += 1;
+        let Some(at) = page.body.find("<a rel=\"next\" href=\"") else {
+            return pages;
+        };
+        let rest = &page.body[at + 20..];
+        url = format!("{}{}", server.url, &rest[..rest.find('"').unwrap()]);
+    }
+}
+
 /// The CSRF token in a page's follow-up form.
 pub fn csrf_of(html: &str) -> String {
     let at = html
