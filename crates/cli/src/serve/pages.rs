@@ -133,6 +133,28 @@ struct RowView {
     failure: Option<String>,
 }
 
+/// The first repository as a row names it: where it comes from, and its
+/// place when it is not the whole workspace; "and N more" for the rest.
+fn repository_label(repositories: &[view::RepoLabel]) -> String {
+    let Some(first) = repositories.first() else {
+        return String::new();
+    };
+    let place = if first.path == "." {
+        ""
+    } else {
+        first.path.as_str()
+    };
+    let mut label = match (&first.source, place) {
+        (Some(source), "") => source.clone(),
+        (Some(source), place) => format!("{place} ({source})"),
+        (None, place) => place.to_owned(),
+    };
+    if repositories.len() > 1 {
+        label.push_str(&format!(" and {} more", repositories.len() - 1));
+    }
+    label
+}
+
 impl RowView {
     fn new(row: &Listed) -> Self {
         match row {
@@ -145,21 +167,7 @@ impl RowView {
                     state: state_name(run.state),
                     harness: run.harness.clone(),
                     title: run.title.clone().unwrap_or_default(),
-                    repo: first
-                        .map(|r| {
-                            let place = if r.path == "." { "" } else { r.path.as_str() };
-                            match (&r.source, place) {
-                                (Some(source), "") => source.clone(),
-                                (Some(source), place) => format!("{place} ({source})"),
-                                (None, place) => place.to_owned(),
-                            }
-                        })
-                        .unwrap_or_default()
-                        + &if run.repositories.len() > 1 {
-                            format!(" and {} more", run.repositories.len() - 1)
-                        } else {
-                            String::new()
-                        },
+                    repo: repository_label(&run.repositories),
                     branch: first.and_then(|r| r.branch.clone()).unwrap_or_default(),
                     created: time(run.created_at),
                     updated: time(run.updated_at),
