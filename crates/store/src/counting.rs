@@ -10,7 +10,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use async_trait::async_trait;
 use bytes::Bytes;
 
-use crate::{BlobStore, DocKey, DocumentStore, Put, Result, Version, Versioned, digest::Digest};
+use crate::{
+    BlobStore, DocKey, DocumentStore, Put, Result, Version, VersionInfo, Versioned, digest::Digest,
+};
 
 /// How many calls of each kind a [`Counting`] store has seen.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -24,11 +26,11 @@ pub struct Counts {
     pub blob_checks: u64,
     /// `list_blobs`, `remove_blob` and stale-temporary calls.
     pub blob_admin: u64,
-    /// `put_version` calls.
+    /// `put_version` and `delete_version` calls.
     pub document_writes: u64,
-    /// `get_latest` calls.
+    /// `get_latest` and `get_version` calls.
     pub document_reads: u64,
-    /// Document `list` calls.
+    /// Document `list` and `versions` calls.
     pub document_lists: u64,
 }
 
@@ -158,6 +160,18 @@ impl<S: DocumentStore> DocumentStore for Counting<S> {
     async fn list(&self, prefix: &str) -> Result<Vec<DocKey>> {
         self.tick(6);
         self.inner.list(prefix).await
+    }
+    async fn versions(&self, key: &DocKey) -> Result<Vec<VersionInfo>> {
+        self.tick(6);
+        self.inner.versions(key).await
+    }
+    async fn get_version(&self, key: &DocKey, version: Version) -> Result<Option<Bytes>> {
+        self.tick(5);
+        self.inner.get_version(key, version).await
+    }
+    async fn delete_version(&self, key: &DocKey, version: Version) -> Result<()> {
+        self.tick(4);
+        self.inner.delete_version(key, version).await
     }
     fn describe(&self) -> String {
         DocumentStore::describe(&self.inner)

@@ -88,6 +88,16 @@ pub struct Versioned {
     pub data: Bytes,
 }
 
+/// A stored version of a document, and when it was written (where the
+/// backend says).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct VersionInfo {
+    /// The version.
+    pub version: Version,
+    /// When it was written.
+    pub modified: Option<std::time::SystemTime>,
+}
+
 /// The largest version number a store accepts (far beyond any real use; it
 /// keeps version names a fixed width).
 pub const MAX_VERSION: u64 = 99_999_999_999_999_999;
@@ -112,6 +122,40 @@ pub trait DocumentStore: Send + Sync + fmt::Debug {
     /// sorted.
     async fn list(&self, prefix: &str) -> Result<Vec<DocKey>>;
 
+    /// Every stored version of `key`, oldest first; empty when there is
+    /// none. (Compaction may have removed versions between them.)
+    async fn versions(&self, key: &DocKey) -> Result<Vec<VersionInfo>> {
+        let _ = key;
+        Err(Error::Unsupported {
+            operation: "list document versions",
+            store: self.describe(),
+        })
+    }
+
+    /// The content of one version of `key`; `None` when it is not stored.
+    async fn get_version(&self, key: &DocKey, version: Version) -> Result<Option<Bytes>> {
+        let _ = (key, version);
+        Err(Error::Unsupported {
+            operation: "read document versions",
+            store: self.describe(),
+        })
+    }
+
+    /// Removes one version of `key` (compaction, and documents that are
+    /// done with); one that is not stored is fine.
+    ///
+    /// Callers keep the chain sound: they never remove the newest version
+    /// of a document that is still written to, nor one that a writer may
+    /// still name as the version it read (see `RunStore::compact` in
+    /// `handoff-engine` for the rule used there).
+    async fn delete_version(&self, key: &DocKey, version: Version) -> Result<()> {
+        let _ = (key, version);
+        Err(Error::Unsupported {
+            operation: "remove document versions",
+            store: self.describe(),
+        })
+    }
+
     /// A short human-readable name of the store, for error messages.
     fn describe(&self) -> String;
 }
@@ -128,6 +172,14 @@ pub trait DocumentStoreExt: DocumentStore {
     /// is no longer the newest.
     async fn update(&self, key: &DocKey, expected: Version, data: Bytes) -> Result<Version> {
         self.put_version(key, Some(expected), data).await
+    }
+
+    /// Removes every version of `key` (a document that is done with).
+    async fn delete(&self, key: &DocKey) -> Result<()> {
+        for info in self.versions(key).await? {
+            self.delete_version(key, info.version).await?;
+        }
+        Ok(())
     }
 
     /// The newest version, or [`Error::DocumentNotFound`].
@@ -158,6 +210,15 @@ macro_rules! forward_document_store {
             }
             async fn list(&self, prefix: &str) -> Result<Vec<DocKey>> {
                 (**self).list(prefix).await
+            }
+            async fn versions(&self, key: &DocKey) -> Result<Vec<VersionInfo>> {
+                (**self).versions(key).await
+            }
+            async fn get_version(&self, key: &DocKey, version: Version) -> Result<Option<Bytes>> {
+                (**self).get_version(key, version).await
+            }
+            async fn delete_version(&self, key: &DocKey, version: Version) -> Result<()> {
+                (**self).delete_version(key, version).await
             }
             fn describe(&self) -> String {
                 (**self).describe()

@@ -31,6 +31,33 @@ pub enum Error {
         /// The store's description.
         store: String,
     },
+    /// A blob's bytes in a pack do not hash to its digest (the pack was
+    /// damaged, or an index lies about where the blob is).
+    #[error(
+        "blob {digest} in {store} is corrupted: the {len} bytes at offset {offset} of pack {pack} do not hash to it"
+    )]
+    PackEntryCorrupted {
+        /// The digest that was asked for.
+        digest: Digest,
+        /// The pack an index says holds it.
+        pack: Digest,
+        /// Where the index says it starts.
+        offset: u64,
+        /// How many bytes were read there.
+        len: u64,
+        /// The store's description.
+        store: String,
+    },
+    /// A pack or an index is damaged or malformed.
+    #[error("{object} in {store} is invalid: {reason}")]
+    InvalidPack {
+        /// `pack sha256:…` or `index sha256:…`.
+        object: String,
+        /// What is wrong with it.
+        reason: String,
+        /// The store's description.
+        store: String,
+    },
     /// A digest in text form could not be parsed.
     #[error("invalid digest {input:?}: {reason}")]
     InvalidDigest {
@@ -126,6 +153,64 @@ impl Error {
             self,
             Error::NotFound { .. } | Error::DocumentNotFound { .. }
         )
+    }
+
+    /// Whether this error means stored bytes do not match their digest.
+    pub fn is_corrupted(&self) -> bool {
+        matches!(
+            self,
+            Error::Corrupted { .. } | Error::PackEntryCorrupted { .. }
+        )
+    }
+
+    /// A copy of this error, for a second caller waiting on the same
+    /// result (causes are kept as text).
+    pub fn duplicate(&self) -> Error {
+        match self {
+            Error::NotFound { digest, store } => Error::NotFound {
+                digest: *digest,
+                store: store.clone(),
+            },
+            Error::Corrupted {
+                digest,
+                actual,
+                len,
+                store,
+            } => Error::Corrupted {
+                digest: *digest,
+                actual: *actual,
+                len: *len,
+                store: store.clone(),
+            },
+            Error::PackEntryCorrupted {
+                digest,
+                pack,
+                offset,
+                len,
+                store,
+            } => Error::PackEntryCorrupted {
+                digest: *digest,
+                pack: *pack,
+                offset: *offset,
+                len: *len,
+                store: store.clone(),
+            },
+            Error::InvalidPack {
+                object,
+                reason,
+                store,
+            } => Error::InvalidPack {
+                object: object.clone(),
+                reason: reason.clone(),
+                store: store.clone(),
+            },
+            other => Error::Backend {
+                action: "read",
+                object: "a blob asked for twice".to_owned(),
+                store: "the store".to_owned(),
+                source: other.to_string().into(),
+            },
+        }
     }
 
     /// Whether this error is a lost optimistic-concurrency race.

@@ -43,11 +43,14 @@
 //! );
 //! assert!(store.has_all(&[first.digest]).await?);
 //!
-//! // Batches keep their order; content already stored adds no bytes.
-//! let puts = store.put_many(vec![b"hi".to_vec().into(), b"hello".to_vec().into()]).await?;
-//! assert_eq!((puts[0].new_bytes, puts[1].new_bytes), (2, 0));
+//! // Batches keep their order and go into one pack; content already
+//! // packed adds no bytes.
+//! let puts = store.put_many(vec![b"hi".to_vec().into(), b"hey".to_vec().into()]).await?;
+//! assert_eq!((puts[0].new_bytes, puts[1].new_bytes), (2, 3));
+//! let again = store.put_many(vec![b"hey".to_vec().into(), b"yo".to_vec().into()]).await?;
+//! assert_eq!((again[0].new_bytes, again[1].new_bytes), (0, 2));
 //! let got = store.get_many(&[puts[1].digest, puts[0].digest]).await;
-//! assert!(matches!(&got[0], Ok(bytes) if &bytes[..] == b"hello"));
+//! assert!(matches!(&got[0], Ok(bytes) if &bytes[..] == b"hey"));
 //! # Ok::<(), handoff_store::Error>(())
 //! # }).unwrap();
 //! ```
@@ -63,6 +66,9 @@ pub mod location;
 mod memory;
 #[cfg(feature = "object-store")]
 mod object;
+pub mod pack;
+mod packed;
+pub mod raw;
 #[cfg(any(test, feature = "testing"))]
 pub mod testing;
 
@@ -75,7 +81,8 @@ pub use bytes::Bytes;
 pub use counting::{Counting, Counts};
 pub use digest::{Digest, Hasher};
 pub use document::{
-    DocKey, DocumentStore, DocumentStoreExt, DynDocumentStore, MAX_VERSION, Version, Versioned,
+    DocKey, DocumentStore, DocumentStoreExt, DynDocumentStore, MAX_VERSION, Version, VersionInfo,
+    Versioned,
 };
 pub use error::{Error, Result};
 pub use fs::FsStore;
@@ -86,6 +93,8 @@ pub use object::ObjectStoreBackend;
 /// clients themselves.
 #[cfg(feature = "object-store")]
 pub use object_store;
+pub use packed::VIEW_TTL;
+pub use raw::{Area, Objects};
 
 /// What a [`BlobStore::put`] did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -121,8 +130,19 @@ pub trait BlobStore: Send + Sync + Debug {
     /// Like `put_if_absent`, it may trust a blob that is already there
     /// (use [`BlobStore::put`] to replace a corrupted copy). Stops at the
     /// first error; blobs stored before it stay stored (they are
-    /// content-addressed, so that is harmless). Backends override this
-    /// to batch; the default runs [`MANY_IN_FLIGHT`] puts at a time.
+    /// content-addressed, so that is harmless). The default runs
+    /// [`MANY_IN_FLIGHT`] puts at a time.
+    ///
+    /// The backends here pack the batch ([`pack`]): its blobs under
+    /// [`pack::PACK_THRESHOLD`] go into a few pack objects, the others are
+    /// stored loose, and one index naming the packs is written last. So a
+    /// call costs a few requests however many blobs it has, and its packed
+    /// blobs become visible together, after its loose ones — a batch may
+    /// end with a small blob that names the others (a snapshot manifest).
+    /// What counts as already stored is what the store's indexes name (and,
+    /// for large blobs, the loose copy): a small blob that only a single
+    /// [`BlobStore::put`] stored may be packed again, which costs bytes,
+    /// never correctness.
     async fn put_many(&self, blobs: Vec<Bytes>) -> Result<Vec<Put>> {
         use futures_util::stream::{self, StreamExt, TryStreamExt};
         stream::iter(blobs)
@@ -191,7 +211,9 @@ pub trait BlobStore: Send + Sync + Debug {
     }
 
     /// Deletes a blob (only `fsck --repair` does this, for corrupted
-    /// copies). Backends that cannot say so with [`Error::Unsupported`].
+    /// copies): a loose copy is removed, and a packed one is withdrawn from
+    /// the indexes that name it. Backends that cannot say so with
+    /// [`Error::Unsupported`].
     async fn remove_blob(&self, digest: &Digest) -> Result<()> {
         let _ = digest;
         Err(Error::Unsupported {

@@ -1,32 +1,111 @@
-//! The conformance suite every [`BlobStore`] backend runs against itself.
+//! The conformance suites every backend runs against itself: one for
+//! [`BlobStore`] (with the packs of layout v2 and the damage a medium or a
+//! hostile hand can do to them, through the backend's [`Objects`]) and one
+//! for [`DocumentStore`].
 //!
-//! Call [`blob_store_conformance`] from the backend's own tests. It panics
-//! (as tests do) on the first broken promise.
+//! Call [`blob_store_conformance`] and [`document_store_conformance`] from
+//! the backend's own tests. They panic (as tests do) on the first broken
+//! promise.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use bytes::Bytes;
 
+use crate::pack::{Index, PACK_MAGIC, PACK_THRESHOLD, PackBuilder};
+use crate::raw::{Area, Objects};
 use crate::{
     BlobStore, BlobStoreExt, Digest, DocKey, DocumentStore, DocumentStoreExt, Error, Version,
 };
 
-/// Overwrites the stored bytes of `digest` with `data`, bypassing hashing, to
-/// simulate corruption on the medium. Returns `false` when the backend cannot
-/// be corrupted from outside (the corruption cases are then not checked, and
-/// the caller must say why in its test).
-pub type Corrupt<'a> = dyn Fn(&Digest, Bytes) -> bool + Send + Sync + 'a;
-
-/// Runs every conformance check against `store`, which must start empty.
-pub async fn blob_store_conformance(store: &dyn BlobStore, corrupt: &Corrupt<'_>) {
+/// Runs every conformance check against `store`, which must start empty;
+/// `raw` is the same store's object layer, through which the checks damage
+/// what it holds.
+pub async fn blob_store_conformance(store: &dyn BlobStore, raw: &dyn Objects) {
     round_trip(store).await;
     dedupe(store).await;
     missing(store).await;
     empty_and_binary(store).await;
     concurrent_puts(store).await;
-    corruption(store, corrupt).await;
-    batches(store, corrupt).await;
+    corruption(store, raw).await;
+    batches(store, raw).await;
+    packs(store, raw).await;
+    lying_indexes(store, raw).await;
     large_streamed(store, 64 << 20).await;
     listing(store).await;
+}
+
+/// Where `digest`'s bytes are: `(pack, offset)` when an index names it.
+pub async fn find_in_packs(raw: &dyn Objects, digest: &Digest) -> Option<(Digest, u64)> {
+    for listed in raw.list_objects(Area::Index).await.expect("list indexes") {
+        let Some(bytes) = raw
+            .read_object(Area::Index, &listed.name)
+            .await
+            .expect("read")
+        else {
+            continue;
+        };
+        let Ok(index) = Index::decode(&listed.name, &bytes, "test") else {
+            continue;
+        };
+        for pack in &index.packs {
+            if let Some(e) = pack.entries.iter().find(|e| e.digest == *digest) {
+                return Some((pack.pack, e.offset));
+            }
+        }
+    }
+    None
+}
+
+/// Overwrites the stored bytes of `digest` with `data`, bypassing hashing,
+/// as a damaged medium would: a loose copy is replaced; in a pack, the
+/// blob's bytes are overwritten in place (`data` cut or zero-padded to the
+/// blob's length, so its neighbours stay intact).
+pub async fn corrupt(raw: &dyn Objects, digest: &Digest, data: Bytes) {
+    if raw
+        .object_exists(Area::Blobs, digest)
+        .await
+        .expect("exists")
+    {
+        raw.replace_object(Area::Blobs, digest, data)
+            .await
+            .expect("replace loose blob");
+        return;
+    }
+    let (pack, offset) = find_in_packs(raw, digest)
+        .await
+        .expect("the blob is neither loose nor packed");
+    let mut bytes = raw
+        .read_object(Area::Packs, &pack)
+        .await
+        .expect("read pack")
+        .expect("pack exists")
+        .to_vec();
+    let start = offset as usize;
+    let index_len = find_len(raw, digest).await;
+    let mut patch = data.to_vec();
+    patch.resize(index_len, 0);
+    bytes[start..start + index_len].copy_from_slice(&patch);
+    raw.replace_object(Area::Packs, &pack, Bytes::from(bytes))
+        .await
+        .expect("replace pack");
+}
+
+async fn find_len(raw: &dyn Objects, digest: &Digest) -> usize {
+    for listed in raw.list_objects(Area::Index).await.expect("list indexes") {
+        let bytes = raw
+            .read_object(Area::Index, &listed.name)
+            .await
+            .expect("read")
+            .expect("index");
+        let Ok(index) = Index::decode(&listed.name, &bytes, "test") else {
+            continue;
+        };
+        for pack in &index.packs {
+            if let Some(e) = pack.entries.iter().find(|e| e.digest == *digest) {
+                return e.len as usize;
+            }
+        }
+    }
+    panic!("{digest} is in no index")
 }
 
 /// Every stored blob is listed; a removed blob is gone.
@@ -173,16 +252,14 @@ pub async fn concurrent_puts(store: &dyn BlobStore) {
 
 /// A blob whose stored bytes were changed is reported as corrupted, naming
 /// the digest, and a later correct put heals it.
-pub async fn corruption(store: &dyn BlobStore, corrupt: &Corrupt<'_>) {
+pub async fn corruption(store: &dyn BlobStore, raw: &dyn Objects) {
     let data = Bytes::from_static(b"soon to be corrupted");
     let put = store.put(data.clone()).await.expect("put");
     let mut flipped = data.to_vec();
     flipped[3] ^= 0x01;
     let cases = [Bytes::from(flipped), data.slice(..data.len() / 2)];
     for bad in cases {
-        if !corrupt(&put.digest, bad) {
-            return;
-        }
+        corrupt(raw, &put.digest, bad).await;
         match store.get(&put.digest).await {
             Err(err @ Error::Corrupted { .. }) => {
                 assert!(err.to_string().contains(&put.digest.to_string()), "{err}");
@@ -198,11 +275,14 @@ pub async fn corruption(store: &dyn BlobStore, corrupt: &Corrupt<'_>) {
 /// `put_many` and `get_many` keep order and dedupe like single puts and
 /// gets (batches large enough to be split across threads), and in
 /// `get_many` a missing or corrupted blob fails alone.
-pub async fn batches(store: &dyn BlobStore, corrupt: &Corrupt<'_>) {
+pub async fn batches(store: &dyn BlobStore, raw: &dyn Objects) {
     let blobs: Vec<Bytes> = (0..200u32)
         .map(|i| Bytes::from(format!("batched blob {i} ").repeat(1 + i as usize % 7)))
         .collect();
-    let already = store.put(blobs[5].clone()).await.expect("put");
+    let already = store
+        .put_many(vec![blobs[5].clone()])
+        .await
+        .expect("put_many");
     // The same content twice in one batch is stored once.
     let mut batch = blobs.clone();
     batch.push(blobs[9].clone());
@@ -242,22 +322,177 @@ pub async fn batches(store: &dyn BlobStore, corrupt: &Corrupt<'_>) {
     assert!(store.get_many(&[]).await.is_empty());
 
     let victim = puts[42].digest;
-    if corrupt(&victim, Bytes::from_static(b"not what was stored")) {
-        let got = store.get_many(&wanted).await;
-        for (i, result) in got.iter().enumerate() {
-            match result {
-                Err(Error::Corrupted { digest, .. }) if wanted[i] == victim => {
-                    assert_eq!(*digest, victim);
-                }
-                Err(Error::NotFound { .. }) if i == 17 => {}
-                Ok(_) if wanted[i] != victim && i != 17 => {}
-                other => panic!("entry {i}: unexpected {other:?}"),
+    corrupt(raw, &victim, Bytes::from_static(b"not what was stored")).await;
+    let got = store.get_many(&wanted).await;
+    for (i, result) in got.iter().enumerate() {
+        match result {
+            Err(e @ Error::PackEntryCorrupted { digest, .. }) if wanted[i] == victim => {
+                assert_eq!(*digest, victim);
+                assert!(e.is_corrupted());
+                assert!(e.to_string().contains(&victim.to_string()), "{e}");
             }
+            Err(Error::NotFound { .. }) if i == 17 => {}
+            Ok(_) if wanted[i] != victim && i != 17 => {}
+            other => panic!("entry {i}: unexpected {other:?}"),
         }
-        let healed = store.put(blobs[42].clone()).await.expect("heal");
-        assert_eq!(healed.new_bytes, blobs[42].len() as u64);
-        assert_eq!(store.get(&victim).await.expect("healed"), blobs[42]);
     }
+    // A correct put stores a good copy, which reads prefer to the
+    // damaged one.
+    let healed = store.put(blobs[42].clone()).await.expect("heal");
+    assert_eq!(healed.new_bytes, blobs[42].len() as u64);
+    assert_eq!(store.get(&victim).await.expect("healed"), blobs[42]);
+}
+
+/// A batch of small blobs becomes a few packs and one index, not one object
+/// each; storing it again writes nothing; large blobs of a batch stay
+/// loose; blobs stored loose (as layout v1 stores hold them) read as
+/// before.
+pub async fn packs(store: &dyn BlobStore, raw: &dyn Objects) {
+    let count = |area| async move { raw.list_objects(area).await.expect("list").len() };
+    let (packs_before, indexes_before) = (count(Area::Packs).await, count(Area::Index).await);
+    let loose_before = count(Area::Blobs).await;
+    let small: Vec<Bytes> = (0..300u32)
+        .map(|i| Bytes::from(format!("packed blob {i}\n").repeat(1 + i as usize % 5)))
+        .collect();
+    let large = Bytes::from(vec![7u8; PACK_THRESHOLD as usize + 1]);
+    let mut batch = small.clone();
+    batch.push(large.clone());
+    let puts = store.put_many(batch.clone()).await.expect("put_many");
+    assert_eq!(count(Area::Packs).await, packs_before + 1, "one pack");
+    assert_eq!(count(Area::Index).await, indexes_before + 1, "one index");
+    assert_eq!(
+        count(Area::Blobs).await,
+        loose_before + 1,
+        "the large blob is loose"
+    );
+    assert!(
+        raw.object_exists(Area::Blobs, &Digest::of(&large))
+            .await
+            .expect("exists")
+    );
+    let again = store.put_many(batch.clone()).await.expect("put_many again");
+    assert!(again.iter().all(|p| p.new_bytes == 0));
+    assert_eq!(
+        count(Area::Index).await,
+        indexes_before + 1,
+        "nothing written"
+    );
+    let digests: Vec<Digest> = puts.iter().map(|p| p.digest).collect();
+    for (got, data) in store.get_many(&digests).await.into_iter().zip(&batch) {
+        assert_eq!(&got.expect("get packed"), data);
+    }
+    assert!(store.has(&digests[3]).await.expect("has"));
+    let listed = store.list_blobs().await.expect("list");
+    assert!(
+        digests.iter().all(|d| listed.contains(d)),
+        "packed blobs are listed"
+    );
+
+    // A blob stored loose by an earlier version, and a packed one, in one
+    // read; and the same digest asked for twice.
+    let v1 = Bytes::from_static(b"stored loose by layout v1");
+    let v1_digest = Digest::of(&v1);
+    raw.create_object(Area::Blobs, &v1_digest, v1.clone())
+        .await
+        .expect("create loose");
+    let got = store.get_many(&[v1_digest, digests[0], v1_digest]).await;
+    assert_eq!(got[0].as_ref().expect("loose"), &v1);
+    assert_eq!(got[1].as_ref().expect("packed"), &small[0]);
+    assert_eq!(got[2].as_ref().expect("loose again"), &v1);
+
+    // A packed blob survives its pack's neighbours being damaged, and a
+    // damaged one is an error naming it and its pack, never other bytes.
+    let victim = digests[10];
+    let (pack, _) = find_in_packs(raw, &victim).await.expect("packed");
+    corrupt(raw, &victim, Bytes::from_static(b"rot")).await;
+    match store.get(&victim).await {
+        Err(e @ Error::PackEntryCorrupted { .. }) => {
+            let text = e.to_string();
+            assert!(
+                text.contains(&victim.to_string()) && text.contains(&pack.to_string()),
+                "{text}"
+            );
+        }
+        other => panic!("expected a corrupted pack entry, got {other:?}"),
+    }
+    assert_eq!(store.get(&digests[11]).await.expect("neighbour"), small[11]);
+
+    // A pack that is gone: its blobs are not found, by name.
+    raw.remove_object(Area::Packs, &pack).await.expect("remove");
+    match store.get(&digests[12]).await {
+        Err(Error::NotFound { digest, .. }) => assert_eq!(digest, digests[12]),
+        other => panic!("expected NotFound, got {other:?}"),
+    }
+}
+
+/// Indexes are untrusted: one whose bytes do not match its name is a clear
+/// error naming it, and one that lies about where a blob is never makes a
+/// read return the wrong bytes.
+pub async fn lying_indexes(store: &dyn BlobStore, raw: &dyn Objects) {
+    let blobs: Vec<Bytes> = ["first honest blob", "second honest blob"]
+        .iter()
+        .map(|t| Bytes::from_static(t.as_bytes()))
+        .collect();
+    let puts = store.put_many(blobs.clone()).await.expect("put_many");
+    let (pack, _) = find_in_packs(raw, &puts[0].digest).await.expect("packed");
+    let pack_len = raw
+        .read_object(Area::Packs, &pack)
+        .await
+        .expect("read")
+        .expect("pack")
+        .len() as u64;
+    // "This other blob is where the first one is."
+    let claimed = Digest::of(b"a blob nobody stored");
+    let lie = Index::new(vec![crate::pack::PackRecord {
+        pack,
+        len: pack_len,
+        entries: vec![crate::pack::Entry {
+            digest: claimed,
+            offset: PACK_MAGIC.len() as u64,
+            len: blobs[0].len() as u64,
+            flags: 0,
+        }],
+    }]);
+    let bytes = lie.encode();
+    let lie_name = Digest::of(&bytes);
+    raw.create_object(Area::Index, &lie_name, bytes)
+        .await
+        .expect("write the lie");
+    match store.get(&claimed).await {
+        Err(e @ Error::PackEntryCorrupted { .. }) => {
+            assert!(e.to_string().contains(&claimed.to_string()), "{e}");
+        }
+        other => panic!("a lying index must not yield bytes: {other:?}"),
+    }
+    assert_eq!(store.get(&puts[1].digest).await.expect("honest"), blobs[1]);
+    raw.remove_object(Area::Index, &lie_name)
+        .await
+        .expect("remove");
+
+    // An index whose bytes are not what its name says.
+    let mut builder = PackBuilder::new();
+    builder.add(Digest::of(b"x"), b"x");
+    let (_, record) = builder.finish();
+    let good = Index::new(vec![record]).encode();
+    let wrong_name = Digest::of(b"not the index's bytes");
+    raw.create_object(Area::Index, &wrong_name, good)
+        .await
+        .expect("write");
+    let err = store
+        .put_many(vec![Bytes::from_static(b"any")])
+        .await
+        .expect_err("a damaged index is an error");
+    assert!(
+        matches!(&err, Error::InvalidPack { object, .. } if object.contains(&wrong_name.to_string())),
+        "{err}"
+    );
+    raw.remove_object(Area::Index, &wrong_name)
+        .await
+        .expect("remove");
+    store
+        .put_many(vec![Bytes::from_static(b"any")])
+        .await
+        .expect("usable again");
 }
 
 /// Runs every document-store check against `store`, which must start empty.
@@ -266,6 +501,77 @@ pub async fn document_store_conformance(store: &dyn DocumentStore) {
     document_conflicts(store).await;
     document_races(store).await;
     document_listing(store).await;
+    document_compaction(store).await;
+}
+
+/// Versions are listed, read one by one and removed: a removed version is
+/// gone from every read, the newest still wins, a writer whose version was
+/// removed loses its race, and a document whose versions are all removed
+/// is not listed and can be created again.
+pub async fn document_compaction(store: &dyn DocumentStore) {
+    let k = key("compaction/record");
+    let mut last = store
+        .create(&k, Bytes::from_static(b"1"))
+        .await
+        .expect("create");
+    for i in 2..=5u8 {
+        last = store
+            .update(&k, last, Bytes::from(vec![b'0' + i]))
+            .await
+            .expect("update");
+    }
+    let versions: Vec<Version> = store
+        .versions(&k)
+        .await
+        .expect("versions")
+        .iter()
+        .map(|v| v.version)
+        .collect();
+    assert_eq!(versions, (1..=5).map(Version).collect::<Vec<_>>());
+    assert_eq!(
+        store
+            .get_version(&k, Version(3))
+            .await
+            .expect("get")
+            .as_deref(),
+        Some(&b"3"[..])
+    );
+    for v in [2, 3] {
+        store.delete_version(&k, Version(v)).await.expect("delete");
+    }
+    assert_eq!(store.get_version(&k, Version(3)).await.expect("get"), None);
+    let versions: Vec<u64> = store
+        .versions(&k)
+        .await
+        .expect("versions")
+        .iter()
+        .map(|v| v.version.0)
+        .collect();
+    assert_eq!(versions, [1, 4, 5]);
+    assert_eq!(store.get(&k).await.expect("latest").version, Version(5));
+    // A writer that read a version compaction removed has lost anyway.
+    assert!(
+        store
+            .update(&k, Version(3), Bytes::from_static(b"late"))
+            .await
+            .expect_err("stale")
+            .is_conflict()
+    );
+    assert_eq!(
+        store
+            .update(&k, Version(5), Bytes::from_static(b"6"))
+            .await
+            .expect("update"),
+        Version(6)
+    );
+    store.delete(&k).await.expect("delete all");
+    assert!(store.get_latest(&k).await.expect("read").is_none());
+    assert!(!store.list("compaction").await.expect("list").contains(&k));
+    store
+        .create(&k, Bytes::from_static(b"again"))
+        .await
+        .expect("created anew");
+    store.delete(&k).await.expect("delete all");
 }
 
 fn key(text: &str) -> DocKey {
