@@ -684,7 +684,13 @@ fn apply_entry(
         return match &entry.result {
             None => remove(worktree, path, dry_run),
             Some(result) => match content(blobs, result) {
-                Ok(data) => write(worktree, path, result.kind, data, dry_run, Outcome::Applied),
+                Ok(data) => write(
+                    worktree,
+                    (path, result.kind, data),
+                    now.is_none(),
+                    dry_run,
+                    Outcome::Applied,
+                ),
                 Err((kind, reason)) => Outcome::Failed(kind, reason),
             },
         };
@@ -735,7 +741,13 @@ fn apply_entry(
                 // The local file already holds the merge: nothing to write.
                 return Outcome::Merged;
             }
-            write(worktree, path, kind, &merged, dry_run, Outcome::Merged)
+            write(
+                worktree,
+                (path, kind, &merged),
+                false,
+                dry_run,
+                Outcome::Merged,
+            )
         }
         Merge::Conflict { regions } => Outcome::Failed(
             FailureKind::Conflict,
@@ -763,20 +775,26 @@ fn blocked_failure(blocked: Blocked) -> Outcome {
     }
 }
 
+/// Writes `(path, kind, data)`; `absent` when nothing is at `path` now (a
+/// new file is then created directly, and something appearing there
+/// meanwhile is left alone).
 fn write(
     worktree: &Worktree,
-    path: &RepoPath,
-    kind: Kind,
-    data: &[u8],
+    (path, kind, data): (&RepoPath, Kind, &[u8]),
+    absent: bool,
     dry_run: bool,
     done: Outcome,
 ) -> Outcome {
     if dry_run {
         return done;
     }
-    match worktree.write(path, kind, data) {
+    match worktree.write(path, kind, data, absent) {
         Ok(Ok(())) => done,
         Ok(Err(blocked)) => blocked_failure(blocked),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Outcome::Failed(
+            FailureKind::AlreadyExists,
+            "something was created at the path while applying".to_owned(),
+        ),
         Err(e) => Outcome::Failed(FailureKind::Io, format!("could not write: {e}")),
     }
 }

@@ -12,7 +12,7 @@
 use std::path::Path;
 
 use gix::bstr::ByteSlice;
-use handoff_store::BlobStore;
+use handoff_store::{BlobStore, Digest};
 
 use crate::limits::Limits;
 use crate::manifest::{Kind, Manifest, Oid};
@@ -99,15 +99,19 @@ pub async fn write_branch(
         crate::history::import(dir, store, history, &options.limits).await?;
     }
     // Fetch content first (async), then do the git work on a blocking thread.
+    // One batch: packed blobs come a few range reads per pack.
+    let mut wanted: Vec<Digest> = manifest
+        .entries
+        .iter()
+        .filter_map(|e| e.result.as_ref())
+        .filter(|o| o.kind.has_content())
+        .filter_map(|o| o.digest)
+        .collect();
+    wanted.sort();
+    wanted.dedup();
     let mut contents = std::collections::HashMap::new();
-    for entry in &manifest.entries {
-        if let Some(obj) = &entry.result
-            && obj.kind.has_content()
-            && let Some(digest) = obj.digest
-            && !contents.contains_key(&digest)
-        {
-            contents.insert(digest, store.get(&digest).await?);
-        }
+    for (digest, fetched) in wanted.iter().zip(store.get_many(&wanted).await) {
+        contents.insert(*digest, fetched?);
     }
     let dir = dir.to_owned();
     let manifest = manifest.clone();

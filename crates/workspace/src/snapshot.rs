@@ -138,11 +138,10 @@ pub async fn snapshot(
     store_capture(capture, store, options.progress.as_ref()).await
 }
 
-/// How many blobs go to the store in one [`BlobStore::put_many`] call
-/// (progress advances per call).
-const UPLOAD_BATCH: usize = 256;
-
-/// Stores a capture's blobs, then its manifest.
+/// Stores a capture's blobs, then its manifest: all in one
+/// [`BlobStore::put_many`] — a few packs and one index, whose writing makes
+/// the whole snapshot visible at once — with the manifest last; a manifest
+/// too large to be packed is stored after the batch.
 pub async fn store_capture(
     capture: Capture,
     store: &dyn BlobStore,
@@ -154,22 +153,24 @@ pub async fn store_capture(
         .map(|(d, b)| (*d, b.clone()))
         .collect();
     blobs.sort_by_key(|(digest, _)| *digest);
-    progress.begin(Phase::Upload, blobs.len() as u64);
-    let mut new_bytes = 0u64;
-    for batch in blobs.chunks(UPLOAD_BATCH) {
-        let puts = store
-            .put_many(batch.iter().map(|(_, data)| data.clone()).collect())
-            .await?;
-        new_bytes += puts.iter().map(|p| p.new_bytes).sum::<u64>();
-        progress.advance(batch.len() as u64);
+    let manifest = Bytes::from(capture.manifest.to_json());
+    let id = Digest::of(&manifest);
+    let packed_manifest = (manifest.len() as u64) < handoff_store::pack::PACK_THRESHOLD;
+    let mut batch: Vec<Bytes> = blobs.into_iter().map(|(_, data)| data).collect();
+    progress.begin(Phase::Upload, batch.len() as u64);
+    let count = batch.len() as u64;
+    if packed_manifest {
+        batch.push(manifest.clone());
     }
-    let put = store
-        .put_if_absent(Bytes::from(capture.manifest.to_json()))
-        .await?;
-    new_bytes += put.new_bytes;
-    tracing::debug!(id = %put.digest, entries = capture.manifest.entries.len(), new_bytes, "stored snapshot");
+    let puts = store.put_many(batch).await?;
+    let mut new_bytes: u64 = puts.iter().map(|p| p.new_bytes).sum();
+    progress.advance(count);
+    if !packed_manifest {
+        new_bytes += store.put_if_absent(manifest).await?.new_bytes;
+    }
+    tracing::debug!(%id, entries = capture.manifest.entries.len(), new_bytes, "stored snapshot");
     Ok(Snapshot {
-        id: put.digest,
+        id,
         manifest: capture.manifest,
         new_bytes,
         skipped: capture.skipped,

@@ -5,7 +5,14 @@
 //! (or inside `.git/`, which `RepoPath` cannot name) is ever read or written.
 //! Writes are atomic: content goes to a temporary file in the same
 //! directory (named [`TEMP_PREFIX`]…), which is then renamed over the target;
-//! a crash leaves either the old file or the new one, never a torn one.
+//! a crash leaves either the old file or the new one, never a torn one. A
+//! file that does not exist yet is created directly where the platform
+//! allows it atomically (Linux: an unnamed `O_TMPFILE` in its directory,
+//! linked under its name once complete — no temporary name, no rename, and
+//! nothing left behind by a kill).
+//!
+//! The root is absolute, so that no operation resolves the process's
+//! current directory again (one `getcwd` per file otherwise).
 
 use std::cell::RefCell;
 use std::collections::HashSet;
@@ -53,9 +60,13 @@ pub(crate) struct Worktree {
 }
 
 impl Worktree {
+    /// A working tree at `root`; a relative root is made absolute against
+    /// the current directory, once.
     pub(crate) fn new(root: impl Into<PathBuf>) -> Self {
+        let root = root.into();
+        let root = std::path::absolute(&root).unwrap_or(root);
         Self {
-            root: root.into(),
+            root,
             dirs: RefCell::default(),
         }
     }
@@ -146,7 +157,7 @@ impl Worktree {
             // A fifo, socket or device: treat like a directory (not ours to replace).
             return Ok(Ok(Current::Directory));
         }
-        let data = std::fs::read(&fs_path)?;
+        let data = read_known_size(&fs_path, meta.len())?;
         let kind = if is_executable(&meta) {
             Kind::Executable
         } else {
@@ -163,12 +174,16 @@ impl Worktree {
     }
 
     /// Atomically replaces whatever file or symlink is at `path` with
-    /// `content` of `kind`.
+    /// `content` of `kind`. With `absent` (the caller saw nothing at
+    /// `path`), a regular file is created directly where the platform can
+    /// do so atomically; if something appeared at `path` meanwhile, that
+    /// is [`io::ErrorKind::AlreadyExists`] and nothing is written.
     pub(crate) fn write(
         &self,
         path: &RepoPath,
         kind: Kind,
         content: &[u8],
+        absent: bool,
     ) -> io::Result<Result<(), Blocked>> {
         let dir = match self.create_parents(path)? {
             Ok(dir) => dir,
@@ -176,6 +191,16 @@ impl Worktree {
         };
         let target = self.fs_path(path);
         match kind {
+            Kind::File | Kind::Executable if absent => {
+                if !create_new(&dir, &target, kind == Kind::Executable, content)? {
+                    let mut tmp = new_file_builder(kind == Kind::Executable)
+                        .prefix(TEMP_PREFIX)
+                        .tempfile_in(&dir)?;
+                    tmp.write_all(content)?;
+                    crate::crash::point(crate::crash::FILE_WRITTEN);
+                    tmp.persist_noclobber(&target).map_err(|e| e.error)?;
+                }
+            }
             Kind::File | Kind::Executable => {
                 let mut tmp = new_file_builder(kind == Kind::Executable)
                     .prefix(TEMP_PREFIX)
@@ -266,6 +291,82 @@ impl Worktree {
             }
         }
     }
+}
+
+/// Creates `target` (in `dir`) with `content`, atomically: an unnamed file
+/// in `dir`, filled, then linked under its name — which fails, writing
+/// nothing, if the name is taken. `Ok(false)` when the platform or the
+/// filesystem cannot do this (the caller writes through a temporary file).
+#[cfg(target_os = "linux")]
+fn create_new(dir: &Path, target: &Path, executable: bool, content: &[u8]) -> io::Result<bool> {
+    use rustix::fs::{AtFlags, CWD, Mode, OFlags};
+    let mode = Mode::from_raw_mode(if executable { 0o777 } else { 0o666 });
+    let flags = OFlags::TMPFILE | OFlags::WRONLY | OFlags::CLOEXEC;
+    let fd = match rustix::fs::openat(CWD, dir, flags, mode) {
+        Ok(fd) => fd,
+        // No O_TMPFILE here (an old kernel, or a filesystem without it).
+        Err(e) if e == rustix::io::Errno::OPNOTSUPP || e == rustix::io::Errno::ISDIR => {
+            return Ok(false);
+        }
+        Err(e) => return Err(e.into()),
+    };
+    let mut file = std::fs::File::from(fd);
+    file.write_all(content)?;
+    crate::crash::point(crate::crash::FILE_WRITTEN);
+    // The unnamed file is reachable through its descriptor's /proc link.
+    let proc_link = format!("/proc/self/fd/{}", std::os::fd::AsRawFd::as_raw_fd(&file));
+    match rustix::fs::linkat(
+        CWD,
+        proc_link.as_str(),
+        CWD,
+        target,
+        AtFlags::SYMLINK_FOLLOW,
+    ) {
+        Ok(()) => Ok(true),
+        Err(e) if e == rustix::io::Errno::EXIST => Err(io::ErrorKind::AlreadyExists.into()),
+        // No /proc: link another way.
+        Err(e)
+            if e == rustix::io::Errno::NOENT && !std::path::Path::new("/proc/self/fd").exists() =>
+        {
+            Ok(false)
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+#[cfg(not(target_os = "linux"))]
+fn create_new(_dir: &Path, _target: &Path, _executable: bool, _content: &[u8]) -> io::Result<bool> {
+    Ok(false)
+}
+
+/// Reads a whole file whose size was just seen: no second `stat` to size
+/// the buffer (as `fs::read` does), and no seek (as `read_to_end` does).
+fn read_known_size(path: &Path, size: u64) -> io::Result<Vec<u8>> {
+    use std::io::Read as _;
+    let mut file = std::fs::File::open(path)?;
+    // One byte more than expected, so that one read can see the end.
+    let mut data = vec![0u8; usize::try_from(size).unwrap_or(0).saturating_add(1)];
+    let mut len = 0;
+    loop {
+        if len == data.len() {
+            data.resize(len * 2 + 64, 0);
+        }
+        let asked = data.len() - len;
+        match file.read(&mut data[len..]) {
+            Ok(0) => break,
+            // Fewer bytes than asked for, and as many as the size said: a
+            // regular file is at its end (no second read to be told so).
+            Ok(n) if n < asked && (len + n) as u64 == size => {
+                len += n;
+                break;
+            }
+            Ok(n) => len += n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    data.truncate(len);
+    Ok(data)
 }
 
 fn object(kind: Kind, content: &[u8]) -> Object {
@@ -362,7 +463,7 @@ mod tests {
         let wt = Worktree::new(tree.path());
         let p = path("link/evil.txt");
         assert_eq!(
-            wt.write(&p, Kind::File, b"x").unwrap(),
+            wt.write(&p, Kind::File, b"x", false).unwrap(),
             Err(Blocked::Symlink("link".into()))
         );
         assert_eq!(
@@ -378,7 +479,7 @@ mod tests {
         let tree = tempfile::tempdir().unwrap();
         let wt = Worktree::new(tree.path());
         let p = path("a/b/run.sh");
-        wt.write(&p, Kind::Executable, b"#!/bin/sh\n")
+        wt.write(&p, Kind::Executable, b"#!/bin/sh\n", true)
             .unwrap()
             .unwrap();
         let Current::Object(obj, data) = wt.current(&p).unwrap().unwrap() else {
@@ -388,7 +489,7 @@ mod tests {
             (obj.kind, data.as_slice()),
             (Kind::Executable, &b"#!/bin/sh\n"[..])
         );
-        wt.write(&p, Kind::File, b"plain").unwrap().unwrap();
+        wt.write(&p, Kind::File, b"plain", false).unwrap().unwrap();
         let Current::Object(obj, _) = wt.current(&p).unwrap().unwrap() else {
             panic!()
         };
@@ -405,8 +506,10 @@ mod tests {
         let tree = tempfile::tempdir().unwrap();
         let wt = Worktree::new(tree.path());
         let p = path("d/e/x");
-        wt.write(&p, Kind::File, b"data").unwrap().unwrap();
-        wt.write(&p, Kind::Symlink, b"../target").unwrap().unwrap();
+        wt.write(&p, Kind::File, b"data", true).unwrap().unwrap();
+        wt.write(&p, Kind::Symlink, b"../target", false)
+            .unwrap()
+            .unwrap();
         assert_eq!(
             std::fs::read_link(tree.path().join("d/e/x")).unwrap(),
             PathBuf::from("../target")
@@ -417,12 +520,40 @@ mod tests {
     }
 
     #[test]
+    fn a_new_file_is_created_whole_and_never_over_something_else() {
+        let tree = tempfile::tempdir().unwrap();
+        let wt = Worktree::new(tree.path());
+        wt.write(&path("n/new.txt"), Kind::File, b"new\n", true)
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            std::fs::read(tree.path().join("n/new.txt")).unwrap(),
+            b"new\n"
+        );
+        // Something appeared after the caller looked: it stays.
+        std::fs::write(tree.path().join("n/raced.txt"), "theirs").unwrap();
+        let err = wt
+            .write(&path("n/raced.txt"), Kind::File, b"ours", true)
+            .unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::AlreadyExists);
+        assert_eq!(
+            std::fs::read(tree.path().join("n/raced.txt")).unwrap(),
+            b"theirs"
+        );
+        let names: Vec<_> = std::fs::read_dir(tree.path().join("n"))
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(names.len(), 2, "no temporary file left: {names:?}");
+    }
+
+    #[test]
     fn a_file_in_the_way_blocks_parents() {
         let tree = tempfile::tempdir().unwrap();
         std::fs::write(tree.path().join("f"), "file").unwrap();
         let wt = Worktree::new(tree.path());
         assert_eq!(
-            wt.write(&path("f/g"), Kind::File, b"x").unwrap(),
+            wt.write(&path("f/g"), Kind::File, b"x", true).unwrap(),
             Err(Blocked::NotADirectory("f".into()))
         );
         assert_eq!(wt.current(&path("f/g")).unwrap(), Ok(Current::Absent));
