@@ -10,11 +10,16 @@ use handoff_store::{
 
 use crate::{Error, Result};
 
-/// Saves `conversation` as a JSONL blob; returns its digest.
-pub async fn save(store: &dyn BlobStore, conversation: &Conversation) -> Result<Digest> {
+/// The JSONL blob [`save`] stores for `conversation`.
+pub fn encode(conversation: &Conversation) -> Result<Bytes> {
     let mut jsonl = Vec::new();
     conversation.write_jsonl(&mut jsonl)?;
-    Ok(store.put_if_absent(Bytes::from(jsonl)).await?.digest)
+    Ok(Bytes::from(jsonl))
+}
+
+/// Saves `conversation` as a JSONL blob; returns its digest.
+pub async fn save(store: &dyn BlobStore, conversation: &Conversation) -> Result<Digest> {
+    Ok(store.put_if_absent(encode(conversation)?).await?.digest)
 }
 
 /// Loads a conversation saved by [`save`].

@@ -60,11 +60,12 @@ pub use follow_up::{follow_up, follow_up_with};
 pub use local::{ContinueOptions, ContinuedLocally, continue_locally, run_marker};
 pub use push::{Push, Pushed, discover_repositories, push};
 pub use run::{
-    Loaded, RepoReport, RepoSnapshot, Repository, RunId, RunRecord, RunState, RunStore, Session,
-    SessionId, Source,
+    Compaction, Loaded, Pending, RepoReport, RepoSnapshot, Repository, RunId, RunRecord, RunState,
+    RunStore, Session, SessionId, Source,
 };
 pub use runner::{
-    HarnessFor, Isolation, Ran, WorkEvent, WorkerOptions, reap_if_stale, run_session, work_pass,
+    HarnessFor, Isolation, Polled, Ran, WorkEvent, WorkerOptions, poll, reap_if_stale,
+    run_session, work_pass,
 };
 pub use view::{
     DiffView, Listed, RunPage, RunQuery, RunRow, RunView, ViewOptions, diff_view, list_runs,

@@ -14,7 +14,7 @@
 
 use std::path::{Path, PathBuf};
 
-use handoff_conversation::{Conversation, copy_attachments};
+use handoff_conversation::Conversation;
 use handoff_harness::{AgentOptions, Direction, Harness, coverage};
 use handoff_store::{BlobStore, Store};
 use handoff_workspace::{Capture, Finding, NoProgress, Scanner, SnapshotOptions};
@@ -144,37 +144,50 @@ pub async fn push(store: &dyn Store, request: Push<'_>) -> Result<Pushed> {
         }
     }
 
+    // Everything that leaves goes up in one batch — every repository's
+    // blobs and manifest, the attachments and each variant's conversation
+    // — so that on an object store a push costs a few requests; the run
+    // records, the only things that point at it, come after.
     let blobs: &dyn BlobStore = store;
-    let mut new_bytes = 0;
-    let mut start = Vec::new();
+    let mut forks = Vec::new();
+    let mut extra = Vec::new();
+    for _ in 0..request.variants.max(1) {
+        let fork = request.conversation.fork(None)?;
+        extra.push(conversations::encode(&fork)?);
+        forks.push(fork);
+    }
+    let mut seen = std::collections::HashSet::new();
+    for attachment in request.conversation.attachments() {
+        if seen.insert(attachment.digest) {
+            extra.push(request.attachments_from.get(&attachment.digest).await?);
+        }
+    }
     let mut repositories = Vec::new();
-    for (name, capture) in captures {
-        let base = capture.manifest.base.clone();
+    for (name, capture) in &captures {
+        let base = &capture.manifest.base;
         let source = base
             .remote
             .as_deref()
             .map(|remote| resolve_source(remote, &capture.workdir))
             .or_else(|| Some(capture.workdir.display().to_string()));
-        let snap = handoff_workspace::snapshot::store_capture(capture, blobs, &NoProgress).await?;
-        new_bytes += snap.new_bytes;
-        start.push(RepoSnapshot::new(name.clone(), snap.id));
         repositories.push(Repository {
-            path: name,
+            path: name.clone(),
             source,
             commit: base.commit.map(|c| c.to_string()),
-            branch: base.branch,
+            branch: base.branch.clone(),
         });
     }
-    let mut copied_attachments = false;
+    let (names, captures): (Vec<String>, Vec<Capture>) = captures.into_iter().unzip();
+    let (snapshots, _) =
+        handoff_workspace::snapshot::store_batch(captures, extra, blobs, &NoProgress).await?;
+    let new_bytes = snapshots.iter().map(|s| s.new_bytes).sum();
+    let start: Vec<RepoSnapshot> = names
+        .into_iter()
+        .zip(&snapshots)
+        .map(|(name, snap)| RepoSnapshot::new(name, snap.id))
+        .collect();
     let mut runs = Vec::new();
-    for _ in 0..request.variants.max(1) {
-        let fork = request.conversation.fork(None)?;
-        if !copied_attachments {
-            new_bytes += copy_attachments(&fork, request.attachments_from, blobs)
-                .await?
-                .bytes;
-            copied_attachments = true;
-        }
+    for fork in forks {
         let head = conversations::save_named(store, &fork).await?;
         let mut session = Session::queued(request.prompt.clone(), start.clone());
         session.agent = request.agent.clone();

@@ -12,9 +12,36 @@
 //! [`Error::Conflict`] and nothing is overwritten. So of two racing
 //! follow-ups to one ended run exactly one is recorded, and the other caller
 //! knows its session was not.
+//!
+//! # The queue
+//!
+//! Workers find work without reading every record: for each session that
+//! waits for a worker or runs, the store holds a small document
+//! `queue/<run>/<session>`. [`RunStore::create`] and [`RunStore::update`]
+//! keep it: the entry is written *before* the record that queues the
+//! session (so a queued session is always in the queue; a write that then
+//! loses its race removes the entry it made), and removed after the record
+//! that ends it. An entry whose session is done, or that no record names,
+//! is only a hint: [`RunStore::pending`] lists entries, a worker reads the
+//! runs they name, and clears the ones that are done. A poll therefore
+//! costs one listing plus one read per queued or running run, however many
+//! runs the store holds.
+//!
+//! # Compaction
+//!
+//! Versions pile up (a worker renews its lease every few minutes). Readers
+//! only ever need the newest, but old versions make the listing that finds
+//! it longer. [`RunStore::compact`] removes versions that changed no state
+//! (neither the run's nor any session's), keeping the newest few and every
+//! state change, and only versions whose successor is older than the
+//! policy's `min_age`: a writer that read a version and writes within that
+//! time can never have its write land on a removed version number.
 
 use std::fmt;
 use std::str::FromStr;
+
+use std::collections::BTreeMap;
+use std::time::{Duration, SystemTime};
 
 use bytes::Bytes;
 use chrono::{DateTime, Utc};
@@ -423,10 +450,49 @@ pub struct Loaded {
 /// The largest run record accepted (a hostile store could hold a huge one).
 pub const MAX_RECORD_BYTES: usize = 16 << 20;
 
-/// Run records in a [`DocumentStore`], under `runs/<id>`.
+/// Run records in a [`DocumentStore`], under `runs/<id>`, with their queue
+/// under `queue/<run>/<session>`.
 #[derive(Debug, Clone, Copy)]
 pub struct RunStore<'a> {
     docs: &'a dyn DocumentStore,
+}
+
+/// A session the queue lists: waiting for a worker, or running.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Pending {
+    /// Its run.
+    pub run: RunId,
+    /// The session.
+    pub session: SessionId,
+}
+
+/// Which versions of a record [`RunStore::compact`] keeps.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Compaction {
+    /// The newest versions kept whatever they changed.
+    pub keep_last: usize,
+    /// A version is removed only when the version after it is at least
+    /// this old (a writer that read it and is still about to write gets
+    /// its conflict, never a write under a removed number).
+    pub min_age: Duration,
+}
+
+impl Default for Compaction {
+    fn default() -> Self {
+        Self {
+            keep_last: 4,
+            min_age: Duration::from_secs(60 * 60),
+        }
+    }
+}
+
+/// What a record's versions differ in when they change a state: the run's
+/// state and every session's.
+fn states(record: &RunRecord) -> (RunState, Vec<(SessionId, RunState)>) {
+    (
+        record.state,
+        record.sessions.iter().map(|s| (s.id, s.state)).collect(),
+    )
 }
 
 impl<'a> RunStore<'a> {
@@ -439,6 +505,10 @@ impl<'a> RunStore<'a> {
         Ok(DocKey::new(format!("runs/{id}"))?)
     }
 
+    fn queue_key(run: RunId, session: SessionId) -> Result<DocKey> {
+        Ok(DocKey::new(format!("queue/{run}/{session}"))?)
+    }
+
     fn encode(record: &RunRecord) -> Result<Bytes> {
         serde_json::to_vec_pretty(record)
             .map(Bytes::from)
@@ -448,13 +518,51 @@ impl<'a> RunStore<'a> {
             })
     }
 
-    /// Stores a new run record (version 1).
+    /// Adds `session` of `run` to the queue; `true` when this call did (an
+    /// entry that is there already is fine).
+    async fn enqueue(&self, run: RunId, session: SessionId) -> Result<bool> {
+        let key = Self::queue_key(run, session)?;
+        match self.docs.create(&key, Bytes::new()).await {
+            Ok(_) => Ok(true),
+            Err(e) if e.is_conflict() => Ok(false),
+            Err(e) => Err(Error::from_store(e, run)),
+        }
+    }
+
+    /// Removes `session` of `run` from the queue (a missing entry is fine).
+    pub async fn dequeue(&self, run: RunId, session: SessionId) -> Result<()> {
+        let key = Self::queue_key(run, session)?;
+        self.docs
+            .delete_version(&key, Version(1))
+            .await
+            .map_err(|e| Error::from_store(e, run))
+    }
+
+    /// The queued session of `record` (its last, when it waits for a worker).
+    fn queued_session(record: &RunRecord) -> Option<SessionId> {
+        record
+            .last_session()
+            .filter(|s| s.state == RunState::Queued)
+            .map(|s| s.id)
+    }
+
+    /// Stores a new run record (version 1), its queued session in the queue
+    /// first.
     pub async fn create(&self, record: &RunRecord) -> Result<Version> {
         let data = Self::encode(record)?;
-        self.docs
+        let queued = match Self::queued_session(record) {
+            Some(session) => self.enqueue(record.id, session).await?.then_some(session),
+            None => None,
+        };
+        let created = self
+            .docs
             .create(&Self::key(record.id)?, data)
             .await
-            .map_err(|e| Error::from_store(e, record.id))
+            .map_err(|e| Error::from_store(e, record.id));
+        if let (Err(_), Some(session)) = (&created, queued) {
+            let _ = self.dequeue(record.id, session).await;
+        }
+        created
     }
 
     /// Reads a run record and the version it was read at.
@@ -474,16 +582,38 @@ impl<'a> RunStore<'a> {
 
     /// Writes `record` as the next version after `read`. Fails with
     /// [`Error::Conflict`] if the record changed since it was read.
+    ///
+    /// A record that queues its last session puts it in the queue first; a
+    /// record whose run is over takes its last session out after.
     pub async fn update(&self, read: Version, record: &mut RunRecord) -> Result<Version> {
         record.updated_at = Utc::now().max(record.updated_at);
         let data = Self::encode(record)?;
-        self.docs
+        let queued = match Self::queued_session(record) {
+            Some(session) => self.enqueue(record.id, session).await?.then_some(session),
+            None => None,
+        };
+        let written = self
+            .docs
             .update(&Self::key(record.id)?, read, data)
             .await
-            .map_err(|e| Error::from_store(e, record.id))
+            .map_err(|e| Error::from_store(e, record.id));
+        match (&written, queued) {
+            (Err(_), Some(session)) => {
+                let _ = self.dequeue(record.id, session).await;
+            }
+            (Ok(_), _) if matches!(record.state, RunState::Ended | RunState::Failed) => {
+                if let Some(last) = record.last_session() {
+                    // A hint only: a poll clears what is left.
+                    let _ = self.dequeue(record.id, last.id).await;
+                }
+            }
+            _ => {}
+        }
+        written
     }
 
-    /// Every run id, oldest first (ids are time-ordered).
+    /// Every run id, oldest first (ids are time-ordered). Reads nothing
+    /// but the listing; a worker looks at [`RunStore::pending`] instead.
     pub async fn list(&self) -> Result<Vec<RunId>> {
         let keys = self.docs.list("runs").await?;
         let mut ids: Vec<RunId> = keys
@@ -493,6 +623,114 @@ impl<'a> RunStore<'a> {
             .collect();
         ids.sort();
         Ok(ids)
+    }
+
+    /// The sessions the queue lists (waiting or running), oldest run first:
+    /// one listing, however many runs the store holds.
+    pub async fn pending(&self) -> Result<Vec<Pending>> {
+        let mut out: Vec<Pending> = self
+            .docs
+            .list("queue")
+            .await?
+            .iter()
+            .filter_map(|k| {
+                let (run, session) = k.as_str().strip_prefix("queue/")?.split_once('/')?;
+                Some(Pending {
+                    run: run.parse().ok()?,
+                    session: session.parse().ok()?,
+                })
+            })
+            .collect();
+        out.sort();
+        Ok(out)
+    }
+
+    /// Puts every queued or running session of every run in the queue: for
+    /// stores written before the queue existed, and after damage. Reads
+    /// every record; returns how many entries it added.
+    pub async fn requeue_all(&self) -> Result<usize> {
+        let mut added = 0;
+        for id in self.list().await? {
+            let Ok(loaded) = self.get(id).await else {
+                continue;
+            };
+            for session in &loaded.record.sessions {
+                if matches!(session.state, RunState::Queued | RunState::Running)
+                    && self.enqueue(id, session.id).await?
+                {
+                    added += 1;
+                }
+            }
+        }
+        Ok(added)
+    }
+
+    /// Removes the versions `versions` of run `id`'s record, which the
+    /// caller knows changed no state and are not among the newest (a
+    /// worker's own lease renewals). See [`Compaction`] for the rule the
+    /// caller must follow.
+    pub async fn forget(&self, id: RunId, versions: &[Version]) -> Result<()> {
+        let key = Self::key(id)?;
+        for version in versions {
+            self.docs
+                .delete_version(&key, *version)
+                .await
+                .map_err(|e| Error::from_store(e, id))?;
+        }
+        Ok(())
+    }
+
+    /// Removes the versions of run `id`'s record that changed no state,
+    /// keeping the newest `policy.keep_last`, the first, and every state
+    /// change, and only those whose successor is older than
+    /// `policy.min_age` at `now`. Reads the versions it may remove (and
+    /// the one before each); returns how many it removed.
+    pub async fn compact(&self, id: RunId, policy: &Compaction, now: SystemTime) -> Result<usize> {
+        let key = Self::key(id)?;
+        let versions = self
+            .docs
+            .versions(&key)
+            .await
+            .map_err(|e| Error::from_store(e, id))?;
+        if versions.len() <= policy.keep_last.max(1) + 1 {
+            return Ok(0);
+        }
+        let candidates = versions.len() - policy.keep_last.max(1);
+        let mut signatures = BTreeMap::new();
+        for info in &versions[..candidates] {
+            let Some(data) = self
+                .docs
+                .get_version(&key, info.version)
+                .await
+                .map_err(|e| Error::from_store(e, id))?
+            else {
+                continue;
+            };
+            // An unreadable version is fsck's business; it is kept.
+            if let Ok(record) = RunRecord::decode(id, &data) {
+                signatures.insert(info.version, states(&record));
+            }
+        }
+        let mut removed = 0;
+        let mut previous = None;
+        for (i, info) in versions[..candidates].iter().enumerate() {
+            let signature = signatures.get(&info.version);
+            let old_enough = versions
+                .get(i + 1)
+                .and_then(|next| next.modified)
+                .is_some_and(|t| now.duration_since(t).is_ok_and(|age| age >= policy.min_age));
+            let unchanged = i > 0 && signature.is_some() && signature == previous;
+            if unchanged && old_enough {
+                self.docs
+                    .delete_version(&key, info.version)
+                    .await
+                    .map_err(|e| Error::from_store(e, id))?;
+                removed += 1;
+            } else {
+                previous = signature;
+            }
+        }
+        Ok(removed)
     }
 }
 

@@ -19,8 +19,9 @@
 //! to that `HEAD`; a second, since-base snapshot describes the same tree
 //! relative to the run's base commit, for review.
 
+use std::collections::VecDeque;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use chrono::Utc;
 use handoff_harness::{AttachmentFile, Confinement, Handoff, Harness, NotApplied, Sandbox, Turn};
@@ -28,7 +29,9 @@ use handoff_store::{BlobStore, Store};
 use handoff_workspace::{ApplyOptions, Since, SnapshotOptions};
 
 use crate::environment::{Environment, Prepared};
-use crate::run::{RepoReport, RepoSnapshot, RunRecord, RunState, RunStore, SessionId};
+use crate::run::{
+    Compaction, Loaded, Pending, RepoReport, RepoSnapshot, RunRecord, RunState, RunStore, SessionId,
+};
 use crate::{Error, Result, RunId, conversations};
 
 /// How a worker runs sessions.
@@ -36,7 +39,9 @@ use crate::{Error, Result, RunId, conversations};
 pub struct WorkerOptions {
     /// The worker's name, recorded in the sessions it claims.
     pub name: String,
-    /// How long a claim holds without a heartbeat.
+    /// How long a claim holds without a heartbeat. The heartbeat also
+    /// removes its own older renewals again (they change no state): all but
+    /// the newest four, once a later renewal is a lease old.
     pub lease: Duration,
     /// How agents are confined.
     pub isolation: Isolation,
@@ -291,7 +296,9 @@ async fn record_end(
 const FAILURE_RECORD_ATTEMPTS: usize = 8;
 
 /// Renews the running session's lease every third of its length, forever
-/// (the caller drops it when the session is done).
+/// (the caller drops it when the session is done), and removes its own
+/// older renewals as `options.compaction` allows, so that a long session
+/// does not leave a long chain of versions behind.
 async fn heartbeat(
     store: &dyn Store,
     run: RunId,
@@ -300,6 +307,13 @@ async fn heartbeat(
 ) -> std::convert::Infallible {
     let runs = RunStore::new(store);
     let every = (options.lease / 3).max(Duration::from_millis(10));
+    // No writer of a running session's record takes anywhere near a lease
+    // between reading it and writing it.
+    let policy = Compaction {
+        keep_last: RENEWALS_KEPT,
+        min_age: options.lease,
+    };
+    let mut renewals = VecDeque::new();
     loop {
         tokio::time::sleep(every).await;
         let Ok(mut loaded) = runs.get(run).await else {
@@ -317,8 +331,42 @@ async fn heartbeat(
             .ok()
             .map(|d| Utc::now() + d);
         // A lost race only delays the renewal to the next beat.
-        let _ = runs.update(loaded.version, &mut loaded.record).await;
+        if let Ok(written) = runs.update(loaded.version, &mut loaded.record).await {
+            renewals.push_back((written, Instant::now()));
+            let old = renewals_to_forget(&mut renewals, written, &policy);
+            // Removing is tidying up: a failure leaves versions for gc.
+            let _ = runs.forget(run, &old).await;
+        }
     }
+}
+
+/// How many of the newest versions a heartbeat never removes.
+pub const RENEWALS_KEPT: usize = 4;
+
+/// Of a heartbeat's own renewals (oldest first, with when each was
+/// written), the ones to remove now that it wrote `latest`: those with at
+/// least `keep_last` newer versions after them and a later renewal at
+/// least `min_age` old (so the version after each is that old too). They
+/// are taken out of `renewals`.
+pub fn renewals_to_forget(
+    renewals: &mut VecDeque<(handoff_store::Version, Instant)>,
+    latest: handoff_store::Version,
+    policy: &Compaction,
+) -> Vec<handoff_store::Version> {
+    let mut out = Vec::new();
+    while renewals.len() >= 2 {
+        let (Some(&(oldest, _)), Some(&(_, next_written))) = (renewals.front(), renewals.get(1))
+        else {
+            break;
+        };
+        let newer = latest.0.saturating_sub(oldest.0);
+        if newer < policy.keep_last.max(1) as u64 || next_written.elapsed() < policy.min_age {
+            break;
+        }
+        out.push(oldest);
+        renewals.pop_front();
+    }
+    out
 }
 
 /// What a [`work_pass`] did with one run, told as it happens.
@@ -356,12 +404,52 @@ pub type HarnessFor<'a> =
 /// on a remote store).
 pub const RECORDS_IN_FLIGHT: usize = 8;
 
-/// One pass of a worker over every run in `store`: each queued session is
-/// claimed and run with the harness `harness_for` picks ([`run_session`]; a
-/// session another worker claims first is skipped), and each running
-/// session whose lease expired is marked failed ([`reap_if_stale`]).
-/// `on_event` hears about every run handled, as it happens. Returns how many
-/// sessions ran (ended or failed); a host loops, pausing when that is 0.
+/// A run the queue lists, as a poll read it.
+#[derive(Debug)]
+pub struct Polled {
+    /// The run.
+    pub run: RunId,
+    /// Its sessions the queue lists.
+    pub sessions: Vec<SessionId>,
+    /// Its record (an entry written just before its record, or left
+    /// behind, may name a run there is no record of).
+    pub loaded: Result<Loaded>,
+}
+
+/// What a worker looks at: the runs the queue lists (sessions waiting or
+/// running), each record read once — one listing plus one read per such
+/// run, however many runs the store holds.
+pub async fn poll(store: &dyn Store) -> Result<Vec<Polled>> {
+    use futures_util::stream::{self, StreamExt};
+    let runs = RunStore::new(store);
+    let mut by_run: Vec<(RunId, Vec<SessionId>)> = Vec::new();
+    for Pending { run, session } in runs.pending().await? {
+        match by_run.last_mut() {
+            Some((last, sessions)) if *last == run => sessions.push(session),
+            _ => by_run.push((run, vec![session])),
+        }
+    }
+    let runs = &runs;
+    Ok(stream::iter(by_run)
+        .map(|(run, sessions)| async move {
+            Polled {
+                run,
+                sessions,
+                loaded: runs.get(run).await,
+            }
+        })
+        .buffered(RECORDS_IN_FLIGHT)
+        .collect()
+        .await)
+}
+
+/// One pass of a worker over the queue ([`poll`]): each queued session is
+/// claimed and run with the harness `harness_for` picks ([`run_session`];
+/// a session another worker claims first is skipped), each running
+/// session whose lease expired is marked failed, and queue entries of
+/// sessions that are done are cleared. `on_event` hears about every run
+/// handled, as it happens. Returns how many sessions ran (ended or failed);
+/// a host loops, pausing when that is 0.
 pub async fn work_pass(
     store: &dyn Store,
     harness_for: &HarnessFor<'_>,
@@ -369,26 +457,32 @@ pub async fn work_pass(
     options: &WorkerOptions,
     on_event: &mut (dyn FnMut(WorkEvent) + Send),
 ) -> Result<usize> {
-    use futures_util::stream::{self, StreamExt};
     let runs = RunStore::new(store);
     // A record that is stale by the time its turn comes only costs a
     // failed claim.
-    let loaded: Vec<_> = {
-        let runs = &runs;
-        stream::iter(runs.list().await?)
-            .map(|id| async move { (id, runs.get(id).await) })
-            .buffered(RECORDS_IN_FLIGHT)
-            .collect()
-            .await
-    };
+    let polled = poll(store).await?;
     let mut ran = 0;
-    for (run, loaded) in loaded {
-        // Unreadable records are fsck's business, not the worker's.
+    for Polled {
+        run,
+        sessions,
+        loaded,
+    } in polled
+    {
+        // Unreadable records are fsck's business, not the worker's; an
+        // entry without a record is gc's.
         let Ok(loaded) = loaded else { continue };
+        for session in &sessions {
+            let done =
+                loaded.record.sessions.iter().any(|s| {
+                    s.id == *session && matches!(s.state, RunState::Ended | RunState::Failed)
+                });
+            if done {
+                runs.dequeue(run, *session).await?;
+            }
+        }
         match loaded.record.state {
             RunState::Running => {
-                let reaped = reap_if_stale(store, run).await?;
-                if reaped {
+                if reap_loaded(store, loaded).await? {
                     on_event(WorkEvent::Reaped(run));
                 }
             }
@@ -421,8 +515,13 @@ pub async fn work_pass(
 /// Marks `run` failed when its running session's lease expired: the worker
 /// stopped (killed, crashed, lost its machine). Returns whether it did.
 pub async fn reap_if_stale(store: &dyn Store, run: RunId) -> Result<bool> {
+    let loaded = RunStore::new(store).get(run).await?;
+    reap_loaded(store, loaded).await
+}
+
+/// [`reap_if_stale`] on a record already read.
+async fn reap_loaded(store: &dyn Store, loaded: Loaded) -> Result<bool> {
     let runs = RunStore::new(store);
-    let loaded = runs.get(run).await?;
     let mut record = loaded.record;
     let now = Utc::now();
     let Some(session) = record.last_session_mut() else {

@@ -137,6 +137,9 @@ impl<S: BlobStore> BlobStore for Counting<S> {
         self.tick(3);
         self.inner.remove_stale_temporaries(min_age).await
     }
+    fn objects(&self) -> Option<&dyn crate::Objects> {
+        self.inner.objects()
+    }
     fn describe(&self) -> String {
         self.inner.describe()
     }

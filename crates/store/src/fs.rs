@@ -1187,6 +1187,10 @@ impl BlobStore for FsStore {
         packed::has(self, digest).await
     }
 
+    fn objects(&self) -> Option<&dyn Objects> {
+        Some(self)
+    }
+
     fn describe(&self) -> String {
         self.name()
     }

@@ -63,6 +63,7 @@ mod document;
 mod error;
 mod fs;
 pub mod location;
+pub mod maintain;
 mod memory;
 #[cfg(feature = "object-store")]
 mod object;
@@ -238,6 +239,12 @@ pub trait BlobStore: Send + Sync + Debug {
         Ok(Vec::new())
     }
 
+    /// The store's raw object layer, for integrity checks and garbage
+    /// collection ([`maintain`]); `None` for stores without one.
+    fn objects(&self) -> Option<&dyn Objects> {
+        None
+    }
+
     /// A short human-readable name of the store, used in error messages
     /// (for example the directory of a filesystem store).
     fn describe(&self) -> String;
@@ -344,6 +351,9 @@ macro_rules! forward_blob_store {
             }
             async fn remove_stale_temporaries(&self, min_age: std::time::Duration) -> Result<Vec<String>> {
                 (**self).remove_stale_temporaries(min_age).await
+            }
+            fn objects(&self) -> Option<&dyn Objects> {
+                (**self).objects()
             }
             fn describe(&self) -> String {
                 (**self).describe()

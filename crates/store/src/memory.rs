@@ -23,7 +23,7 @@ type Stored = (Bytes, SystemTime);
 /// An in-memory blob store. Cloning shares the contents.
 #[derive(Debug, Default, Clone)]
 pub struct MemoryStore {
-    blobs: Arc<Mutex<HashMap<Digest, Bytes>>>,
+    blobs: Arc<Mutex<HashMap<Digest, Stored>>>,
     objects: Arc<Mutex<HashMap<(Area, Digest), Stored>>>,
     docs: Arc<Mutex<BTreeMap<DocKey, BTreeMap<u64, Stored>>>>,
     packs: Arc<Packs>,
@@ -47,7 +47,7 @@ impl MemoryStore {
 
     /// Whether nothing is stored: no blob, loose or packed.
     pub fn is_empty(&self) -> bool {
-        self.len() == 0 && self.objects().is_empty()
+        self.len() == 0 && self.raw().is_empty()
     }
 
     /// Replaces the bytes stored under `digest` without re-hashing them.
@@ -55,7 +55,7 @@ impl MemoryStore {
     /// Only for tests of corruption handling: the store will then report the
     /// blob as corrupted on every read.
     pub fn overwrite_unchecked(&self, digest: Digest, data: Bytes) {
-        self.lock().insert(digest, data);
+        self.lock().insert(digest, (data, SystemTime::now()));
     }
 
     /// Forgets a blob, as if it had been lost.
@@ -63,13 +63,13 @@ impl MemoryStore {
         self.lock().remove(digest).is_some()
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<Digest, Bytes>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<Digest, Stored>> {
         // A panic while holding the lock cannot leave the map half-updated
         // (every critical section is a single insert or lookup).
         self.blobs.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    fn objects(&self) -> std::sync::MutexGuard<'_, HashMap<(Area, Digest), Stored>> {
+    fn raw(&self) -> std::sync::MutexGuard<'_, HashMap<(Area, Digest), Stored>> {
         self.objects.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
@@ -86,10 +86,10 @@ impl Objects for MemoryStore {
             if blobs.contains_key(name) {
                 return Ok(false);
             }
-            blobs.insert(*name, data);
+            blobs.insert(*name, (data, SystemTime::now()));
             return Ok(true);
         }
-        let mut objects = self.objects();
+        let mut objects = self.raw();
         if objects.contains_key(&(area, *name)) {
             return Ok(false);
         }
@@ -99,19 +99,18 @@ impl Objects for MemoryStore {
 
     async fn replace_object(&self, area: Area, name: &Digest, data: Bytes) -> Result<()> {
         if area == Area::Blobs {
-            self.lock().insert(*name, data);
+            self.lock().insert(*name, (data, SystemTime::now()));
         } else {
-            self.objects()
-                .insert((area, *name), (data, SystemTime::now()));
+            self.raw().insert((area, *name), (data, SystemTime::now()));
         }
         Ok(())
     }
 
     async fn read_object(&self, area: Area, name: &Digest) -> Result<Option<Bytes>> {
         Ok(if area == Area::Blobs {
-            self.lock().get(name).cloned()
+            self.lock().get(name).map(|(d, _)| d.clone())
         } else {
-            self.objects().get(&(area, *name)).map(|(d, _)| d.clone())
+            self.raw().get(&(area, *name)).map(|(d, _)| d.clone())
         })
     }
 
@@ -142,15 +141,15 @@ impl Objects for MemoryStore {
             return Ok(self
                 .lock()
                 .iter()
-                .map(|(name, data)| Listed {
+                .map(|(name, (data, modified))| Listed {
                     name: *name,
                     size: data.len() as u64,
-                    modified: None,
+                    modified: Some(*modified),
                 })
                 .collect());
         }
         Ok(self
-            .objects()
+            .raw()
             .iter()
             .filter(|((a, _), _)| *a == area)
             .map(|((_, name), (data, modified))| Listed {
@@ -165,7 +164,7 @@ impl Objects for MemoryStore {
         if area == Area::Blobs {
             self.lock().remove(name);
         } else {
-            self.objects().remove(&(area, *name));
+            self.raw().remove(&(area, *name));
         }
         Ok(())
     }
@@ -199,14 +198,14 @@ impl Loose for MemoryStore {
         // A corrupted entry under this digest is healed by a correct put.
         let present = blobs
             .get(&digest)
-            .is_some_and(|stored| Digest::of(stored) == digest);
+            .is_some_and(|(stored, _)| Digest::of(stored) == digest);
         if present {
             return Ok(Put {
                 digest,
                 new_bytes: 0,
             });
         }
-        blobs.insert(digest, data);
+        blobs.insert(digest, (data, SystemTime::now()));
         Ok(Put {
             digest,
             new_bytes: len,
@@ -224,7 +223,7 @@ impl Loose for MemoryStore {
 
 impl MemoryStore {
     fn loose_get(&self, digest: &Digest) -> Result<Bytes> {
-        let data = self.lock().get(digest).cloned();
+        let data = self.lock().get(digest).map(|(d, _)| d.clone());
         let data = data.ok_or_else(|| Error::NotFound {
             digest: *digest,
             store: self.name(),
@@ -275,6 +274,10 @@ impl BlobStore for MemoryStore {
     async fn remove_blob(&self, digest: &Digest) -> Result<()> {
         self.lock().remove(digest);
         packed::unindex(self, digest).await
+    }
+
+    fn objects(&self) -> Option<&dyn Objects> {
+        Some(self)
     }
 
     fn describe(&self) -> String {

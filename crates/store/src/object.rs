@@ -620,6 +620,10 @@ impl BlobStore for ObjectStoreBackend {
         Ok(len)
     }
 
+    fn objects(&self) -> Option<&dyn Objects> {
+        Some(self)
+    }
+
     fn describe(&self) -> String {
         self.name()
     }

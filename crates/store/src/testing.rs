@@ -31,6 +31,122 @@ pub async fn blob_store_conformance(store: &dyn BlobStore, raw: &dyn Objects) {
     lying_indexes(store, raw).await;
     large_streamed(store, 64 << 20).await;
     listing(store).await;
+    garbage_collection(store, raw).await;
+}
+
+/// Garbage collection removes only what no one references and what is
+/// older than the grace period, in two steps: condemned blobs are still
+/// readable (but no longer deduplicated against) until a later run removes
+/// them, unless they are referenced again by then. It merges the indexes
+/// into one.
+pub async fn garbage_collection(store: &dyn BlobStore, raw: &dyn Objects) {
+    use crate::maintain::{GcOptions, collect_garbage};
+    use std::collections::HashSet;
+    use std::time::{Duration, SystemTime};
+    let name = store.describe();
+    let mut live: HashSet<Digest> = store
+        .list_blobs()
+        .await
+        .expect("list")
+        .into_iter()
+        .collect();
+    let batch = |texts: &[&str]| -> Vec<Bytes> {
+        texts
+            .iter()
+            .map(|t| Bytes::from(t.as_bytes().to_vec()))
+            .collect()
+    };
+    let a = store
+        .put_many(batch(&["gc: kept", "gc: dropped from a kept pack"]))
+        .await
+        .expect("put a");
+    let b = store
+        .put_many(batch(&["gc: dropped with its pack"]))
+        .await
+        .expect("put b");
+    let large = Bytes::from(vec![3u8; PACK_THRESHOLD as usize + 5]);
+    let loose_dropped = store.put(large.clone()).await.expect("put loose");
+    live.insert(a[0].digest);
+    let grace = Duration::from_secs(3600);
+    let at = |hours: u64| GcOptions {
+        grace,
+        now: SystemTime::now() + Duration::from_secs(hours * 3600),
+        dry_run: false,
+    };
+
+    // Nothing is old enough yet.
+    let report = collect_garbage(raw, &name, &live, &at(0))
+        .await
+        .expect("gc");
+    assert_eq!(
+        (report.condemned, report.removed_packs),
+        (0, 0),
+        "{report:?}"
+    );
+    assert_eq!(report.indexes.1, 1, "the indexes are merged into one");
+    assert_eq!(raw.list_objects(Area::Index).await.expect("list").len(), 1);
+
+    // Two hours on: the unreferenced blobs are condemned, still readable,
+    // but no longer deduplicated against.
+    let dry = collect_garbage(
+        raw,
+        &name,
+        &live,
+        &GcOptions {
+            dry_run: true,
+            ..at(2)
+        },
+    )
+    .await
+    .expect("dry run");
+    let report = collect_garbage(raw, &name, &live, &at(2))
+        .await
+        .expect("gc");
+    assert_eq!(dry, report, "a dry run reports what a run does");
+    assert_eq!(report.condemned, 3, "{report:?}");
+    for put in [&a[1], &b[0], &loose_dropped] {
+        assert!(
+            store.get(&put.digest).await.is_ok(),
+            "condemned is readable"
+        );
+    }
+    let again = store
+        .put_many(batch(&["gc: dropped with its pack", "gc: stored after"]))
+        .await
+        .expect("put again");
+    assert_eq!(again[0].new_bytes, 25, "stored anew, not deduplicated");
+    assert!(!store.has(&loose_dropped.digest).await.expect("has"));
+
+    // Something names a condemned blob again before the trash is purged:
+    // it is restored, not removed.
+    live.insert(a[1].digest);
+    let report = collect_garbage(raw, &name, &live, &at(4))
+        .await
+        .expect("gc");
+    assert_eq!(report.restored, 1, "{report:?}");
+    assert!(report.removed_blobs >= 2, "{report:?}");
+    assert_eq!(
+        store.get(&a[1].digest).await.expect("restored"),
+        batch(&["gc: dropped from a kept pack"])[0]
+    );
+    assert!(
+        store
+            .get(&loose_dropped.digest)
+            .await
+            .expect_err("removed")
+            .is_not_found()
+    );
+    assert_eq!(
+        store.get(&a[0].digest).await.expect("kept"),
+        batch(&["gc: kept"])[0]
+    );
+    // The new copy of the blob condemned with its pack is intact, the
+    // old pack is gone.
+    assert_eq!(
+        store.get(&b[0].digest).await.expect("new copy"),
+        batch(&["gc: dropped with its pack"])[0]
+    );
+    assert!(report.removed_packs >= 1, "{report:?}");
 }
 
 /// Where `digest`'s bytes are: `(pack, offset)` when an index names it.

@@ -178,6 +178,12 @@ pub enum Error {
         #[source]
         source: tokio::task::JoinError,
     },
+    /// Something that cannot happen did (a bug, not bad input).
+    #[error("internal error: {what}")]
+    Internal {
+        /// What went wrong.
+        what: &'static str,
+    },
 }
 
 impl Error {

@@ -147,35 +147,61 @@ pub async fn store_capture(
     store: &dyn BlobStore,
     progress: &dyn Progress,
 ) -> Result<Snapshot> {
-    let mut blobs: Vec<(Digest, Bytes)> = capture
-        .contents
+    let (mut snapshots, _) = store_batch(vec![capture], Vec::new(), store, progress).await?;
+    snapshots.pop().ok_or(Error::Internal {
+        what: "storing one capture gave no snapshot",
+    })
+}
+
+/// Stores several captures and `extra` blobs (a push's conversation and
+/// attachments) in one [`BlobStore::put_many`]: every blob, then the
+/// manifests, so that on an object store the whole batch costs a few
+/// requests. Manifests too large to be packed are stored after the batch.
+/// Returns the snapshots, in order, and what storing `extra` did.
+pub async fn store_batch(
+    captures: Vec<Capture>,
+    extra: Vec<Bytes>,
+    store: &dyn BlobStore,
+    progress: &dyn Progress,
+) -> Result<(Vec<Snapshot>, Vec<handoff_store::Put>)> {
+    let mut blobs: Vec<(Digest, Bytes)> = captures
         .iter()
-        .map(|(d, b)| (*d, b.clone()))
+        .flat_map(|c| c.contents.iter().map(|(d, b)| (*d, b.clone())))
         .collect();
     blobs.sort_by_key(|(digest, _)| *digest);
-    let manifest = Bytes::from(capture.manifest.to_json());
-    let id = Digest::of(&manifest);
-    let packed_manifest = (manifest.len() as u64) < handoff_store::pack::PACK_THRESHOLD;
-    let mut batch: Vec<Bytes> = blobs.into_iter().map(|(_, data)| data).collect();
-    progress.begin(Phase::Upload, batch.len() as u64);
+    blobs.dedup_by_key(|(digest, _)| *digest);
+    let manifests: Vec<Bytes> = captures
+        .iter()
+        .map(|c| Bytes::from(c.manifest.to_json()))
+        .collect();
+    let small = |m: &Bytes| (m.len() as u64) < handoff_store::pack::PACK_THRESHOLD;
+    let extra_count = extra.len();
+    let mut batch: Vec<Bytes> = extra;
+    batch.extend(blobs.into_iter().map(|(_, data)| data));
     let count = batch.len() as u64;
-    if packed_manifest {
-        batch.push(manifest.clone());
-    }
+    progress.begin(Phase::Upload, count);
+    batch.extend(manifests.iter().filter(|m| small(m)).cloned());
     let puts = store.put_many(batch).await?;
-    let mut new_bytes: u64 = puts.iter().map(|p| p.new_bytes).sum();
     progress.advance(count);
-    if !packed_manifest {
-        new_bytes += store.put_if_absent(manifest).await?.new_bytes;
+    let mut new_bytes: u64 = puts.iter().map(|p| p.new_bytes).sum();
+    for manifest in manifests.iter().filter(|m| !small(m)) {
+        new_bytes += store.put_if_absent(manifest.clone()).await?.new_bytes;
     }
-    tracing::debug!(%id, entries = capture.manifest.entries.len(), new_bytes, "stored snapshot");
-    Ok(Snapshot {
-        id,
-        manifest: capture.manifest,
-        new_bytes,
-        skipped: capture.skipped,
-        excluded: capture.excluded,
-    })
+    let extra_puts = puts[..extra_count].to_vec();
+    // The batch's new bytes go to the first snapshot (they are shared).
+    let mut snapshots = Vec::with_capacity(captures.len());
+    for (capture, manifest) in captures.into_iter().zip(&manifests) {
+        let id = Digest::of(manifest);
+        tracing::debug!(%id, entries = capture.manifest.entries.len(), "stored snapshot");
+        snapshots.push(Snapshot {
+            id,
+            manifest: capture.manifest,
+            new_bytes: std::mem::take(&mut new_bytes),
+            skipped: capture.skipped,
+            excluded: capture.excluded,
+        });
+    }
+    Ok((snapshots, extra_puts))
 }
 
 /// Loads and decodes a stored snapshot's manifest within the default
