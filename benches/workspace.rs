@@ -39,108 +39,17 @@
 )]
 
 use std::cell::Cell;
-use std::fmt::Write as _;
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use criterion::{BatchSize, Criterion, SamplingMode};
-use handoff_dev::{GitRepo, git_command};
+use handoff_dev::git_command;
+use handoff_dev::workload::{Shape, build, content, make_changes};
 use handoff_store::{BlobStore, Digest, FsStore};
 use handoff_workspace::{ApplyOptions, Snapshot, SnapshotOptions, apply, capture, snapshot};
 use tempfile::TempDir;
-
-/// The repository's size; every count scales with `files`.
-struct Shape {
-    files: usize,
-    dirs: usize,
-    modified: usize,
-    deleted: usize,
-    untracked: usize,
-    ignored: usize,
-}
-
-impl Shape {
-    fn new(files: usize) -> Self {
-        let scale = |n: usize| (n * files / 20_000).max(1);
-        Self {
-            files,
-            dirs: scale(200),
-            modified: scale(500),
-            deleted: scale(50),
-            untracked: scale(300),
-            ignored: scale(5_000),
-        }
-    }
-
-    fn path(&self, i: usize) -> String {
-        format!("dir{:03}/file{i:05}.txt", i % self.dirs)
-    }
-}
-
-/// About 2 KB of text that differs per file and per `salt`.
-fn content(i: usize, salt: u64) -> String {
-    let mut state = (i as u64 + 1).wrapping_mul(0x9e37_79b9_7f4a_7c15) ^ salt;
-    let mut out = String::with_capacity(2100);
-    while out.len() < 2000 {
-        state ^= state << 13;
-        state ^= state >> 7;
-        state ^= state << 17;
-        writeln!(out, "line {state:016x} of file {i}").unwrap();
-    }
-    out
-}
-
-/// The bench repository: its base committed and pushed to a bare `origin`
-/// (as a user's clone is), then the uncommitted changes. Returns the
-/// origin too.
-fn build(shape: &Shape) -> (GitRepo, GitRepo) {
-    let origin = GitRepo::bare();
-    let repo = GitRepo::clone_from(&origin);
-    repo.write(".gitignore", "ignored/\n");
-    for i in 0..shape.files {
-        repo.write(&shape.path(i), content(i, 0));
-    }
-    repo.commit_all("base");
-    repo.git(&["push", "-q", "origin", "main"]);
-    make_changes(shape, repo.path());
-    (origin, repo)
-}
-
-/// The uncommitted changes of the bench repository.
-fn make_changes(shape: &Shape, dir: &Path) {
-    let write = |rel: &str, data: String| {
-        let path = dir.join(rel);
-        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-        std::fs::write(path, data).unwrap();
-    };
-    // Spread over the tree: every 7th file, wrapping.
-    for i in 0..shape.modified {
-        write(&shape.path(i * 7 % shape.files), content(i, 1));
-    }
-    for i in 0..shape.deleted {
-        std::fs::remove_file(dir.join(shape.path(shape.files - 1 - i * 3))).unwrap();
-    }
-    for i in 0..shape.untracked {
-        write(
-            &format!("new/dir{:02}/untracked{i:04}.txt", i % 10),
-            content(i, 2),
-        );
-    }
-    for i in 0..shape.ignored {
-        write(&format!("ignored/cache{i:05}.bin"), content(i, 3));
-    }
-    // Refresh the index now, so that neither side pays for racily clean
-    // entries left by the build.
-    let ok = git_command(dir)
-        .args(["status", "--porcelain"])
-        .stdout(Stdio::null())
-        .status()
-        .unwrap()
-        .success();
-    assert!(ok, "git status failed");
-}
 
 /// A clone of `origin` with `commits` commits not pushed, together touching
 /// `shape.modified` files (about evenly), and the bench's uncommitted

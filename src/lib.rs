@@ -3,7 +3,8 @@
 //! fixed author, committer and dates so that commit ids are stable;
 //! [`model_server`], a scripted model server on loopback for the real agent
 //! CLIs, and [`agent_turns`], the suite every real-agent adapter runs with
-//! it; [`s3`], a real S3-compatible server.
+//! it; [`s3`], a real S3-compatible server; [`workload`], the bench
+//! repository that benchmarks and request-budget tests share.
 //!
 //! This is development tooling, not part of the published API: its helpers
 //! panic with a clear message when git fails, as tests should.
@@ -14,6 +15,7 @@
 pub mod agent_turns;
 pub mod model_server;
 pub mod s3;
+pub mod workload;
 
 use std::collections::BTreeMap;
 use std::path::Path;

@@ -49,6 +49,10 @@ pub enum Command {
     /// Verify every object and reference in the store; exits 1 when
     /// problems are found. Deletes nothing unless --repair.
     Fsck(FsckArgs),
+    /// Remove from the store what no snapshot, run or conversation
+    /// references (in two steps, safe while others push), compact old
+    /// run-record versions and tidy the worker queue.
+    Gc(GcArgs),
     /// Store a native agent session as a handoff conversation; prints its id.
     Import(ImportArgs),
     /// Install a stored conversation as a native session for a directory,
@@ -146,6 +150,22 @@ pub struct FsckArgs {
     /// content stores them again).
     #[arg(long)]
     pub repair: bool,
+    /// Print JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `handoff gc`.
+#[derive(Debug, Args)]
+pub struct GcArgs {
+    /// Nothing younger than this is touched, and what gc condemns is
+    /// removed only by a later run, this much later: `30s`, `10m`, `24h`,
+    /// `7d`. Keep it longer than any push takes.
+    #[arg(long, value_name = "AGE", default_value = "24h")]
+    pub grace: String,
+    /// Report what would be done, and do nothing.
+    #[arg(long)]
+    pub dry_run: bool,
     /// Print JSON.
     #[arg(long)]
     pub json: bool,

@@ -42,6 +42,7 @@ fn main() -> ExitCode {
             Command::Runs(args) => commands::runs::runs_cmd(store, args).await,
             Command::Show(args) => commands::runs::show_cmd(store, args).await,
             Command::Fsck(args) => commands::runs::fsck_cmd(store, args).await,
+            Command::Gc(args) => commands::gc::run(store, args).await,
             Command::Import(args) => commands::native::import(store, args).await,
             Command::Export(args) => commands::native::export(store, args).await,
             Command::Serve(args) => serve::run(store, args).await,

@@ -1,18 +1,25 @@
-//! Integrity check of a store: every blob against its digest, every run
-//! record and every reference from a record (snapshots, the manifests'
-//! blobs and declared sizes, carried history, conversations, attachments),
-//! and every snapshot, conversation and named conversation in the store
-//! whether a run refers to it or not (snapshots and conversations are
-//! recognised by their format tags). Temporary files a crashed writer left
-//! behind are reported too.
+//! Integrity check of a store: every blob against its digest, every pack
+//! and index (their names, their structure, every entry against its pack,
+//! packs no index names), every run record and every reference from a
+//! record (snapshots, the manifests' blobs and declared sizes, carried
+//! history, conversations, attachments), and every snapshot, conversation
+//! and named conversation in the store whether a run refers to it or not
+//! (snapshots and conversations are recognised by their format tags).
+//! Temporary files a crashed writer left behind are reported too.
+//!
+//! Blobs are read in batches, so on an object store the check costs a few
+//! range reads per pack, not a request per blob.
 //!
 //! Nothing is changed unless repairing is asked for, and then only what is
 //! provably broken or left over is removed: corrupted blob copies (so that a
-//! later put of the right content heals them) and stale temporary files.
+//! later put of the right content heals them), damaged indexes (lying ones
+//! are rewritten with what their packs hold; packs no index names are
+//! indexed again) and stale temporary files.
 
 use std::collections::BTreeSet;
+use std::time::SystemTime;
 
-use handoff_store::{BlobStore, Digest, DocumentStore, Store};
+use handoff_store::{BlobStore, Digest, DocumentStore, Store, maintain};
 use serde::Serialize;
 
 use crate::run::{RunId, RunStore};
@@ -45,8 +52,12 @@ pub struct Report {
 }
 
 /// How old a temporary file must be before fsck calls it stale: a writer
-/// that is still running is never disturbed.
+/// that is still running is never disturbed. (The same age makes a pack
+/// no index names an orphan rather than a push in flight.)
 pub const STALE_AFTER: std::time::Duration = std::time::Duration::from_secs(60 * 60);
+
+/// How many blobs are read at once.
+const BATCH: usize = 512;
 
 /// Checks `store`; with `repair`, removes corrupted blob copies and stale
 /// temporary files.
@@ -58,29 +69,41 @@ pub async fn fsck(store: &dyn Store, repair: bool) -> Result<Report> {
     let mut snapshots_seen = BTreeSet::new();
     let mut conversations_seen = BTreeSet::new();
 
-    for digest in blobs.list_blobs().await? {
-        report.blobs += 1;
-        match blobs.get(&digest).await {
-            // Snapshots and conversations are recognised by their format
-            // tags, so those no run refers to are checked too.
-            Ok(data) if data.starts_with(br#"{"format":"handoff.snapshot/"#) => {
-                snapshots_seen.insert(digest);
-            }
-            Ok(data) if data.starts_with(br#"{"format":"handoff.conversation/"#) => {
-                conversations_seen.insert(digest);
-            }
-            Ok(_) => {}
-            Err(e @ handoff_store::Error::Corrupted { .. }) => {
-                corrupted.insert(digest);
-                report.problems.push(Problem {
+    let listed = blobs.list_blobs().await?;
+    for chunk in listed.chunks(BATCH) {
+        for (digest, result) in chunk.iter().zip(blobs.get_many(chunk).await) {
+            report.blobs += 1;
+            match result {
+                // Snapshots and conversations are recognised by their
+                // format tags, so those no run refers to are checked too.
+                Ok(data) if data.starts_with(br#"{"format":"handoff.snapshot/"#) => {
+                    snapshots_seen.insert(*digest);
+                }
+                Ok(data) if data.starts_with(br#"{"format":"handoff.conversation/"#) => {
+                    conversations_seen.insert(*digest);
+                }
+                Ok(_) => {}
+                Err(e) if e.is_corrupted() => {
+                    corrupted.insert(*digest);
+                    report.problems.push(Problem {
+                        object: format!("blob {digest}"),
+                        problem: e.to_string(),
+                    });
+                }
+                Err(e) => report.problems.push(Problem {
                     object: format!("blob {digest}"),
                     problem: e.to_string(),
-                });
+                }),
             }
-            Err(e) => report.problems.push(Problem {
-                object: format!("blob {digest}"),
-                problem: e.to_string(),
-            }),
+        }
+    }
+    if let Some(raw) = blobs.objects() {
+        let name = blobs.describe();
+        for found in maintain::check(raw, &name, STALE_AFTER, SystemTime::now()).await? {
+            report.problems.push(Problem {
+                object: found.object,
+                problem: found.problem,
+            });
         }
     }
 
@@ -195,6 +218,12 @@ pub async fn fsck(store: &dyn Store, repair: bool) -> Result<Report> {
                 .repaired
                 .push(format!("removed corrupted blob {digest}"));
         }
+        if let Some(raw) = blobs.objects() {
+            let name = blobs.describe();
+            report
+                .repaired
+                .extend(maintain::repair(raw, &name, STALE_AFTER, SystemTime::now()).await?);
+        }
         for temporary in blobs.remove_stale_temporaries(STALE_AFTER).await? {
             report
                 .repaired
@@ -223,60 +252,44 @@ async fn check_snapshot(
             return Ok(());
         }
     };
+    // What the manifest names, read in one batch: (digest, declared size,
+    // who names it).
+    let mut named: Vec<(Digest, u64, String)> = Vec::new();
     for entry in &manifest.entries {
         for obj in [&entry.base, &entry.index, &entry.result]
             .into_iter()
             .flatten()
         {
-            let Some(digest) = obj.digest else { continue };
-            if corrupted.contains(&digest) {
-                continue;
-            }
-            match blobs.get(&digest).await {
-                Ok(data) if data.len() as u64 != obj.size => problems.push(Problem {
-                    object: object.clone(),
-                    problem: format!(
-                        "entry {} declares {} bytes but blob {digest} has {}",
-                        entry.path,
-                        obj.size,
-                        data.len()
-                    ),
-                }),
-                Ok(_) => {}
-                Err(e) if e.is_not_found() => problems.push(Problem {
-                    object: object.clone(),
-                    problem: format!("entry {} refers to missing blob {digest}", entry.path),
-                }),
-                Err(e) => problems.push(Problem {
-                    object: object.clone(),
-                    problem: e.to_string(),
-                }),
+            if let Some(digest) = obj.digest {
+                named.push((digest, obj.size, format!("entry {}", entry.path)));
             }
         }
     }
     if let Some(history) = &manifest.history {
         for carried in &history.objects {
-            if corrupted.contains(&carried.digest) {
-                continue;
-            }
-            match blobs.get(&carried.digest).await {
-                Ok(data) if data.len() as u64 != carried.size => problems.push(Problem {
+            named.push((
+                carried.digest,
+                carried.size,
+                format!("carried object {}", carried.oid),
+            ));
+        }
+    }
+    named.retain(|(digest, ..)| !corrupted.contains(digest));
+    for chunk in named.chunks(BATCH) {
+        let digests: Vec<Digest> = chunk.iter().map(|(d, ..)| *d).collect();
+        for ((digest, size, who), result) in chunk.iter().zip(blobs.get_many(&digests).await) {
+            match result {
+                Ok(data) if data.len() as u64 != *size => problems.push(Problem {
                     object: object.clone(),
                     problem: format!(
-                        "carried object {} declares {} bytes but blob {} has {}",
-                        carried.oid,
-                        carried.size,
-                        carried.digest,
+                        "{who} declares {size} bytes but blob {digest} has {}",
                         data.len()
                     ),
                 }),
                 Ok(_) => {}
                 Err(e) if e.is_not_found() => problems.push(Problem {
                     object: object.clone(),
-                    problem: format!(
-                        "carried object {} refers to missing blob {}",
-                        carried.oid, carried.digest
-                    ),
+                    problem: format!("{who} refers to missing blob {digest}"),
                 }),
                 Err(e) => problems.push(Problem {
                     object: object.clone(),

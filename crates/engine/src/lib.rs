@@ -48,6 +48,7 @@ pub mod environment;
 mod error;
 pub mod follow_up;
 pub mod fsck;
+pub mod gc;
 pub mod local;
 pub mod push;
 pub mod run;

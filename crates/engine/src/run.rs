@@ -466,6 +466,10 @@ pub struct Pending {
     pub session: SessionId,
 }
 
+/// The document saying that the queue lists every queued or running
+/// session ([`RunStore::ensure_queue`]).
+const QUEUE_MARKER: &str = "meta/queue";
+
 /// Which versions of a record [`RunStore::compact`] keeps.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Compaction {
@@ -520,7 +524,7 @@ impl<'a> RunStore<'a> {
 
     /// Adds `session` of `run` to the queue; `true` when this call did (an
     /// entry that is there already is fine).
-    async fn enqueue(&self, run: RunId, session: SessionId) -> Result<bool> {
+    pub async fn enqueue(&self, run: RunId, session: SessionId) -> Result<bool> {
         let key = Self::queue_key(run, session)?;
         match self.docs.create(&key, Bytes::new()).await {
             Ok(_) => Ok(true),
@@ -663,6 +667,26 @@ impl<'a> RunStore<'a> {
             }
         }
         Ok(added)
+    }
+
+    /// Makes sure the queue lists every queued or running session, once
+    /// per store: a store written before the queue existed is scanned (every
+    /// record read) and then marked, so later calls cost one read.
+    pub async fn ensure_queue(&self) -> Result<usize> {
+        let marker = DocKey::new(QUEUE_MARKER)?;
+        if self.docs.get_latest(&marker).await?.is_some() {
+            return Ok(0);
+        }
+        let added = self.requeue_all().await?;
+        match self
+            .docs
+            .create(&marker, Bytes::from_static(b"handoff.queue/v1"))
+            .await
+        {
+            Ok(_) => Ok(added),
+            Err(e) if e.is_conflict() => Ok(added),
+            Err(e) => Err(e.into()),
+        }
     }
 
     /// Removes the versions `versions` of run `id`'s record, which the

@@ -481,10 +481,8 @@ pub async fn work_pass(
             }
         }
         match loaded.record.state {
-            RunState::Running => {
-                if reap_loaded(store, loaded).await? {
-                    on_event(WorkEvent::Reaped(run));
-                }
+            RunState::Running if reap_loaded(store, &loaded).await? => {
+                on_event(WorkEvent::Reaped(run));
             }
             RunState::Queued => {
                 let harness = match harness_for(&loaded.record) {
@@ -516,13 +514,13 @@ pub async fn work_pass(
 /// stopped (killed, crashed, lost its machine). Returns whether it did.
 pub async fn reap_if_stale(store: &dyn Store, run: RunId) -> Result<bool> {
     let loaded = RunStore::new(store).get(run).await?;
-    reap_loaded(store, loaded).await
+    reap_loaded(store, &loaded).await
 }
 
 /// [`reap_if_stale`] on a record already read.
-async fn reap_loaded(store: &dyn Store, loaded: Loaded) -> Result<bool> {
+async fn reap_loaded(store: &dyn Store, loaded: &Loaded) -> Result<bool> {
     let runs = RunStore::new(store);
-    let mut record = loaded.record;
+    let mut record = loaded.record.clone();
     let now = Utc::now();
     let Some(session) = record.last_session_mut() else {
         return Ok(false);

@@ -212,3 +212,316 @@ mod tests {
         assert_eq!(store.counts(), Counts::default());
     }
 }
+
+#[cfg(feature = "object-store")]
+pub use requests::{Method, Request, RequestCounts, Requests};
+
+/// Counting at the `object_store` level: the HTTP requests an object store
+/// is sent, by method.
+#[cfg(feature = "object-store")]
+mod requests {
+    use std::fmt;
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicU64, Ordering};
+
+    use async_trait::async_trait;
+    use futures_util::future::BoxFuture;
+    use futures_util::stream::{BoxStream, StreamExt};
+    use object_store::path::Path;
+    use object_store::{
+        CopyOptions, GetOptions, GetResult, ListResult, MultipartUpload, ObjectMeta, ObjectStore,
+        PutMultipartOptions, PutOptions, PutPayload, PutResult, UploadPart,
+    };
+
+    /// The kind of a request.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+    #[non_exhaustive]
+    pub enum Method {
+        /// HEAD: does an object exist.
+        Head,
+        /// GET, of a whole object or a range.
+        Get,
+        /// PUT of an object, or of a part of a multipart upload.
+        Put,
+        /// Starting, completing or aborting a multipart upload.
+        Multipart,
+        /// One page (up to 1,000 objects) of a listing.
+        List,
+        /// DELETE of one object.
+        Delete,
+        /// A server-side COPY.
+        Copy,
+    }
+
+    /// A request about to be sent.
+    #[derive(Debug, Clone, Copy)]
+    pub struct Request<'a> {
+        /// Its kind.
+        pub method: Method,
+        /// The object (or listing prefix) it names.
+        pub path: &'a Path,
+    }
+
+    /// How many requests of each kind a [`Requests`] store has sent.
+    #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+    #[non_exhaustive]
+    pub struct RequestCounts {
+        /// HEAD requests.
+        pub head: u64,
+        /// GET requests (each range of a multi-range read counts).
+        pub get: u64,
+        /// PUT requests (each part of a multipart upload counts).
+        pub put: u64,
+        /// Multipart upload starts, completions and aborts.
+        pub multipart: u64,
+        /// Listing pages.
+        pub list: u64,
+        /// DELETE requests.
+        pub delete: u64,
+        /// COPY requests.
+        pub copy: u64,
+    }
+
+    impl RequestCounts {
+        /// Every request.
+        pub fn total(&self) -> u64 {
+            self.head + self.get + self.put + self.multipart + self.list + self.delete + self.copy
+        }
+    }
+
+    impl fmt::Display for RequestCounts {
+        fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            write!(
+                f,
+                "{} requests ({} HEAD, {} GET, {} PUT, {} multipart, {} LIST, {} DELETE, {} COPY)",
+                self.total(),
+                self.head,
+                self.get,
+                self.put,
+                self.multipart,
+                self.list,
+                self.delete,
+                self.copy
+            )
+        }
+    }
+
+    /// What runs before each request: it may wait (tests pause a writer at
+    /// a chosen request to run something else in between).
+    pub type Hook = Arc<dyn Fn(Request<'_>) -> BoxFuture<'static, ()> + Send + Sync>;
+
+    #[derive(Debug, Default)]
+    struct Counters([AtomicU64; 7]);
+
+    /// An `object_store` that counts the requests sent to `inner`, by
+    /// method, as the server would see them: a multi-range read is one GET
+    /// per range, a listing one LIST per page of 1,000, a multipart upload
+    /// its start, parts and completion.
+    #[derive(Clone)]
+    pub struct Requests {
+        inner: Arc<dyn ObjectStore>,
+        counters: Arc<Counters>,
+        hook: Option<Hook>,
+    }
+
+    impl fmt::Debug for Requests {
+        fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.debug_struct("Requests")
+                .field("inner", &self.inner)
+                .field("counts", &self.counts())
+                .finish()
+        }
+    }
+
+    impl fmt::Display for Requests {
+        fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            write!(f, "counting {}", self.inner)
+        }
+    }
+
+    impl Requests {
+        /// Counts the requests sent to `inner`.
+        pub fn new(inner: Arc<dyn ObjectStore>) -> Self {
+            Self {
+                inner,
+                counters: Arc::default(),
+                hook: None,
+            }
+        }
+
+        /// Runs `hook` before each request.
+        pub fn with_hook(mut self, hook: Hook) -> Self {
+            self.hook = Some(hook);
+            self
+        }
+
+        /// The counts so far.
+        pub fn counts(&self) -> RequestCounts {
+            let c = |m: Method| self.counters.0[m as usize].load(Ordering::Relaxed);
+            RequestCounts {
+                head: c(Method::Head),
+                get: c(Method::Get),
+                put: c(Method::Put),
+                multipart: c(Method::Multipart),
+                list: c(Method::List),
+                delete: c(Method::Delete),
+                copy: c(Method::Copy),
+            }
+        }
+
+        /// Sets every count back to 0.
+        pub fn reset(&self) {
+            for counter in &self.counters.0 {
+                counter.store(0, Ordering::Relaxed);
+            }
+        }
+
+        async fn sent(&self, method: Method, path: &Path) {
+            self.counters.0[method as usize].fetch_add(1, Ordering::Relaxed);
+            if let Some(hook) = &self.hook {
+                hook(Request { method, path }).await;
+            }
+        }
+
+        fn count(&self, method: Method, n: u64) {
+            self.counters.0[method as usize].fetch_add(n, Ordering::Relaxed);
+        }
+
+        /// A listing stream that counts one LIST per page of 1,000.
+        fn counted_list(
+            &self,
+            stream: BoxStream<'static, object_store::Result<ObjectMeta>>,
+        ) -> BoxStream<'static, object_store::Result<ObjectMeta>> {
+            let counters = self.counters.clone();
+            counters.0[Method::List as usize].fetch_add(1, Ordering::Relaxed);
+            stream
+                .enumerate()
+                .map(move |(i, item)| {
+                    if i > 0 && i % 1000 == 0 {
+                        counters.0[Method::List as usize].fetch_add(1, Ordering::Relaxed);
+                    }
+                    item
+                })
+                .boxed()
+        }
+    }
+
+    #[derive(Debug)]
+    struct CountedUpload {
+        inner: Box<dyn MultipartUpload>,
+        counters: Arc<Counters>,
+    }
+
+    #[async_trait]
+    impl MultipartUpload for CountedUpload {
+        fn put_part(&mut self, data: PutPayload) -> UploadPart {
+            self.counters.0[Method::Put as usize].fetch_add(1, Ordering::Relaxed);
+            self.inner.put_part(data)
+        }
+
+        async fn complete(&mut self) -> object_store::Result<PutResult> {
+            self.counters.0[Method::Multipart as usize].fetch_add(1, Ordering::Relaxed);
+            self.inner.complete().await
+        }
+
+        async fn abort(&mut self) -> object_store::Result<()> {
+            self.counters.0[Method::Multipart as usize].fetch_add(1, Ordering::Relaxed);
+            self.inner.abort().await
+        }
+    }
+
+    #[async_trait]
+    impl ObjectStore for Requests {
+        async fn put_opts(
+            &self,
+            location: &Path,
+            payload: PutPayload,
+            opts: PutOptions,
+        ) -> object_store::Result<PutResult> {
+            self.sent(Method::Put, location).await;
+            self.inner.put_opts(location, payload, opts).await
+        }
+
+        async fn put_multipart_opts(
+            &self,
+            location: &Path,
+            opts: PutMultipartOptions,
+        ) -> object_store::Result<Box<dyn MultipartUpload>> {
+            self.sent(Method::Multipart, location).await;
+            let inner = self.inner.put_multipart_opts(location, opts).await?;
+            Ok(Box::new(CountedUpload {
+                inner,
+                counters: self.counters.clone(),
+            }))
+        }
+
+        async fn get_opts(
+            &self,
+            location: &Path,
+            options: GetOptions,
+        ) -> object_store::Result<GetResult> {
+            let method = if options.head {
+                Method::Head
+            } else {
+                Method::Get
+            };
+            self.sent(method, location).await;
+            self.inner.get_opts(location, options).await
+        }
+
+        // `get_ranges` is left to the trait's default, which reads each
+        // (merged) range with `get_opts`: counted one GET per range, as a
+        // server sees it.
+
+        fn delete_stream(
+            &self,
+            locations: BoxStream<'static, object_store::Result<Path>>,
+        ) -> BoxStream<'static, object_store::Result<Path>> {
+            let counters = self.counters.clone();
+            let counted = locations
+                .map(move |path| {
+                    counters.0[Method::Delete as usize].fetch_add(1, Ordering::Relaxed);
+                    path
+                })
+                .boxed();
+            self.inner.delete_stream(counted)
+        }
+
+        fn list(
+            &self,
+            prefix: Option<&Path>,
+        ) -> BoxStream<'static, object_store::Result<ObjectMeta>> {
+            self.counted_list(self.inner.list(prefix))
+        }
+
+        fn list_with_offset(
+            &self,
+            prefix: Option<&Path>,
+            offset: &Path,
+        ) -> BoxStream<'static, object_store::Result<ObjectMeta>> {
+            self.counted_list(self.inner.list_with_offset(prefix, offset))
+        }
+
+        async fn list_with_delimiter(
+            &self,
+            prefix: Option<&Path>,
+        ) -> object_store::Result<ListResult> {
+            let root = Path::default();
+            self.sent(Method::List, prefix.unwrap_or(&root)).await;
+            let result = self.inner.list_with_delimiter(prefix).await?;
+            let entries = (result.objects.len() + result.common_prefixes.len()) as u64;
+            self.count(Method::List, entries.saturating_sub(1) / 1000);
+            Ok(result)
+        }
+
+        async fn copy_opts(
+            &self,
+            from: &Path,
+            to: &Path,
+            options: CopyOptions,
+        ) -> object_store::Result<()> {
+            self.sent(Method::Copy, from).await;
+            self.inner.copy_opts(from, to, options).await
+        }
+    }
+}

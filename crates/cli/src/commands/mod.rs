@@ -3,6 +3,7 @@
 
 pub mod apply;
 pub mod diff;
+pub mod gc;
 pub mod native;
 pub mod runs;
 pub mod snapshot;

@@ -393,6 +393,14 @@ pub async fn worker(store_flag: Option<&str>, args: WorkerArgs) -> anyhow::Resul
             _ => Ok(()),
         };
     };
+    // Runs queued by a version of handoff without the queue are found once.
+    let requeued = RunStore::new(&*store).ensure_queue().await?;
+    if requeued > 0 {
+        writeln!(
+            std::io::stderr().lock(),
+            "handoff: found {requeued} queued or running session(s) the queue did not list"
+        )?;
+    }
     // What a killed writer left in the store goes first (old enough that no
     // writer still at work can own it).
     for removed in store

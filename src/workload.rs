@@ -1,0 +1,119 @@
+//! The workspace bench repository, shared by the benchmarks and by the
+//! tests that hold handoff to request budgets on it: 20,000 committed files
+//! of about 2 KB in 200 directories, pushed to a bare `origin` (as a user's
+//! clone is), then 500 files modified, 50 deleted, 300 untracked files
+//! added and an ignored directory of 5,000 files. [`Shape::new`] scales
+//! every count with the file count.
+
+use std::fmt::Write as _;
+use std::path::Path;
+use std::process::Stdio;
+
+use crate::{GitRepo, git_command};
+
+/// The repository's size; every count scales with `files`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Shape {
+    /// Committed files.
+    pub files: usize,
+    /// Directories they are spread over.
+    pub dirs: usize,
+    /// Files modified, not committed.
+    pub modified: usize,
+    /// Files deleted, not committed.
+    pub deleted: usize,
+    /// New files, not added.
+    pub untracked: usize,
+    /// Files in an ignored directory.
+    pub ignored: usize,
+}
+
+impl Shape {
+    /// The bench repository's shape: 20,000 files.
+    pub const FULL: usize = 20_000;
+
+    /// The shape with `files` committed files.
+    pub fn new(files: usize) -> Self {
+        let scale = |n: usize| (n * files / 20_000).max(1);
+        Self {
+            files,
+            dirs: scale(200),
+            modified: scale(500),
+            deleted: scale(50),
+            untracked: scale(300),
+            ignored: scale(5_000),
+        }
+    }
+
+    /// The path of committed file `i`.
+    pub fn path(&self, i: usize) -> String {
+        format!("dir{:03}/file{i:05}.txt", i % self.dirs)
+    }
+
+    /// How many entries a snapshot of the changes has.
+    pub fn entries(&self) -> usize {
+        self.modified + self.deleted + self.untracked
+    }
+}
+
+/// About 2 KB of text that differs per file and per `salt`.
+pub fn content(i: usize, salt: u64) -> String {
+    let mut state = (i as u64 + 1).wrapping_mul(0x9e37_79b9_7f4a_7c15) ^ salt;
+    let mut out = String::with_capacity(2100);
+    while out.len() < 2000 {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        writeln!(out, "line {state:016x} of file {i}").unwrap();
+    }
+    out
+}
+
+/// The bench repository and its bare `origin`: the base committed and
+/// pushed, then the uncommitted changes.
+pub fn build(shape: &Shape) -> (GitRepo, GitRepo) {
+    let origin = GitRepo::bare();
+    let repo = GitRepo::clone_from(&origin);
+    repo.write(".gitignore", "ignored/\n");
+    for i in 0..shape.files {
+        repo.write(&shape.path(i), content(i, 0));
+    }
+    repo.commit_all("base");
+    repo.git(&["push", "-q", "origin", "main"]);
+    make_changes(shape, repo.path());
+    (origin, repo)
+}
+
+/// The uncommitted changes of the bench repository, made in `dir`.
+pub fn make_changes(shape: &Shape, dir: &Path) {
+    let write = |rel: &str, data: String| {
+        let path = dir.join(rel);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, data).unwrap();
+    };
+    // Spread over the tree: every 7th file, wrapping.
+    for i in 0..shape.modified {
+        write(&shape.path(i * 7 % shape.files), content(i, 1));
+    }
+    for i in 0..shape.deleted {
+        std::fs::remove_file(dir.join(shape.path(shape.files - 1 - i * 3))).unwrap();
+    }
+    for i in 0..shape.untracked {
+        write(
+            &format!("new/dir{:02}/untracked{i:04}.txt", i % 10),
+            content(i, 2),
+        );
+    }
+    for i in 0..shape.ignored {
+        write(&format!("ignored/cache{i:05}.bin"), content(i, 3));
+    }
+    // Refresh the index now, so that no side pays for racily clean
+    // entries left by the build.
+    let ok = git_command(dir)
+        .args(["status", "--porcelain"])
+        .stdout(Stdio::null())
+        .status()
+        .unwrap()
+        .success();
+    assert!(ok, "git status failed");
+}
