@@ -50,14 +50,16 @@ impl Env {
     }
 
     /// Where the store keeps the blob named `id`.
-    fn blob_file(&self, id: &str) -> std::path::PathBuf {
-        blob_file(self.store.path(), id)
+    fn stored_at(&self, id: &str) -> Option<handoff_store::StoredAt> {
+        stored_at(self.store.path(), id)
     }
 }
 
-fn blob_file(store: &Path, id: &str) -> std::path::PathBuf {
-    let hex = id.trim_start_matches("sha256:");
-    store.join("blobs/sha256").join(&hex[..2]).join(&hex[2..])
+/// Where the store at `store` keeps blob `id` (loose, or in a pack).
+fn stored_at(store: &Path, id: &str) -> Option<handoff_store::StoredAt> {
+    handoff_store::FsStore::new(store)
+        .stored_at(&id.parse().unwrap())
+        .unwrap()
 }
 
 fn stdout(out: &Output) -> String {
@@ -151,7 +153,7 @@ fn snapshot_prints_an_id_and_json_describes_it() {
         "the id and nothing else"
     );
     assert!(
-        env.blob_file(&digest.to_string()).is_file(),
+        env.stored_at(&digest.to_string()).is_some(),
         "the manifest is stored"
     );
 
@@ -561,15 +563,21 @@ fn errors_exit_1_with_one_line() {
          expected 64 hex digits after `sha256:`\n"
     );
 
-    // A flipped byte in the stored manifest is reported, naming the digest.
-    let blob = env.blob_file(&id);
-    let mut bytes = std::fs::read(&blob).unwrap();
-    bytes[10] ^= 1;
-    std::fs::write(&blob, &bytes).unwrap();
+    // A flipped byte in the stored manifest is reported, naming the digest
+    // and where it is.
+    let at = env.stored_at(&id).unwrap();
+    let mut bytes = std::fs::read(&at.path).unwrap();
+    bytes[at.range.start as usize + 10] ^= 1;
+    std::fs::write(&at.path, &bytes).unwrap();
+    let pack = at
+        .path
+        .strip_prefix(env.store.path().join("packs"))
+        .unwrap();
+    let pack = pack.to_string_lossy().replace('/', "");
     let corrupted = format!(
-        "handoff: blob {id} in store {store} is corrupted: its {} bytes hash to {}\n",
-        bytes.len(),
-        Digest::of(&bytes)
+        "handoff: blob {id} in store {store} is corrupted: the {} bytes at offset {} of pack sha256:{pack} do not hash to it\n",
+        at.range.end - at.range.start,
+        at.range.start,
     );
     for command in ["apply", "diff"] {
         assert_eq!(
@@ -596,7 +604,7 @@ fn store_comes_from_the_environment_without_the_flag() {
     let out = run(&["snapshot"]);
     quiet_success(&out);
     let id = stdout(&out).trim().to_owned();
-    assert!(blob_file(from_env.path(), &id).is_file());
+    assert!(stored_at(from_env.path(), &id).is_some());
 
     // The flag wins over the environment.
     let from_flag = tempfile::tempdir().unwrap();
@@ -604,8 +612,8 @@ fn store_comes_from_the_environment_without_the_flag() {
     let out = run(&["--store", from_flag.path().to_str().unwrap(), "snapshot"]);
     quiet_success(&out);
     let id = stdout(&out).trim().to_owned();
-    assert!(blob_file(from_flag.path(), &id).is_file());
-    assert!(!blob_file(from_env.path(), &id).exists());
+    assert!(stored_at(from_flag.path(), &id).is_some());
+    assert!(stored_at(from_env.path(), &id).is_none());
 }
 
 #[test]

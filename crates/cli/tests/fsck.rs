@@ -1,14 +1,15 @@
 //! `handoff fsck` on a real store damaged in each way a disk or a hostile
-//! hand can: a flipped byte, a truncated blob, a missing blob, a manifest
-//! whose sizes lie, a run record that is not JSON. Every problem names its
-//! object; nothing is deleted without --repair.
+//! hand can: a flipped byte, a zeroed blob, a missing blob, a manifest
+//! whose sizes lie, a run record that is not JSON, a damaged and a lying
+//! index, a pack no index names. Every problem names its object; nothing
+//! is deleted without --repair.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 use handoff_dev::GitRepo;
-use handoff_store::Digest;
+use handoff_store::{Digest, FsStore, StoredAt};
 
 fn handoff(store: &Path, args: &[&str], dir: &Path) -> Output {
     Command::new(env!("CARGO_BIN_EXE_handoff"))
@@ -20,9 +21,28 @@ fn handoff(store: &Path, args: &[&str], dir: &Path) -> Output {
         .unwrap()
 }
 
-fn blob_path(store: &Path, digest: &Digest) -> PathBuf {
-    let hex = digest.hex();
-    store.join("blobs/sha256").join(&hex[..2]).join(&hex[2..])
+/// Where the store keeps `digest`: its file and its bytes' place in it.
+fn stored_at(store: &Path, digest: &Digest) -> StoredAt {
+    FsStore::new(store).stored_at(digest).unwrap().unwrap()
+}
+
+/// Overwrites the stored bytes of `digest` in place with `f` of them.
+fn damage(store: &Path, digest: &Digest, f: impl FnOnce(&mut [u8])) -> PathBuf {
+    let at = stored_at(store, digest);
+    let mut bytes = std::fs::read(&at.path).unwrap();
+    f(&mut bytes[at.range.start as usize..at.range.end as usize]);
+    std::fs::write(&at.path, bytes).unwrap();
+    at.path
+}
+
+/// Withdraws `digest` from the store, as a lost file would.
+fn lose(store: &Path, digest: &Digest) {
+    let fs = FsStore::new(store);
+    tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap()
+        .block_on(handoff_store::BlobStore::remove_blob(&fs, digest))
+        .unwrap();
 }
 
 fn latest_version(dir: &Path) -> PathBuf {
@@ -70,14 +90,10 @@ fn fsck_names_every_problem_and_repairs_only_when_asked() {
 
     let content =
         |name: &str| Digest::of(format!("{name} changed, long enough to truncate\n").as_bytes());
-    // A flipped byte, a truncated blob, a missing blob.
-    let flipped = blob_path(store.path(), &content("a"));
-    let mut bytes = std::fs::read(&flipped).unwrap();
-    bytes[0] ^= 0x20;
-    std::fs::write(&flipped, bytes).unwrap();
-    let truncated = blob_path(store.path(), &content("b"));
-    std::fs::write(&truncated, b"b chan").unwrap();
-    std::fs::remove_file(blob_path(store.path(), &content("c"))).unwrap();
+    // A flipped byte, a zeroed blob, a missing blob.
+    damage(store.path(), &content("a"), |b| b[0] ^= 0x20);
+    damage(store.path(), &content("b"), |b| b.fill(0));
+    lose(store.path(), &content("c"));
 
     // A manifest whose declared size lies, referenced by a new run version.
     let shown: serde_json::Value =
@@ -86,13 +102,17 @@ fn fsck_names_every_problem_and_repairs_only_when_asked() {
         .as_str()
         .unwrap()
         .to_owned();
-    let manifest_path = blob_path(store.path(), &start.parse().unwrap());
-    let text = std::fs::read_to_string(&manifest_path).unwrap();
+    let at = stored_at(store.path(), &start.parse().unwrap());
+    let text = String::from_utf8(
+        std::fs::read(&at.path).unwrap()[at.range.start as usize..at.range.end as usize].to_vec(),
+    )
+    .unwrap();
     let d = format!("\"size\":35,\"digest\":\"{}\"", content("d"));
     let lying = text.replace(&d, &format!("\"size\":99,\"digest\":\"{}\"", content("d")));
     assert_ne!(lying, text);
     let lying_digest = Digest::of(lying.as_bytes());
-    let lying_path = blob_path(store.path(), &lying_digest);
+    // Stored loose, as an older version of handoff would have.
+    let lying_path = FsStore::new(store.path()).blob_path(&lying_digest);
     std::fs::create_dir_all(lying_path.parent().unwrap()).unwrap();
     std::fs::write(&lying_path, &lying).unwrap();
     let run_dir = store.path().join("docs/runs").join(&first);
@@ -149,15 +169,109 @@ fn fsck_names_every_problem_and_repairs_only_when_asked() {
         )),
         "{problems:#?}"
     );
+    // The pack check names the damaged blobs too.
+    let pack = stored_at(store.path(), &content("a")).path;
+    assert!(has("is corrupted") && has("pack sha256:"), "{problems:#?}");
     assert!(
-        flipped.exists() && truncated.exists(),
-        "nothing deleted without --repair"
+        FsStore::new(store.path())
+            .stored_at(&content("a"))
+            .unwrap()
+            .is_some(),
+        "nothing withdrawn without --repair"
     );
 
     let repaired = run(&["fsck", "--repair"]);
     assert_eq!(repaired.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&repaired.stdout).contains("repaired: removed corrupted blob"));
-    assert!(!flipped.exists() && !truncated.exists());
+    for name in ["a", "b"] {
+        assert!(
+            FsStore::new(store.path())
+                .stored_at(&content(name))
+                .unwrap()
+                .is_none(),
+            "the damaged copy of {name} is withdrawn"
+        );
+    }
+    assert!(pack.exists(), "its intact neighbours stay");
+    // A later push stores the withdrawn content again, and all is well.
+    let again = run(&["push", "--harness", "scripted"]);
+    assert!(again.status.success());
+    let fixed = FsStore::new(store.path());
+    assert!(fixed.stored_at(&content("a")).unwrap().is_some());
+}
+
+#[test]
+fn fsck_checks_packs_and_indexes_and_repairs_what_it_can() {
+    let store = tempfile::tempdir().unwrap();
+    let repo = GitRepo::init();
+    repo.write("a.txt", "a base\n");
+    repo.commit_all("base");
+    repo.write("a.txt", "a changed\n").write("n.txt", "new\n");
+    let run = |args: &[&str]| handoff(store.path(), args, repo.path());
+    let snapshot = String::from_utf8(run(&["snapshot"]).stdout).unwrap();
+    let snapshot: Digest = snapshot.trim().parse().unwrap();
+    assert_eq!(run(&["fsck"]).status.code(), Some(0));
+    let fs = FsStore::new(store.path());
+    let index_dir = store.path().join("index");
+    let index = std::fs::read_dir(&index_dir)
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    let bytes = std::fs::read(&index).unwrap();
+
+    // The index is lost and a damaged one is in its place: its pack is
+    // named by no index (an hour old, so not a push in flight).
+    std::fs::remove_file(&index).unwrap();
+    let damaged = index_dir.join(Digest::of(b"damaged").hex());
+    std::fs::write(&damaged, &bytes[..bytes.len() / 2]).unwrap();
+    let pack = fs.object_path(handoff_store::Area::Packs, &pack_of(&bytes, &snapshot));
+    std::fs::File::options()
+        .write(true)
+        .open(&pack)
+        .unwrap()
+        .set_modified(std::time::SystemTime::now() - std::time::Duration::from_secs(2 * 3600))
+        .unwrap();
+    let out = run(&["fsck", "--json"]);
+    assert_eq!(out.status.code(), Some(1));
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        text.contains(&format!("index {}", Digest::of(b"damaged"))),
+        "{text}"
+    );
+    assert!(text.contains("no index names it"), "{text}");
+
+    let repaired = run(&["fsck", "--repair"]);
+    let text = String::from_utf8_lossy(&repaired.stdout).into_owned();
+    assert!(text.contains("removed damaged index"), "{text}");
+    assert!(text.contains("indexed pack"), "{text}");
+    assert_eq!(run(&["fsck"]).status.code(), Some(0), "clean after repair");
+    let target = GitRepo::init();
+    target.write("a.txt", "a base\n");
+    target.commit_all("base");
+    let applied = handoff(
+        store.path(),
+        &["apply", &snapshot.to_string()],
+        target.path(),
+    );
+    assert!(
+        applied.status.success(),
+        "{}",
+        String::from_utf8_lossy(&applied.stderr)
+    );
+    assert_eq!(target.read("n.txt"), "new\n");
+}
+
+/// The pack an encoded index says holds `digest`.
+fn pack_of(index: &[u8], digest: &Digest) -> Digest {
+    let index = handoff_store::pack::Index::decode(&Digest::of(index), index, "test").unwrap();
+    index
+        .packs
+        .iter()
+        .find(|p| p.entries.iter().any(|e| e.digest == *digest))
+        .unwrap()
+        .pack
 }
 
 #[test]
@@ -175,13 +289,14 @@ fn fsck_checks_what_no_run_refers_to_and_stale_temporary_files() {
     let snapshot = String::from_utf8(run(&["snapshot"]).stdout).unwrap();
     let snapshot = snapshot.trim().to_owned();
     let content = Digest::of(b"a, uncommitted and only in an unreferenced snapshot\n");
-    std::fs::remove_file(blob_path(store.path(), &content)).unwrap();
     // A temporary file a killed writer left an hour and more ago, and one a
-    // writer may still be using.
-    let shard = blob_path(store.path(), &content)
+    // writer may still be using, beside the snapshot's pack.
+    let shard = stored_at(store.path(), &content)
+        .path
         .parent()
         .unwrap()
         .to_owned();
+    lose(store.path(), &content);
     let stale = shard.join(".tmp-stale");
     std::fs::write(&stale, b"half").unwrap();
     std::fs::File::options()

@@ -69,7 +69,32 @@ pub async fn fsck(store: &dyn Store, repair: bool) -> Result<Report> {
     let mut snapshots_seen = BTreeSet::new();
     let mut conversations_seen = BTreeSet::new();
 
-    let listed = blobs.list_blobs().await?;
+    // Packs and indexes first: a damaged index makes every read of the
+    // blobs it names fail, and repairing it first lets the rest be checked.
+    if let Some(raw) = blobs.objects() {
+        let name = blobs.describe();
+        if repair {
+            report
+                .repaired
+                .extend(maintain::repair(raw, &name, STALE_AFTER, SystemTime::now()).await?);
+        }
+        for found in maintain::check(raw, &name, STALE_AFTER, SystemTime::now()).await? {
+            report.problems.push(Problem {
+                object: found.object,
+                problem: found.problem,
+            });
+        }
+    }
+    let listed = match blobs.list_blobs().await {
+        Ok(listed) => listed,
+        Err(e) => {
+            report.problems.push(Problem {
+                object: "blobs".to_owned(),
+                problem: format!("cannot be listed: {e}"),
+            });
+            Vec::new()
+        }
+    };
     for chunk in listed.chunks(BATCH) {
         for (digest, result) in chunk.iter().zip(blobs.get_many(chunk).await) {
             report.blobs += 1;
@@ -97,16 +122,6 @@ pub async fn fsck(store: &dyn Store, repair: bool) -> Result<Report> {
             }
         }
     }
-    if let Some(raw) = blobs.objects() {
-        let name = blobs.describe();
-        for found in maintain::check(raw, &name, STALE_AFTER, SystemTime::now()).await? {
-            report.problems.push(Problem {
-                object: found.object,
-                problem: found.problem,
-            });
-        }
-    }
-
     // Named conversations (imports, and every run's).
     for key in docs.list("conversations").await? {
         let object = format!("conversation name {key}");
@@ -217,12 +232,6 @@ pub async fn fsck(store: &dyn Store, repair: bool) -> Result<Report> {
             report
                 .repaired
                 .push(format!("removed corrupted blob {digest}"));
-        }
-        if let Some(raw) = blobs.objects() {
-            let name = blobs.describe();
-            report
-                .repaired
-                .extend(maintain::repair(raw, &name, STALE_AFTER, SystemTime::now()).await?);
         }
         for temporary in blobs.remove_stale_temporaries(STALE_AFTER).await? {
             report

@@ -86,7 +86,7 @@ pub use document::{
     Versioned,
 };
 pub use error::{Error, Result};
-pub use fs::FsStore;
+pub use fs::{FsStore, StoredAt};
 pub use memory::MemoryStore;
 #[cfg(feature = "object-store")]
 pub use object::ObjectStoreBackend;
@@ -94,7 +94,7 @@ pub use object::ObjectStoreBackend;
 /// clients themselves.
 #[cfg(feature = "object-store")]
 pub use object_store;
-pub use packed::VIEW_TTL;
+pub use packed::{MERGE_INDEXES_AT, VIEW_TTL};
 pub use raw::{Area, Objects};
 
 /// What a [`BlobStore::put`] did.

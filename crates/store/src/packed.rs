@@ -71,12 +71,18 @@ struct Loc {
 struct View {
     indexes: HashMap<Digest, Arc<Index>>,
     entries: HashMap<Digest, Loc>,
+    /// Packs an index names that turned out not to exist (garbage
+    /// collection removed them): another copy of their blobs is used.
+    missing: HashSet<Digest>,
     refreshed: Option<Instant>,
 }
 
 impl View {
     fn add(&mut self, index: &Index) {
         for pack in &index.packs {
+            if self.missing.contains(&pack.pack) {
+                continue;
+            }
             for e in &pack.entries {
                 self.entries.entry(e.digest).or_insert(Loc {
                     pack: pack.pack,
@@ -131,7 +137,23 @@ impl Packs {
     pub(crate) fn forget(&self) {
         *self.write() = View::default();
     }
+
+    /// Records that `packs` do not exist: their blobs are looked for
+    /// elsewhere until the next refresh.
+    fn mark_missing(&self, packs: &HashSet<Digest>) {
+        if packs.is_empty() {
+            return;
+        }
+        let mut view = self.write();
+        view.missing.extend(packs.iter().copied());
+        view.rebuild();
+    }
 }
+
+/// A handle that sees more indexes than this merges them into one after
+/// its next batch, so that reading the indexes stays a few requests even
+/// between garbage collections.
+pub const MERGE_INDEXES_AT: usize = 32;
 
 /// Reads and decodes the indexes `names` of `area`, several at a time;
 /// those gone meanwhile are left out.
@@ -178,7 +200,8 @@ pub(crate) async fn refresh<B: Loose + ?Sized>(b: &B) -> Result<()> {
     let mut view = packs.write();
     let before = view.indexes.len();
     view.indexes.retain(|name, _| listed.contains(name));
-    let removed = view.indexes.len() != before;
+    let removed = view.indexes.len() != before || !view.missing.is_empty();
+    view.missing.clear();
     for (name, index) in loaded {
         if !removed {
             view.add(&index);
@@ -316,7 +339,56 @@ pub(crate) async fn put_many<B: Loose + ?Sized>(b: &B, blobs: Vec<Bytes>) -> Res
     b.create_object(Area::Index, &name, bytes).await?;
     tracing::debug!(index = %name, packs = index.packs.len(), blobs = small.len(), "stored packs");
     b.packs().learn(name, index);
+    if let Err(e) = merge_indexes(b).await {
+        // The batch is stored; merging is tidying up.
+        tracing::warn!(error = %e, "could not merge the store's indexes");
+    }
     Ok(puts)
+}
+
+/// Merges every index the view holds into one when there are more than
+/// [`MERGE_INDEXES_AT`]: the merged index is written first, then the ones
+/// it replaces are removed. It only ever adds up what they name, so a
+/// reader or writer racing with it sees every blob throughout.
+async fn merge_indexes<B: Loose + ?Sized>(b: &B) -> Result<()> {
+    let indexes: Vec<(Digest, Arc<Index>)> = {
+        let view = b.packs().read();
+        if view.indexes.len() <= MERGE_INDEXES_AT {
+            return Ok(());
+        }
+        view.indexes.iter().map(|(n, i)| (*n, i.clone())).collect()
+    };
+    let mut packs: HashMap<Digest, PackRecord> = HashMap::new();
+    for (_, index) in &indexes {
+        for record in &index.packs {
+            let merged = packs.entry(record.pack).or_insert_with(|| PackRecord {
+                pack: record.pack,
+                len: record.len,
+                entries: Vec::new(),
+            });
+            merged.entries.extend(record.entries.iter().copied());
+        }
+    }
+    for record in packs.values_mut() {
+        record.entries.sort_by_key(|e| (e.offset, e.digest));
+        record.entries.dedup_by_key(|e| (e.offset, e.digest));
+    }
+    let merged = Index::new(packs.into_values().collect());
+    let bytes = merged.encode();
+    let name = Digest::of(&bytes);
+    b.create_object(Area::Index, &name, bytes).await?;
+    for (old, _) in &indexes {
+        if *old != name {
+            b.remove_object(Area::Index, old).await?;
+        }
+    }
+    let mut view = b.packs().write();
+    view.indexes
+        .retain(|n, _| !indexes.iter().any(|(old, _)| old == n));
+    view.indexes.insert(name, Arc::new(merged));
+    view.rebuild();
+    tracing::debug!(merged = indexes.len(), index = %name, "merged indexes");
+    Ok(())
 }
 
 /// Whether the store has `digest` (packed, per a view at most
@@ -458,11 +530,17 @@ pub(crate) async fn get_many<B: Loose + ?Sized>(b: &B, digests: &[Digest]) -> Ve
         let loose: Vec<Digest> = loose.into_iter().map(|(d, _)| d).collect();
         let mut retry = Vec::new();
         let mut fallback = Vec::new();
+        let mut missing_packs = HashSet::new();
+        let packs_of: HashMap<Digest, Digest> =
+            located.iter().map(|(d, loc)| (*d, loc.pack)).collect();
         match read_located(b, Area::Packs, located, &store).await {
             Ok(read) => {
                 for (digest, result) in read {
                     match result {
-                        None => retry.push(digest),
+                        None => {
+                            missing_packs.extend(packs_of.get(&digest).copied());
+                            retry.push(digest);
+                        }
                         Some(Err(e)) => {
                             // A corrupted packed copy: a loose copy (a
                             // later put healed it) may still be good.
@@ -508,6 +586,7 @@ pub(crate) async fn get_many<B: Loose + ?Sized>(b: &B, digests: &[Digest]) -> Ve
         // loaded, or garbage collection moved it. Look once more.
         if !refreshed && refresh(b).await.is_ok() {
             refreshed = true;
+            b.packs().mark_missing(&missing_packs);
             pending = retry;
             continue;
         }

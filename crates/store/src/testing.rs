@@ -29,6 +29,7 @@ pub async fn blob_store_conformance(store: &dyn BlobStore, raw: &dyn Objects) {
     batches(store, raw).await;
     packs(store, raw).await;
     lying_indexes(store, raw).await;
+    merged_indexes(store, raw).await;
     large_streamed(store, 64 << 20).await;
     listing(store).await;
     garbage_collection(store, raw).await;
@@ -541,6 +542,30 @@ pub async fn packs(store: &dyn BlobStore, raw: &dyn Objects) {
     }
 }
 
+/// A store that collects many indexes (one per batch, between garbage
+/// collections) has them merged by the next writer, so reading them stays
+/// a few requests; nothing is lost in the merge.
+pub async fn merged_indexes(store: &dyn BlobStore, raw: &dyn Objects) {
+    let before = raw.list_objects(Area::Index).await.expect("list").len();
+    let mut digests = Vec::new();
+    for i in 0..=crate::MERGE_INDEXES_AT {
+        let puts = store
+            .put_many(vec![Bytes::from(format!("merge me {i}"))])
+            .await
+            .expect("put_many");
+        digests.push(puts[0].digest);
+    }
+    let indexes = raw.list_objects(Area::Index).await.expect("list").len();
+    assert!(
+        indexes <= crate::MERGE_INDEXES_AT && indexes < before + digests.len(),
+        "{indexes} indexes ({before} before {} batches)",
+        digests.len()
+    );
+    for (got, digest) in store.get_many(&digests).await.iter().zip(&digests) {
+        assert_eq!(Digest::of(got.as_ref().expect("get")), *digest);
+    }
+}
+
 /// Indexes are untrusted: one whose bytes do not match its name is a clear
 /// error naming it, and one that lies about where a blob is never makes a
 /// read return the wrong bytes.
@@ -582,6 +607,34 @@ pub async fn lying_indexes(store: &dyn BlobStore, raw: &dyn Objects) {
     }
     assert_eq!(store.get(&puts[1].digest).await.expect("honest"), blobs[1]);
     raw.remove_object(Area::Index, &lie_name)
+        .await
+        .expect("remove");
+
+    // An index naming a pack that is not there (garbage collection removed
+    // a copy): the blob's other copy is read.
+    let ghost = Digest::of(b"a pack that is not there");
+    let dangling = Index::new(vec![crate::pack::PackRecord {
+        pack: ghost,
+        len: pack_len,
+        entries: vec![crate::pack::Entry {
+            digest: puts[1].digest,
+            offset: PACK_MAGIC.len() as u64,
+            len: blobs[1].len() as u64,
+            flags: 0,
+        }],
+    }]);
+    let bytes = dangling.encode();
+    let dangling_name = Digest::of(&bytes);
+    raw.create_object(Area::Index, &dangling_name, bytes)
+        .await
+        .expect("write");
+    for _ in 0..2 {
+        assert_eq!(
+            store.get(&puts[1].digest).await.expect("other copy"),
+            blobs[1]
+        );
+    }
+    raw.remove_object(Area::Index, &dangling_name)
         .await
         .expect("remove");
 
