@@ -217,6 +217,72 @@ async fn missing_corrupted_and_mismatched_blobs_fail_their_entry() {
     }
 }
 
+/// Packs and indexes are untrusted too: a damaged blob in a pack, and an
+/// index that lies about where a blob is, fail the entries that need them
+/// (as corrupted, naming the pack), never write other bytes, and leave the
+/// rest of the snapshot to apply.
+#[tokio::test]
+async fn damaged_packs_and_lying_indexes_fail_their_entries_only() {
+    use handoff_store::pack::{Entry as PackEntry, Index, PackRecord};
+    use handoff_store::raw::{Area, Objects};
+    let repo = GitRepo::init();
+    repo.write("keep.txt", "keep\n");
+    repo.commit_all("base");
+    let good: &[u8] = b"packed and fine\n";
+    let rotten: &[u8] = b"packed, then damaged\n";
+    let claimed: &[u8] = b"never stored, but an index says it is\n";
+    let store = MemoryStore::new();
+    store
+        .put_many(vec![Bytes::from_static(good), Bytes::from_static(rotten)])
+        .await
+        .unwrap();
+    handoff_store::testing::corrupt(&store, &Digest::of(rotten), Bytes::from_static(b"rot")).await;
+    let (pack, offset) = handoff_store::testing::find_in_packs(&store, &Digest::of(good))
+        .await
+        .unwrap();
+    let pack_len = store
+        .read_object(Area::Packs, &pack)
+        .await
+        .unwrap()
+        .unwrap()
+        .len() as u64;
+    let lie = Index::new(vec![PackRecord {
+        pack,
+        len: pack_len,
+        entries: vec![PackEntry {
+            digest: Digest::of(claimed),
+            offset,
+            len: claimed.len() as u64,
+            flags: 0,
+        }],
+    }])
+    .encode();
+    store
+        .create_object(Area::Index, &Digest::of(&lie), lie)
+        .await
+        .unwrap();
+
+    let mut manifest = Manifest::new(Base::default());
+    for (path, data) in [("claimed.txt", claimed), ("good.txt", good), ("rotten.txt", rotten)] {
+        manifest.entries.push(added(path, Kind::File, data));
+    }
+    let report = apply_manifest(repo.path(), &store, &manifest, &ApplyOptions::default())
+        .await
+        .unwrap();
+    assert_eq!(report.applied, vec!["good.txt"]);
+    assert_eq!(
+        kinds(&report),
+        vec![
+            ("claimed.txt", FailureKind::BlobCorrupted),
+            ("rotten.txt", FailureKind::BlobCorrupted),
+        ]
+    );
+    assert!(report.failed[1].reason.contains(&pack.to_string()), "{:?}", report.failed);
+    for name in ["claimed.txt", "rotten.txt"] {
+        assert!(!repo.path().join(name).exists(), "{name} was written");
+    }
+}
+
 #[tokio::test]
 async fn directories_in_the_way_are_reported() {
     let repo = GitRepo::init();

@@ -455,9 +455,7 @@ async fn fetch(store: &dyn BlobStore, mut wanted: Vec<Digest>) -> Blobs {
         .map(|(digest, fetched)| {
             let fetched = fetched.map_err(|e| match e {
                 handoff_store::Error::NotFound { .. } => (FailureKind::BlobMissing, e.to_string()),
-                handoff_store::Error::Corrupted { .. } => {
-                    (FailureKind::BlobCorrupted, e.to_string())
-                }
+                e if e.is_corrupted() => (FailureKind::BlobCorrupted, e.to_string()),
                 e => (FailureKind::Io, e.to_string()),
             });
             (digest, fetched)
