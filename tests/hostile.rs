@@ -263,7 +263,11 @@ async fn damaged_packs_and_lying_indexes_fail_their_entries_only() {
         .unwrap();
 
     let mut manifest = Manifest::new(Base::default());
-    for (path, data) in [("claimed.txt", claimed), ("good.txt", good), ("rotten.txt", rotten)] {
+    for (path, data) in [
+        ("claimed.txt", claimed),
+        ("good.txt", good),
+        ("rotten.txt", rotten),
+    ] {
         manifest.entries.push(added(path, Kind::File, data));
     }
     let report = apply_manifest(repo.path(), &store, &manifest, &ApplyOptions::default())
@@ -277,7 +281,11 @@ async fn damaged_packs_and_lying_indexes_fail_their_entries_only() {
             ("rotten.txt", FailureKind::BlobCorrupted),
         ]
     );
-    assert!(report.failed[1].reason.contains(&pack.to_string()), "{:?}", report.failed);
+    assert!(
+        report.failed[1].reason.contains(&pack.to_string()),
+        "{:?}",
+        report.failed
+    );
     for name in ["claimed.txt", "rotten.txt"] {
         assert!(!repo.path().join(name).exists(), "{name} was written");
     }

@@ -65,8 +65,8 @@ pub use run::{
     RunStore, Session, SessionId, Source,
 };
 pub use runner::{
-    HarnessFor, Isolation, Polled, Ran, WorkEvent, WorkerOptions, poll, reap_if_stale,
-    run_session, work_pass,
+    HarnessFor, Isolation, Polled, Ran, WorkEvent, WorkerOptions, poll, reap_if_stale, run_session,
+    work_pass,
 };
 pub use view::{
     DiffView, Listed, RunPage, RunQuery, RunRow, RunView, ViewOptions, diff_view, list_runs,
