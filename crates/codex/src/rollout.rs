@@ -159,6 +159,46 @@ fn text_of(content: Option<&Value>) -> Vec<Part> {
     parts
 }
 
+/// A tool result's text and whether it failed, from the forms Codex writes:
+/// a string holding `{"output", "metadata": {"exit_code"}}` (a command's
+/// result), an object `{"content", "success"}`, a plain string whose first
+/// line may be `Exit code: N`, or anything else (kept as its JSON text).
+fn tool_output(output: Option<&Value>) -> (String, bool) {
+    let exit_failed = |metadata: Option<&Value>| {
+        metadata
+            .and_then(|m| m.get("exit_code"))
+            .and_then(Value::as_i64)
+            .is_some_and(|code| code != 0)
+    };
+    match output {
+        Some(Value::String(s)) => {
+            if let Ok(Value::Object(inner)) = serde_json::from_str::<Value>(s)
+                && let Some(text) = inner.get("output").and_then(Value::as_str)
+                && inner.contains_key("metadata")
+            {
+                return (text.to_owned(), exit_failed(inner.get("metadata")));
+            }
+            let failed = s
+                .lines()
+                .next()
+                .and_then(|line| line.strip_prefix("Exit code: "))
+                .and_then(|code| code.trim().parse::<i64>().ok())
+                .is_some_and(|code| code != 0);
+            (s.clone(), failed)
+        }
+        Some(other) => {
+            let text = other
+                .get("content")
+                .and_then(Value::as_str)
+                .map_or_else(|| other.to_string(), str::to_owned);
+            let failed = other.get("success").and_then(Value::as_bool) == Some(false)
+                || exit_failed(other.get("metadata"));
+            (text, failed)
+        }
+        None => (String::new(), false),
+    }
+}
+
 fn from_native(object: Map<String, Value>) -> Message {
     let time = object
         .get("timestamp")
@@ -207,14 +247,7 @@ fn from_native(object: Map<String, Value>) -> Message {
             }
             Some("function_call_output") | Some("custom_tool_call_output") => {
                 role = Role::Tool;
-                let output = match payload.get("output") {
-                    Some(Value::String(s)) => s.clone(),
-                    Some(other) => other
-                        .get("content")
-                        .and_then(Value::as_str)
-                        .map_or_else(|| other.to_string(), str::to_owned),
-                    None => String::new(),
-                };
+                let (output, is_error) = tool_output(payload.get("output"));
                 parts.push(Part::ToolResult {
                     call_id: payload
                         .get("call_id")
@@ -222,7 +255,7 @@ fn from_native(object: Map<String, Value>) -> Message {
                         .unwrap_or_default()
                         .to_owned(),
                     output,
-                    is_error: false,
+                    is_error,
                 });
             }
             Some("reasoning") => {
@@ -350,7 +383,16 @@ fn to_native(message: &Message) -> Vec<Value> {
             Part::Reasoning { text } => texts.push(format!("(reasoning) {text}")),
             Part::Attachment(a) => texts.push(format!("[attachment {} ({}, {} bytes, {})]", a.name, a.media_type, a.size, a.digest)),
             Part::ToolCall { id, name, input } => items.push(json!({"type": "function_call", "name": name, "arguments": input.to_string(), "call_id": id})),
-            Part::ToolResult { call_id, output, .. } => items.push(json!({"type": "function_call_output", "call_id": call_id, "output": output})),
+            Part::ToolResult { call_id, output, is_error } => {
+                // A failure is written as Codex writes a failed command, so
+                // the model, and a later import, still see that it failed.
+                let output = if *is_error {
+                    json!({"output": output, "metadata": {"exit_code": 1}}).to_string()
+                } else {
+                    output.clone()
+                };
+                items.push(json!({"type": "function_call_output", "call_id": call_id, "output": output}));
+            }
         }
     }
     if !texts.is_empty() || items.is_empty() {

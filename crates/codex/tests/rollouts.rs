@@ -33,11 +33,10 @@ fn round_trips_byte_for_byte_and_maps_the_model() {
         .flat_map(|m| &m.parts)
         .collect();
     assert!(parts.iter().any(|p| matches!(p, Part::ToolCall { name, input, .. } if name == "shell" && input["command"][0] == "cargo")));
-    assert!(
-        parts
-            .iter()
-            .any(|p| matches!(p, Part::ToolResult { call_id, .. } if call_id == "call_7Xq2"))
-    );
+    assert!(parts.iter().any(
+        |p| matches!(p, Part::ToolResult { call_id, output, is_error: true }
+                if call_id == "call_7Xq2" && output == "test result: FAILED. 0 passed; 1 failed")
+    ));
     assert!(
         parts
             .iter()
@@ -109,6 +108,67 @@ fn foreign_conversations_become_valid_rollouts() {
     assert_eq!(lines[1]["payload"]["content"][0]["text"], "continue");
     assert_eq!(lines[2]["payload"]["type"], "function_call");
     assert_eq!(lines[2]["payload"]["arguments"], "{\"command\":\"ls\"}");
+}
+
+/// A failed tool result from another agent stays failed in the rollout, in
+/// the form Codex writes a failed command, and reads back as failed with
+/// its text; results in Codex's other forms keep their flag too.
+#[test]
+fn tool_failures_survive_the_trip_through_a_rollout() {
+    let mut c = Conversation::new("from claude", "claude-code");
+    for (call_id, output, is_error) in [("bad", "no such file", true), ("ok", "fine", false)] {
+        c.push(Message::new(
+            Role::Tool,
+            vec![Part::ToolResult {
+                call_id: call_id.into(),
+                output: output.into(),
+                is_error,
+            }],
+        ));
+    }
+    let home = tempfile::tempdir().unwrap();
+    let file = install(&c, home.path(), "/w", &c.id.to_string()).unwrap();
+    let (back, _) = read_file(&file, Mode::Strict).unwrap();
+    let results: Vec<_> = back
+        .messages
+        .iter()
+        .flat_map(|m| &m.parts)
+        .filter_map(|p| match p {
+            Part::ToolResult {
+                call_id,
+                output,
+                is_error,
+            } => Some((call_id.as_str(), output.as_str(), *is_error)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        results,
+        vec![("bad", "no such file", true), ("ok", "fine", false)]
+    );
+
+    let dir = tempfile::tempdir().unwrap();
+    let rollout = dir.path().join("forms.jsonl");
+    let lines = [
+        r#"{"timestamp":"2026-11-20T10:00:00.000Z","type":"session_meta","payload":{"id":"forms","cwd":"/w"}}"#,
+        r#"{"timestamp":"2026-11-20T10:00:01.000Z","type":"response_item","payload":{"type":"function_call_output","call_id":"a","output":{"content":"denied","success":false}}}"#,
+        r#"{"timestamp":"2026-11-20T10:00:02.000Z","type":"response_item","payload":{"type":"function_call_output","call_id":"b","output":"Exit code: 2\nWall time: 0.1 seconds\nOutput:\nboom"}}"#,
+        r#"{"timestamp":"2026-11-20T10:00:03.000Z","type":"response_item","payload":{"type":"function_call_output","call_id":"c","output":"Exit code: 0\nOutput:\nok"}}"#,
+    ];
+    std::fs::write(&rollout, lines.join("\n") + "\n").unwrap();
+    let (forms, _) = read_file(&rollout, Mode::Strict).unwrap();
+    let flags: Vec<_> = forms
+        .messages
+        .iter()
+        .flat_map(|m| &m.parts)
+        .filter_map(|p| match p {
+            Part::ToolResult {
+                call_id, is_error, ..
+            } => Some((call_id.as_str(), *is_error)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(flags, vec![("a", true), ("b", true), ("c", false)]);
 }
 
 #[test]
