@@ -53,6 +53,24 @@ pub async fn save_named(store: &dyn Store, conversation: &Conversation) -> Resul
     Ok(digest)
 }
 
+/// [`save_named`] for a conversation just made (a fork, with a new id): its
+/// name is created without first reading whether it exists — one request
+/// fewer on an object store. Should the name exist after all, it is updated
+/// as [`save_named`] would.
+pub async fn save_new_named(store: &dyn Store, conversation: &Conversation) -> Result<Digest> {
+    let blobs: &dyn BlobStore = store;
+    let docs: &dyn DocumentStore = store;
+    let digest = save(blobs, conversation).await?;
+    match docs
+        .create(&key(conversation.id)?, Bytes::from(digest.to_string()))
+        .await
+    {
+        Ok(_) => Ok(digest),
+        Err(e) if e.is_conflict() => save_named(store, conversation).await,
+        Err(e) => Err(e.into()),
+    }
+}
+
 /// Loads a conversation by id: one saved by [`save_named`], or the
 /// conversation of a run (as it stands after the run's last ended session,
 /// for runs recorded before run conversations were named).
@@ -77,4 +95,42 @@ pub async fn load_named(store: &dyn Store, id: ConversationId) -> Result<Convers
         }
     }
     Err(Error::UnknownConversation { conversation: id })
+}
+
+#[cfg(test)]
+mod tests {
+    use handoff_conversation::{Message, Role};
+    use handoff_store::MemoryStore;
+    use handoff_store::counting::Counting;
+
+    use super::*;
+
+    /// A fork's name is one write; naming an id that exists anyway updates
+    /// it, and the newest state is what loads.
+    #[tokio::test]
+    async fn a_new_name_is_one_write_and_an_existing_one_is_updated() {
+        let store = Counting::new(MemoryStore::new());
+        let mut conversation = Conversation::new("fork", "scripted");
+        conversation.push(Message::text(Role::User, "first"));
+        save_new_named(&store, &conversation).await.unwrap();
+        let counts = store.counts();
+        assert_eq!(
+            (
+                counts.document_reads,
+                counts.document_lists,
+                counts.document_writes
+            ),
+            (0, 0, 1),
+            "{counts:?}"
+        );
+
+        conversation.push(Message::text(Role::User, "second"));
+        let head = save_new_named(&store, &conversation).await.unwrap();
+        let loaded = load_named(&store, conversation.id).await.unwrap();
+        assert_eq!(loaded.messages.len(), 2);
+        assert_eq!(
+            encode(&loaded).unwrap(),
+            BlobStore::get(&store, &head).await.unwrap()
+        );
+    }
 }

@@ -188,7 +188,7 @@ pub async fn push(store: &dyn Store, request: Push<'_>) -> Result<Pushed> {
         .collect();
     let mut runs = Vec::new();
     for fork in forks {
-        let head = conversations::save_named(store, &fork).await?;
+        let head = conversations::save_new_named(store, &fork).await?;
         let mut session = Session::queued(request.prompt.clone(), start.clone());
         session.agent = request.agent.clone();
         session.attachments = fork.attachments().map(|a| a.digest).collect();
