@@ -19,7 +19,7 @@ use handoff_harness::{AgentOptions, Direction, Harness, coverage};
 use handoff_store::{BlobStore, Store};
 use handoff_workspace::{Capture, Finding, NoProgress, Scanner, SnapshotOptions};
 
-use crate::run::{RepoSnapshot, Repository, RunRecord, RunStore, Session};
+use crate::run::{Loaded, RepoSnapshot, Repository, RunRecord, RunStore, Session};
 use crate::{Error, Result, RunId, conversations};
 
 /// What to push.
@@ -53,8 +53,9 @@ pub struct Pushed {
     pub run: RunId,
     /// The record as created (the first, with variants).
     pub record: RunRecord,
-    /// Every run created, in order (one per variant).
-    pub runs: Vec<RunRecord>,
+    /// Every run created, in order (one per variant), with the version it
+    /// was created at.
+    pub runs: Vec<Loaded>,
     /// Bytes this push added to the store.
     pub new_bytes: u64,
 }
@@ -199,12 +200,15 @@ pub async fn push(store: &dyn Store, request: Push<'_>) -> Result<Pushed> {
             session,
         );
         record.conversation_head = Some(head);
-        RunStore::new(store).create(&record).await?;
-        runs.push(record);
+        let version = RunStore::new(store).create(&record).await?;
+        runs.push(Loaded { record, version });
     }
-    let record = runs.first().cloned().ok_or_else(|| Error::Internal {
-        what: "a push created no run".to_owned(),
-    })?;
+    let record = runs
+        .first()
+        .map(|r| r.record.clone())
+        .ok_or_else(|| Error::Internal {
+            what: "a push created no run".to_owned(),
+        })?;
     Ok(Pushed {
         run: record.id,
         record,

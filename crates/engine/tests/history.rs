@@ -606,10 +606,10 @@ async fn variants_share_one_upload_and_get_their_own_branches() {
         .await
         .unwrap();
     assert_eq!(pushed.runs.len(), 2);
-    let (a, b) = (&pushed.runs[0], &pushed.runs[1]);
+    let (a, b) = (&pushed.runs[0].record, &pushed.runs[1].record);
     assert_eq!(a.sessions[0].start, b.sessions[0].start, "one capture");
     assert_ne!(a.conversation, b.conversation, "each its own fork");
-    for record in &pushed.runs {
+    for record in pushed.runs.iter().map(|r| &r.record) {
         w.run(record.id, &agent).await;
         continue_locally(
             &store,

@@ -274,35 +274,37 @@ pub async fn push_cmd(store_flag: Option<&str>, args: PushArgs) -> anyhow::Resul
     if !args.json {
         // The ids first: they identify the runs even if waiting fails.
         let mut out = super::stdout();
-        for record in &pushed.runs {
-            writeln!(out, "{}", record.id)?;
+        for created in &pushed.runs {
+            writeln!(out, "{}", created.record.id)?;
         }
     }
-    let isolation = if args.wait {
-        isolation_here(store_flag, &envs_dir(None))?
+    // Without --wait the records are as created: nothing to read back.
+    let records = if args.wait {
+        let isolation = isolation_here(store_flag, &envs_dir(None))?;
+        let mut records = Vec::new();
+        for created in &pushed.runs {
+            records.push(
+                wait_if_asked(
+                    &*store,
+                    created.record.id,
+                    true,
+                    &args.harness.command,
+                    &isolation,
+                )
+                .await?,
+            );
+        }
+        records
     } else {
-        Isolation::default()
+        pushed.runs
     };
-    let mut records = Vec::new();
-    for created in &pushed.runs {
-        records.push(
-            wait_if_asked(
-                &*store,
-                created.id,
-                args.wait,
-                &args.harness.command,
-                &isolation,
-            )
-            .await?,
-        );
-    }
     if args.json {
         let mut value = json!({
             "run": pushed.run.to_string(),
             "new_bytes": pushed.new_bytes,
             "record": records.first().map(summary),
         });
-        if pushed.runs.len() > 1 {
+        if records.len() > 1 {
             value["runs"] = json!(records.iter().map(summary).collect::<Vec<_>>());
         }
         super::print_json(&value)?;
