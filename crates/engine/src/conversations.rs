@@ -59,14 +59,31 @@ pub async fn save_named(store: &dyn Store, conversation: &Conversation) -> Resul
 /// as [`save_named`] would.
 pub async fn save_new_named(store: &dyn Store, conversation: &Conversation) -> Result<Digest> {
     let blobs: &dyn BlobStore = store;
-    let docs: &dyn DocumentStore = store;
     let digest = save(blobs, conversation).await?;
-    match docs
-        .create(&key(conversation.id)?, Bytes::from(digest.to_string()))
-        .await
-    {
-        Ok(_) => Ok(digest),
-        Err(e) if e.is_conflict() => save_named(store, conversation).await,
+    name_new(store, conversation.id, digest).await?;
+    Ok(digest)
+}
+
+/// Names the stored conversation blob `digest` as conversation `id`, as
+/// [`save_new_named`] does, for a caller that stored the blob itself (a
+/// push stores it in its batch).
+pub async fn name_new(store: &dyn Store, id: ConversationId, digest: Digest) -> Result<()> {
+    let docs: &dyn DocumentStore = store;
+    let key = key(id)?;
+    let pointer = Bytes::from(digest.to_string());
+    match docs.create(&key, pointer.clone()).await {
+        Ok(_) => Ok(()),
+        Err(e) if e.is_conflict() => match docs.get_latest(&key).await? {
+            Some(current) if current.data == pointer => Ok(()),
+            Some(current) => {
+                docs.update(&key, current.version, pointer).await?;
+                Ok(())
+            }
+            None => {
+                docs.create(&key, pointer).await?;
+                Ok(())
+            }
+        },
         Err(e) => Err(e.into()),
     }
 }

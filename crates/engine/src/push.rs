@@ -16,7 +16,7 @@ use std::path::{Path, PathBuf};
 
 use handoff_conversation::Conversation;
 use handoff_harness::{AgentOptions, Direction, Harness, coverage};
-use handoff_store::{BlobStore, Store};
+use handoff_store::{BlobStore, Digest, Store};
 use handoff_workspace::{Capture, Finding, NoProgress, Scanner, SnapshotOptions};
 
 use crate::run::{Loaded, RepoSnapshot, Repository, RunRecord, RunStore, Session};
@@ -121,41 +121,24 @@ pub async fn push(store: &dyn Store, request: Push<'_>) -> Result<Pushed> {
     })?;
     let repos = discover_repositories(&workspace)?;
 
-    // Capture everything first, so secrets are found before anything leaves.
-    let mut captures: Vec<(String, Capture)> = Vec::new();
-    for (name, dir) in &repos {
-        let options = SnapshotOptions {
-            progress: std::sync::Arc::new(NoProgress),
-            ..request.snapshot.clone()
-        };
-        let dir = dir.clone();
-        let capture =
-            tokio::task::spawn_blocking(move || handoff_workspace::capture(&dir, &options))
-                .await
-                .map_err(|source| Error::Task {
-                    what: "capture the workspace",
-                    source,
-                })??;
-        captures.push((name.clone(), capture));
-    }
-    if !request.allow_secrets {
-        let findings = scan(&captures, request.conversation, request.attachments_from).await?;
-        if !findings.is_empty() {
-            return Err(Error::SecretsFound { findings });
-        }
-    }
+    // Capture everything first, so secrets are found before anything
+    // leaves. Meanwhile the store reads its indexes for the batch to come
+    // (reading only; should it fail, the batch reads them and reports).
+    let blobs: &dyn BlobStore = store;
+    let (captured, _prepared) = tokio::join!(capture_and_scan(&repos, &request), blobs.prepare());
+    let captures = captured?;
 
     // Everything that leaves goes up in one batch — every repository's
     // blobs and manifest, the attachments and each variant's conversation
     // — so that on an object store a push costs a few requests; the run
     // records, the only things that point at it, come after.
-    let blobs: &dyn BlobStore = store;
     let mut forks = Vec::new();
     let mut extra = Vec::new();
     for _ in 0..request.variants.max(1) {
         let fork = request.conversation.fork(None)?;
-        extra.push(conversations::encode(&fork)?);
-        forks.push(fork);
+        let encoded = conversations::encode(&fork)?;
+        forks.push((fork, Digest::of(&encoded)));
+        extra.push(encoded);
     }
     let mut seen = std::collections::HashSet::new();
     for attachment in request.conversation.attachments() {
@@ -188,8 +171,7 @@ pub async fn push(store: &dyn Store, request: Push<'_>) -> Result<Pushed> {
         .map(|(name, snap)| RepoSnapshot::new(name, snap.id))
         .collect();
     let mut runs = Vec::new();
-    for fork in forks {
-        let head = conversations::save_new_named(store, &fork).await?;
+    for (fork, head) in forks {
         let mut session = Session::queued(request.prompt.clone(), start.clone());
         session.agent = request.agent.clone();
         session.attachments = fork.attachments().map(|a| a.digest).collect();
@@ -200,7 +182,11 @@ pub async fn push(store: &dyn Store, request: Push<'_>) -> Result<Pushed> {
             session,
         );
         record.conversation_head = Some(head);
-        let version = RunStore::new(store).create(&record).await?;
+        // The conversation (stored in the batch) is named while the
+        // session is queued; the record comes after both.
+        let (version, ()) = RunStore::new(store)
+            .create_after(&record, conversations::name_new(store, fork.id, head))
+            .await?;
         runs.push(Loaded { record, version });
     }
     let record = runs
@@ -215,6 +201,37 @@ pub async fn push(store: &dyn Store, request: Push<'_>) -> Result<Pushed> {
         runs,
         new_bytes,
     })
+}
+
+/// Each repository of the workspace captured, then everything that would
+/// leave scanned for secrets (unless the push allows them).
+async fn capture_and_scan(
+    repos: &[(String, PathBuf)],
+    request: &Push<'_>,
+) -> Result<Vec<(String, Capture)>> {
+    let mut captures: Vec<(String, Capture)> = Vec::new();
+    for (name, dir) in repos {
+        let options = SnapshotOptions {
+            progress: std::sync::Arc::new(NoProgress),
+            ..request.snapshot.clone()
+        };
+        let dir = dir.clone();
+        let capture =
+            tokio::task::spawn_blocking(move || handoff_workspace::capture(&dir, &options))
+                .await
+                .map_err(|source| Error::Task {
+                    what: "capture the workspace",
+                    source,
+                })??;
+        captures.push((name.clone(), capture));
+    }
+    if !request.allow_secrets {
+        let findings = scan(&captures, request.conversation, request.attachments_from).await?;
+        if !findings.is_empty() {
+            return Err(Error::SecretsFound { findings });
+        }
+    }
+    Ok(captures)
 }
 
 /// A remote URL as a worker can clone it: a relative local path (which git

@@ -553,20 +553,48 @@ impl<'a> RunStore<'a> {
     /// Stores a new run record (version 1), its queued session in the queue
     /// first.
     pub async fn create(&self, record: &RunRecord) -> Result<Version> {
+        let (version, ()) = self.create_after(record, async { Ok(()) }).await?;
+        Ok(version)
+    }
+
+    /// [`RunStore::create`], with `before` — something the record points
+    /// at, such as its conversation's name — written at the same time as
+    /// the queue entry: both are done before the record is created, in the
+    /// time of one round trip. If either fails, no record is created and
+    /// the queue entry is taken out again.
+    pub async fn create_after<T>(
+        &self,
+        record: &RunRecord,
+        before: impl Future<Output = Result<T>>,
+    ) -> Result<(Version, T)> {
         let data = Self::encode(record)?;
-        let queued = match Self::queued_session(record) {
-            Some(session) => self.enqueue(record.id, session).await?.then_some(session),
-            None => None,
+        let key = Self::key(record.id)?;
+        let enqueue = async {
+            match Self::queued_session(record) {
+                Some(session) => Ok(self.enqueue(record.id, session).await?.then_some(session)),
+                None => Ok(None),
+            }
         };
-        let created = self
-            .docs
-            .create(&Self::key(record.id)?, data)
-            .await
-            .map_err(|e| Error::from_store(e, record.id));
-        if let (Err(_), Some(session)) = (&created, queued) {
-            let _ = self.dequeue(record.id, session).await;
+        let (queued, before) = tokio::join!(enqueue, before);
+        let created = match (queued, before) {
+            (Ok(queued), Ok(before)) => self
+                .docs
+                .create(&key, data)
+                .await
+                .map(|version| (version, before))
+                .map_err(|e| (Error::from_store(e, record.id), queued)),
+            (Ok(queued), Err(e)) => Err((e, queued)),
+            (Err(e), _) => Err((e, None)),
+        };
+        match created {
+            Ok(done) => Ok(done),
+            Err((e, queued)) => {
+                if let Some(session) = queued {
+                    let _ = self.dequeue(record.id, session).await;
+                }
+                Err(e)
+            }
         }
-        created
     }
 
     /// Reads a run record and the version it was read at.

@@ -65,6 +65,32 @@ fn push_request<'a>(
     }
 }
 
+/// What a record is created after fails: no record, and the queue entry
+/// written alongside is taken out again.
+#[tokio::test]
+async fn a_failed_create_after_leaves_no_record_and_no_queue_entry() {
+    let store = MemoryStore::new();
+    let runs = RunStore::new(&store);
+    let mut record = ended_run(0);
+    record.state = RunState::Queued;
+    record.sessions[0].state = RunState::Queued;
+    let failed = runs
+        .create_after(&record, async {
+            Err::<(), _>(handoff_engine::Error::Internal {
+                what: "the conversation could not be named".into(),
+            })
+        })
+        .await
+        .unwrap_err();
+    assert!(failed.to_string().contains("could not be named"), "{failed}");
+    assert!(runs.pending().await.unwrap().is_empty());
+    assert!(runs.get(record.id).await.is_err());
+
+    let (version, named) = runs.create_after(&record, async { Ok(7) }).await.unwrap();
+    assert_eq!((version, named), (Version(1), 7));
+    assert_eq!(runs.pending().await.unwrap().len(), 1);
+}
+
 #[tokio::test]
 async fn the_queue_lists_waiting_and_running_sessions_and_nothing_else() {
     let store = MemoryStore::new();

@@ -137,6 +137,10 @@ impl<S: BlobStore> BlobStore for Counting<S> {
         self.tick(3);
         self.inner.remove_stale_temporaries(min_age).await
     }
+    /// Passed on uncounted: it reads what the next `put_many` would.
+    async fn prepare(&self) -> Result<()> {
+        self.inner.prepare().await
+    }
     fn objects(&self) -> Option<&dyn crate::Objects> {
         self.inner.objects()
     }

@@ -94,7 +94,7 @@ pub use object::ObjectStoreBackend;
 /// clients themselves.
 #[cfg(feature = "object-store")]
 pub use object_store;
-pub use packed::{MERGE_INDEXES_AT, VIEW_TTL};
+pub use packed::{MERGE_INDEXES_AT, PREPARED_TTL, VIEW_TTL};
 pub use raw::{Area, Objects};
 
 /// What a [`BlobStore::put`] did.
@@ -239,6 +239,16 @@ pub trait BlobStore: Send + Sync + Debug {
         Ok(Vec::new())
     }
 
+    /// Gets ready for a batch about to be stored: a packed store reads its
+    /// indexes now (one listing on an object store), while the caller does
+    /// other work, and the next [`BlobStore::put_many`] within
+    /// [`PREPARED_TTL`] skips that round trip. Stores with nothing to
+    /// prepare do nothing. An error here is the one that `put_many` would
+    /// have met; a caller may ignore it and let `put_many` try again.
+    async fn prepare(&self) -> Result<()> {
+        Ok(())
+    }
+
     /// The store's raw object layer, for integrity checks and garbage
     /// collection ([`maintain`]); `None` for stores without one.
     fn objects(&self) -> Option<&dyn Objects> {
@@ -351,6 +361,9 @@ macro_rules! forward_blob_store {
             }
             async fn remove_stale_temporaries(&self, min_age: std::time::Duration) -> Result<Vec<String>> {
                 (**self).remove_stale_temporaries(min_age).await
+            }
+            async fn prepare(&self) -> Result<()> {
+                (**self).prepare().await
             }
             fn objects(&self) -> Option<&dyn Objects> {
                 (**self).objects()

@@ -259,6 +259,10 @@ impl BlobStore for MemoryStore {
         packed::put_many(self, blobs).await
     }
 
+    async fn prepare(&self) -> Result<()> {
+        packed::prepare(self).await
+    }
+
     async fn get_many(&self, digests: &[Digest]) -> Vec<Result<Bytes>> {
         packed::get_many(self, digests).await
     }

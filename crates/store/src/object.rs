@@ -447,6 +447,10 @@ impl BlobStore for ObjectStoreBackend {
         packed::put_many(self, blobs).await
     }
 
+    async fn prepare(&self) -> Result<()> {
+        packed::prepare(self).await
+    }
+
     async fn get_many(&self, digests: &[Digest]) -> Vec<Result<Bytes>> {
         packed::get_many(self, digests).await
     }
@@ -805,6 +809,26 @@ mod tests {
         let put = store.put(Bytes::from_static(b"via url")).await?;
         assert_eq!(&store.get(&put.digest).await?[..], b"via url");
         assert!(ObjectStoreBackend::from_url("ftp://x/y").is_err());
+        Ok(())
+    }
+
+    /// A prepared batch reuses the listing `prepare` made, once; the next
+    /// batch lists the indexes again; nothing is written by preparing.
+    #[tokio::test]
+    async fn a_prepared_batch_skips_its_listing_once() -> Result<()> {
+        use crate::counting::Requests;
+        let requests = Requests::new(Arc::new(object_store::memory::InMemory::new()));
+        let store = ObjectStoreBackend::new(Arc::new(requests.clone()), "p", "counted");
+        store.prepare().await?;
+        let prepared = requests.counts();
+        assert_eq!((prepared.list, prepared.put, prepared.total()), (1, 0, 1));
+        requests.reset();
+        store.put_many(vec![Bytes::from_static(b"one")]).await?;
+        assert_eq!(requests.counts().list, 0, "{}", requests.counts());
+        requests.reset();
+        store.put_many(vec![Bytes::from_static(b"two")]).await?;
+        assert_eq!(requests.counts().list, 1, "{}", requests.counts());
+        assert_eq!(&store.get(&Digest::of(b"one")).await?[..], b"one");
         Ok(())
     }
 }

@@ -9,7 +9,10 @@
 //! index, and refreshed — one listing, plus a read of each index not seen
 //! before — before every [`put_many`] (so that deduplication never trusts
 //! an index garbage collection has since withdrawn), before a `has` when it
-//! is older than [`VIEW_TTL`], and when a read misses.
+//! is older than [`VIEW_TTL`], and when a read misses. A caller that knows
+//! a batch is coming [`prepare`]s it: the refresh then runs while the
+//! caller does other work (a snapshot captures the working tree), and the
+//! next [`put_many`] within [`PREPARED_TTL`] uses it instead of its own.
 //!
 //! Stores written by earlier versions (layout v1: loose blobs only) stay
 //! readable: a blob that no index names is looked for loose.
@@ -32,6 +35,12 @@ use crate::{Digest, Error, MANY_IN_FLIGHT, Put, Result};
 /// How long a view of the indexes is trusted by `has` before it is
 /// refreshed.
 pub const VIEW_TTL: Duration = Duration::from_secs(30);
+
+/// How long a view refreshed by [`prepare`] stands in for the refresh the
+/// next [`put_many`] would make. Reusing a view this old is as safe as
+/// reusing one refreshed at the batch's start: garbage collection restores
+/// what a writer names within its grace period (see [`crate::maintain`]).
+pub const PREPARED_TTL: Duration = Duration::from_secs(60);
 
 /// Ranges of one pack closer than this are read as one (reading a gap is
 /// cheaper than another request).
@@ -75,6 +84,9 @@ struct View {
     /// collection removed them): another copy of their blobs is used.
     missing: HashSet<Digest>,
     refreshed: Option<Instant>,
+    /// When [`prepare`] refreshed the view for a batch to come (taken by
+    /// that batch).
+    prepared: Option<Instant>,
 }
 
 impl View {
@@ -215,6 +227,15 @@ pub(crate) async fn refresh<B: Loose + ?Sized>(b: &B) -> Result<()> {
     Ok(())
 }
 
+/// Refreshes the view for a batch about to be stored, so that the next
+/// [`put_many`] (within [`PREPARED_TTL`]) need not.
+pub(crate) async fn prepare<B: Loose + ?Sized>(b: &B) -> Result<()> {
+    refresh(b).await?;
+    let mut view = b.packs().write();
+    view.prepared = view.refreshed;
+    Ok(())
+}
+
 async fn ensure_loaded<B: Loose + ?Sized>(b: &B) -> Result<()> {
     if b.packs().age().is_none() {
         refresh(b).await?;
@@ -261,7 +282,15 @@ pub(crate) async fn put_many<B: Loose + ?Sized>(b: &B, blobs: Vec<Bytes>) -> Res
     if blobs.is_empty() {
         return Ok(Vec::new());
     }
-    refresh(b).await?;
+    let prepared = b
+        .packs()
+        .write()
+        .prepared
+        .take()
+        .is_some_and(|at| at.elapsed() <= PREPARED_TTL);
+    if !prepared {
+        refresh(b).await?;
+    }
     let digests = digests_of(&blobs).await?;
     let mut puts: Vec<Put> = digests
         .iter()

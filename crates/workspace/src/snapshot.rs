@@ -129,12 +129,17 @@ pub async fn snapshot(
 ) -> Result<Snapshot> {
     let dir = dir.to_owned();
     let capture_options = options.clone();
-    let capture = tokio::task::spawn_blocking(move || capture(&dir, &capture_options))
-        .await
-        .map_err(|source| Error::Task {
-            what: "snapshot capture",
-            source,
-        })??;
+    // The store reads its indexes while the working tree is captured (a
+    // round trip saved on an object store). Should that fail, the batch
+    // reads them itself and reports the error.
+    let (captured, _prepared) = tokio::join!(
+        tokio::task::spawn_blocking(move || capture(&dir, &capture_options)),
+        store.prepare()
+    );
+    let capture = captured.map_err(|source| Error::Task {
+        what: "snapshot capture",
+        source,
+    })??;
     store_capture(capture, store, options.progress.as_ref()).await
 }
 
