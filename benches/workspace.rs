@@ -38,7 +38,6 @@
     reason = "a benchmark harness: panics and prints are its interface"
 )]
 
-use std::cell::Cell;
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
@@ -46,10 +45,9 @@ use std::time::{Duration, Instant};
 
 use criterion::{BatchSize, Criterion, SamplingMode};
 use handoff_dev::git_command;
-use handoff_dev::workload::{Shape, build, content, make_changes};
+use handoff_dev::workload::{Scratch, Shape, build, content, make_changes};
 use handoff_store::{BlobStore, Digest, FsStore};
 use handoff_workspace::{ApplyOptions, Snapshot, SnapshotOptions, apply, capture, snapshot};
-use tempfile::TempDir;
 
 /// A clone of `origin` with `commits` commits not pushed, together touching
 /// `shape.modified` files (about evenly), and the bench's uncommitted
@@ -85,55 +83,6 @@ fn git_bundle(dir: &Path, out: &Path) {
         .unwrap()
         .success();
     assert!(ok, "git bundle create failed");
-}
-
-/// Every directory the bench writes, removed only when the run ends.
-///
-/// Deleting a tree of 20,000 files makes the next file creations on the
-/// same filesystem much slower for a while on some filesystems (ext4
-/// without a journal skips recently deleted inodes one by one when it
-/// allocates new ones), so removing each clone after its iteration would
-/// time the previous iteration's clean-up instead of the job.
-struct Scratch {
-    root: TempDir,
-    next: Cell<usize>,
-}
-
-impl Scratch {
-    fn new() -> Self {
-        let root = tempfile::Builder::new()
-            .prefix("handoff-bench-")
-            .tempdir()
-            .unwrap();
-        Self {
-            root,
-            next: Cell::new(0),
-        }
-    }
-
-    /// A new empty directory.
-    fn dir(&self) -> PathBuf {
-        let n = self.next.get();
-        self.next.set(n + 1);
-        let dir = self.root.path().join(format!("d{n:03}"));
-        std::fs::create_dir(&dir).unwrap();
-        dir
-    }
-
-    /// A clone of `source` sharing its objects (`--shared`: no copy of the
-    /// object database) with a full checkout.
-    fn clone_of(&self, source: &Path) -> PathBuf {
-        let dir = self.dir();
-        let ok = git_command(&dir)
-            .args(["clone", "-q", "--shared"])
-            .arg(source)
-            .arg(".")
-            .status()
-            .unwrap()
-            .success();
-        assert!(ok, "git clone failed");
-        dir
-    }
 }
 
 /// git doing the capture-and-store job: a stash commit of the tracked
@@ -310,7 +259,7 @@ fn main() {
         .enable_all()
         .build()
         .unwrap();
-    let scratch = Scratch::new();
+    let scratch = Scratch::new("handoff-bench-");
 
     let t = Instant::now();
     let (origin, source) = build(&shape);
@@ -576,5 +525,5 @@ fn main() {
         again.new_bytes
     ));
     println!("\n== summary ==\n{summary}");
-    println!("removing {} scratch directories…", scratch.next.get());
+    println!("removing {} scratch directories…", scratch.len());
 }

@@ -5,9 +5,12 @@
 //! added and an ignored directory of 5,000 files. [`Shape::new`] scales
 //! every count with the file count.
 
+use std::cell::Cell;
 use std::fmt::Write as _;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::Stdio;
+
+use tempfile::TempDir;
 
 use crate::{GitRepo, git_command};
 
@@ -116,4 +119,72 @@ pub fn make_changes(shape: &Shape, dir: &Path) {
         .unwrap()
         .success();
     assert!(ok, "git status failed");
+}
+
+/// Every directory a benchmark writes, removed only when the run ends.
+///
+/// Deleting a tree of 20,000 files makes the next file creations on the
+/// same filesystem much slower for a while on some filesystems (ext4
+/// without a journal skips recently deleted inodes one by one when it
+/// allocates new ones), so removing each clone after its iteration would
+/// time the previous iteration's clean-up instead of the job.
+#[derive(Debug)]
+pub struct Scratch {
+    root: TempDir,
+    next: Cell<usize>,
+}
+
+impl Scratch {
+    /// A new scratch directory, its name starting with `prefix`.
+    ///
+    /// # Panics
+    /// If the directory cannot be made (this is a benchmark helper).
+    pub fn new(prefix: &str) -> Self {
+        Self {
+            root: tempfile::Builder::new()
+                .prefix(prefix)
+                .tempdir()
+                .expect("make a scratch directory"),
+            next: Cell::new(0),
+        }
+    }
+
+    /// How many directories it holds.
+    pub fn len(&self) -> usize {
+        self.next.get()
+    }
+
+    /// Whether it holds none.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// A new empty directory.
+    ///
+    /// # Panics
+    /// If it cannot be made.
+    pub fn dir(&self) -> PathBuf {
+        let n = self.next.get();
+        self.next.set(n + 1);
+        let dir = self.root.path().join(format!("d{n:03}"));
+        std::fs::create_dir(&dir).expect("make a scratch directory");
+        dir
+    }
+
+    /// A clone of `source` sharing its objects (`--shared`: no copy of the
+    /// object database) with a full checkout.
+    ///
+    /// # Panics
+    /// If `git clone` fails.
+    pub fn clone_of(&self, source: &Path) -> PathBuf {
+        let dir = self.dir();
+        let ok = git_command(&dir)
+            .args(["clone", "-q", "--shared"])
+            .arg(source)
+            .arg(".")
+            .status()
+            .is_ok_and(|s| s.success());
+        assert!(ok, "git clone of {} failed", source.display());
+        dir
+    }
 }

@@ -40,51 +40,12 @@ use std::time::{Duration, Instant};
 use criterion::{BatchSize, Criterion, SamplingMode};
 use handoff_dev::git_command;
 use handoff_dev::s3::MotoServer;
-use handoff_dev::workload::{Shape, build};
+use handoff_dev::workload::{Scratch, Shape, build};
 use handoff_store::counting::Requests;
 use handoff_store::object_store::ObjectStore;
 use handoff_store::{BlobStore as _, ObjectStoreBackend};
-use tempfile::TempDir;
 
 const HANDOFF: &str = env!("CARGO_BIN_EXE_handoff");
-
-/// Scratch directories, removed only when the run ends (deleting a tree of
-/// 20,000 files slows the next file creations on some filesystems, which
-/// would time one iteration's clean-up in the next).
-struct Scratch {
-    root: TempDir,
-    next: Cell<usize>,
-}
-
-impl Scratch {
-    fn new() -> Self {
-        Self {
-            root: tempfile::Builder::new()
-                .prefix("handoff-cli-bench-")
-                .tempdir()
-                .unwrap(),
-            next: Cell::new(0),
-        }
-    }
-
-    fn dir(&self) -> PathBuf {
-        let n = self.next.get();
-        self.next.set(n + 1);
-        let dir = self.root.path().join(format!("d{n:03}"));
-        std::fs::create_dir(&dir).unwrap();
-        dir
-    }
-
-    /// A clone of `source` sharing its objects, fully checked out.
-    fn clone_of(&self, source: &Path) -> PathBuf {
-        let dir = self.dir();
-        run(git_command(&dir)
-            .args(["clone", "-q", "--shared"])
-            .arg(source)
-            .arg("."));
-        dir
-    }
-}
 
 fn run(cmd: &mut Command) -> String {
     let out = cmd.stderr(Stdio::inherit()).output().unwrap();
@@ -317,7 +278,7 @@ fn main() {
         summary.push_str(&line);
         summary.push('\n');
     };
-    let scratch = Scratch::new();
+    let scratch = Scratch::new("handoff-cli-bench-");
     let t = Instant::now();
     let (origin, source) = build(&shape);
     let source = source.path();

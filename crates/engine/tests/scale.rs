@@ -82,7 +82,10 @@ async fn a_failed_create_after_leaves_no_record_and_no_queue_entry() {
         })
         .await
         .unwrap_err();
-    assert!(failed.to_string().contains("could not be named"), "{failed}");
+    assert!(
+        failed.to_string().contains("could not be named"),
+        "{failed}"
+    );
     assert!(runs.pending().await.unwrap().is_empty());
     assert!(runs.get(record.id).await.is_err());
 
