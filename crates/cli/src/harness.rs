@@ -40,3 +40,39 @@ pub fn resolve(name: &str, command: &AgentCmdArgs) -> anyhow::Result<Arc<DynHarn
         ),
     })
 }
+
+/// The harness a session is queued for: [`resolve`], except that a
+/// `command` run needs no `--agent-cmd` to be queued (the worker that runs
+/// it names the command); what it supports is checked all the same.
+pub fn for_queueing(name: &str, command: &AgentCmdArgs) -> anyhow::Result<Arc<DynHarness>> {
+    if name == "command" && command.agent_cmd.is_none() {
+        return Ok(Arc::new(QueueOnly));
+    }
+    resolve(name, command)
+}
+
+/// The `command` harness without its command: enough to say what it
+/// supports (what any command harness supports); it runs no turn.
+#[derive(Debug)]
+struct QueueOnly;
+
+#[async_trait::async_trait]
+impl handoff_harness::Harness for QueueOnly {
+    fn kind(&self) -> handoff_harness::HarnessKind {
+        handoff_harness::HarnessKind::Other("command".to_owned())
+    }
+
+    fn directions(&self) -> Vec<handoff_harness::Direction> {
+        handoff_harness::Direction::ALL.to_vec()
+    }
+
+    async fn run_turn(
+        &self,
+        _turn: handoff_harness::Turn<'_>,
+    ) -> handoff_harness::Result<Vec<handoff_conversation::Message>> {
+        Err(handoff_harness::Error::TurnFailed {
+            harness: self.kind(),
+            reason: "no agent command was given (--agent-cmd CMD)".to_owned(),
+        })
+    }
+}

@@ -913,6 +913,21 @@ fn the_command_harness_runs_the_agent_cli_in_the_restored_workspace() {
             .unwrap()
             .contains("carried over")
     );
+
+    // A follow-up is queued without the command (the worker names it)...
+    let out = env.handoff(
+        &["follow-up", &run, "--prompt", "again", "--json"],
+        local.path(),
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let queued = json(&out);
+    assert_eq!(queued["record"]["state"], "queued");
+    assert_eq!(queued["record"]["sessions"], 2);
+    // ...and run by a worker that has it.
+    let out = env.handoff(&["worker", "--once", "--agent-cmd", &cmd], local.path());
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let shown = json(&env.handoff(&["show", &run, "--json"], local.path()));
+    assert_eq!(shown["state"], "ended", "{shown}");
 }
 
 #[test]

@@ -89,7 +89,7 @@ async fn run_with(
     options: &WorkerOptions,
 ) -> anyhow::Result<Option<RunRecord>> {
     let record = RunStore::new(store).get(run).await?.record;
-    let harness = crate::harness::resolve(&record.harness, command)?;
+    let harness = crate::harness::for_queueing(&record.harness, command)?;
     let env = LocalEnvironment::new(envs);
     let ran = run_session(store, run, &*harness, &env, options).await?;
     if let Some(ran) = &ran {
@@ -465,7 +465,7 @@ pub async fn queue_follow_up(
     command: &AgentCmdArgs,
 ) -> anyhow::Result<Session> {
     let record = RunStore::new(store).get(run).await?.record;
-    let harness = crate::harness::resolve(&record.harness, command)?;
+    let harness = crate::harness::for_queueing(&record.harness, command)?;
     let previous = record
         .last_session()
         .map(|s| s.agent.clone())
