@@ -93,10 +93,17 @@ pub async fn gc(store: &dyn Store, options: &GcOptions) -> Result<GcReport> {
     let pending = runs.pending().await?;
     for id in runs.list().await? {
         report.runs += 1;
-        // An unreadable record is fsck's business; what it names is kept
-        // only if something else names it too.
-        let Ok(loaded) = runs.get(id).await else {
-            continue;
+        let loaded = match runs.get(id).await {
+            Ok(loaded) => loaded,
+            // The store failed to read it: stop, before anything it names
+            // could be condemned.
+            Err(Error::Store(e)) if !e.is_not_found() && !e.is_corrupted() => {
+                return Err(Error::Store(e));
+            }
+            // A damaged or hostile record is fsck's business (and one gone
+            // since the listing is no one's); what it names is kept only
+            // if something else names it too.
+            Err(_) => continue,
         };
         let record = &loaded.record;
         let mut named: Vec<Digest> = record.conversation_head.into_iter().collect();
@@ -158,8 +165,13 @@ pub async fn gc(store: &dyn Store, options: &GcOptions) -> Result<GcReport> {
     report.documents = roots.len();
     for chunk in roots.chunks(BATCH) {
         for result in blobs.get_many(chunk).await {
-            // A missing or damaged root is fsck's business.
-            let Ok(data) = result else { continue };
+            let data = match result {
+                Ok(data) => data,
+                // A missing or damaged root is fsck's business.
+                Err(e) if e.is_not_found() || e.is_corrupted() => continue,
+                // A root the store failed to read stops the collection.
+                Err(e) => return Err(e.into()),
+            };
             if data.starts_with(br#"{"format":"handoff.snapshot/"#) {
                 if let Ok(manifest) = handoff_workspace::Manifest::from_json(&data) {
                     live.extend(manifest.digests());

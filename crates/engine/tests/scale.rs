@@ -507,6 +507,52 @@ async fn gc_removes_what_nothing_references_and_keeps_the_rest() {
     assert!(checked.problems.is_empty(), "{:?}", checked.problems);
 }
 
+/// A run record the store fails to read (an I/O error, not a damaged
+/// record) stops garbage collection before anything is condemned: what
+/// that record names must not go because of a passing failure.
+#[tokio::test]
+async fn gc_stops_when_a_run_record_cannot_be_read() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = FsStore::new(dir.path());
+    let repo = repo_with_changes();
+    let conversation = Conversation::new("kept", "scripted");
+    let harness = ScriptedHarness::echo("scripted");
+    let local = MemoryStore::new();
+    let pushed = push(&store, push_request(&repo, &conversation, &harness, &local))
+        .await
+        .unwrap();
+    // Its record's only version becomes something no read succeeds on.
+    let versions = dir.path().join(format!("docs/runs/{}", pushed.run));
+    let version = std::fs::read_dir(&versions)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.extension().is_some_and(|x| x == "v"))
+        .unwrap();
+    std::fs::remove_file(&version).unwrap();
+    std::fs::create_dir(&version).unwrap();
+    let later = GcOptions {
+        grace: Duration::from_secs(3600),
+        now: SystemTime::now() + Duration::from_secs(2 * 3600),
+        ..GcOptions::default()
+    };
+    let err = gc(&store, &later).await.unwrap_err();
+    assert!(matches!(err, handoff_engine::Error::Store(_)), "{err}");
+
+    // Readable again, the record keeps everything it names.
+    std::fs::remove_dir(&version).unwrap();
+    let runs = RunStore::new(&store);
+    runs.create(&pushed.record).await.unwrap();
+    let report = gc(&store, &later).await.unwrap();
+    assert_eq!(report.store.condemned, 0, "{report:?}");
+    let start = pushed.record.sessions[0].start[0].snapshot;
+    let manifest = handoff_workspace::load_manifest(&store, &start)
+        .await
+        .unwrap();
+    for digest in manifest.digests() {
+        store.get(&digest).await.unwrap();
+    }
+}
+
 /// Writes a version of the record that changes nothing.
 async fn runs_touch(store: &MemoryStore, run: handoff_engine::RunId) {
     let runs = RunStore::new(store);
