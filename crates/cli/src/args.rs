@@ -357,7 +357,7 @@ pub struct ContinueArgs {
     /// uncommitted, since its base) to the working tree, best-effort.
     #[arg(long)]
     pub apply: bool,
-    /// The branch to write [default: handoff/<run-id>].
+    /// The branch to write (default: handoff/RUN, RUN being the run id).
     #[arg(long, value_name = "NAME")]
     pub branch: Option<String>,
     /// Move the branch even when it no longer points at a commit of this

@@ -8,7 +8,7 @@
 //! end-of-session snapshots and records the session as ended. Any failure
 //! marks the session and run failed with the reason.
 //!
-//! [`Environment`](crate::Environment) lets hosts provide their own
+//! [`Environment`] lets hosts provide their own
 //! sandboxes; [`LocalEnvironment`](crate::LocalEnvironment) (scratch
 //! directories on this machine) is the default.
 //!

@@ -28,6 +28,8 @@ use async_trait::async_trait;
 use bytes::Bytes;
 use futures_util::stream::{self, StreamExt, TryStreamExt};
 
+#[cfg(doc)]
+use crate::BlobStore;
 use crate::pack::{self, Entry, Index, PackBuilder, PackRecord};
 use crate::raw::{Area, Objects};
 use crate::{Digest, Error, MANY_IN_FLIGHT, Put, Result};
@@ -36,8 +38,8 @@ use crate::{Digest, Error, MANY_IN_FLIGHT, Put, Result};
 /// refreshed.
 pub const VIEW_TTL: Duration = Duration::from_secs(30);
 
-/// How long a view refreshed by [`prepare`] stands in for the refresh the
-/// next [`put_many`] would make. Reusing a view this old is as safe as
+/// How long a view refreshed by [`BlobStore::prepare`] stands in for the
+/// refresh the next [`BlobStore::put_many`] would make. Reusing a view this old is as safe as
 /// reusing one refreshed at the batch's start: garbage collection restores
 /// what a writer names within its grace period (see [`crate::maintain`]).
 pub const PREPARED_TTL: Duration = Duration::from_secs(60);

@@ -2,8 +2,8 @@
 //! immutable objects in a few [`Area`]s, each named by a [`Digest`].
 //!
 //! Every backend implements it; the blob operations of layout v2 (packs,
-//! indexes, garbage collection) are written once on top of it
-//! ([`packed`](crate::packed)). Hosts never need it; integrity checks and
+//! indexes, garbage collection) are written once on top of it (the
+//! crate's private `packed` module). Hosts never need it; integrity checks and
 //! tests use it to look at (and damage) what a store holds.
 
 use std::ops::Range;

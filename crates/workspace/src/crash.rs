@@ -6,7 +6,7 @@
 //! enables: with it, setting `HANDOFF_CRASH_AT=<point>` (or
 //! `<point>@<n>`, the n-th time the point is reached) aborts the process
 //! there, as `kill -9` would — no destructor runs, nothing is cleaned up.
-//! Without the feature, [`point`] is an empty inline function.
+//! Without the feature, the crate's `point` is an empty inline function.
 
 /// Where apply writes a file: the temporary file is complete, not renamed.
 pub const FILE_WRITTEN: &str = "apply:file-written";
