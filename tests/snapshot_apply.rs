@@ -252,6 +252,33 @@ async fn exclusions_and_secret_scanning_of_a_capture() {
     );
 }
 
+/// A capture large enough to be scanned on several threads finds every
+/// secret, each once, wherever it falls among the contents.
+#[test]
+fn secrets_are_found_among_many_files() {
+    let a = base_repo();
+    let key = format!("AKIA{}", "Q3EGRDBSAK7XFZMN");
+    let mut expected = Vec::new();
+    for i in 0..600 {
+        let path = format!("many/file{i:03}.txt");
+        if i % 150 == 7 {
+            a.write(&path, format!("line one\nkey = {key}\n"));
+            expected.push((path, Some(2), "aws-access-key-id"));
+        } else {
+            a.write(&path, format!("nothing secret in file {i}\n"));
+        }
+    }
+    let capture = handoff_workspace::capture(a.path(), &SnapshotOptions::default()).unwrap();
+    assert!(capture.contents.len() >= 600);
+    let findings: Vec<(String, Option<u32>, &str)> = handoff_workspace::Scanner::builtin()
+        .unwrap()
+        .scan_capture(&capture)
+        .into_iter()
+        .map(|f| (f.path, f.line, f.rule))
+        .collect();
+    assert_eq!(findings, expected);
+}
+
 #[tokio::test]
 async fn an_interrupted_apply_is_cleaned_up_by_the_next() {
     let a = base_repo();

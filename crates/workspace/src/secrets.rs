@@ -202,6 +202,9 @@ impl std::fmt::Debug for Scanner {
     }
 }
 
+/// Fewer contents than this per thread are scanned on one thread.
+const SCAN_MIN_PER_THREAD: usize = 64;
+
 static BUILTIN: LazyLock<Result<Scanner, regex::Error>> = LazyLock::new(Scanner::compile);
 
 /// The built-in rules failed to compile (a bug in this crate).
@@ -284,7 +287,11 @@ impl Scanner {
     /// `history:commit <oid>`).
     pub fn scan_capture(&self, capture: &Capture) -> Vec<Finding> {
         let mut out = Vec::new();
-        let mut labels: std::collections::HashMap<handoff_store::Digest, String> =
+        // Every place each content is, each file once: the same secret in
+        // several files is reported in each (fixing one must not hide the
+        // others), but a file whose staged or base content is its working
+        // content is reported once.
+        let mut labels: std::collections::HashMap<handoff_store::Digest, Vec<String>> =
             std::collections::HashMap::new();
         for entry in &capture.manifest.entries {
             let content = |o: &Option<crate::Object>| {
@@ -297,25 +304,66 @@ impl Scanner {
             {
                 out.push(finding);
             }
+            let mut this_file = Vec::new();
             for (digest, label) in [
                 (content(&entry.result), entry.path.clone()),
                 (content(&entry.index), format!("{} (staged)", entry.path)),
                 (content(&entry.base), format!("{} (base)", entry.path)),
             ] {
-                if let Some(digest) = digest {
-                    labels.entry(digest).or_insert(label);
+                if let Some(digest) = digest
+                    && !this_file.contains(&digest)
+                {
+                    this_file.push(digest);
+                    labels.entry(digest).or_default().push(label);
                 }
             }
         }
         for (digest, label) in &capture.history_labels {
-            labels.entry(*digest).or_insert_with(|| label.clone());
+            let places = labels.entry(*digest).or_default();
+            if places.is_empty() {
+                places.push(label.clone());
+            }
         }
-        for (digest, data) in &capture.contents {
-            let label = labels
-                .get(digest)
-                .cloned()
-                .unwrap_or_else(|| format!("snapshot content {digest}"));
-            out.extend(self.scan_content(&label, data));
+        let contents: Vec<(&handoff_store::Digest, &bytes::Bytes)> =
+            capture.contents.iter().collect();
+        let scan = |chunk: &[(&handoff_store::Digest, &bytes::Bytes)]| {
+            let mut found = Vec::new();
+            for (digest, data) in chunk {
+                let unnamed = [format!("snapshot content {digest}")];
+                let places = labels
+                    .get(digest)
+                    .filter(|places| !places.is_empty())
+                    .map_or(&unnamed[..], Vec::as_slice);
+                let findings = self.scan_content(&places[0], data);
+                for place in places {
+                    found.extend(findings.iter().map(|f| Finding {
+                        path: place.clone(),
+                        ..f.clone()
+                    }));
+                }
+            }
+            found
+        };
+        // Regular expressions over every byte: CPU work, spread over the
+        // cores when there is enough of it.
+        let cores = std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get);
+        let per_thread = contents.len().div_ceil(cores).max(SCAN_MIN_PER_THREAD);
+        if contents.len() <= per_thread {
+            out.extend(scan(&contents));
+        } else {
+            std::thread::scope(|threads| {
+                let running: Vec<_> = contents
+                    .chunks(per_thread)
+                    .map(|chunk| threads.spawn(|| scan(chunk)))
+                    .collect();
+                for thread in running {
+                    match thread.join() {
+                        Ok(found) => out.extend(found),
+                        // A scan that panicked is a bug; never a silent pass.
+                        Err(panic) => std::panic::resume_unwind(panic),
+                    }
+                }
+            });
         }
         out.sort();
         out.dedup();
