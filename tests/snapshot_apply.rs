@@ -236,12 +236,7 @@ async fn exclusions_and_secret_scanning_of_a_capture() {
         .collect();
     assert_eq!(paths, vec![".env", "src/config.rs"]);
 
-    let findings: Vec<(String, Option<u32>, &str)> = handoff_workspace::Scanner::builtin()
-        .unwrap()
-        .scan_capture(&capture)
-        .into_iter()
-        .map(|f| (f.path, f.line, f.rule))
-        .collect();
+    let findings = findings_of(&capture);
     assert_eq!(
         findings,
         vec![
@@ -250,6 +245,16 @@ async fn exclusions_and_secret_scanning_of_a_capture() {
             ("src/config.rs".to_owned(), Some(2), "aws-access-key-id"),
         ]
     );
+}
+
+/// What the built-in scanner finds in `capture`: path, line and rule.
+fn findings_of(capture: &handoff_workspace::Capture) -> Vec<(String, Option<u32>, &'static str)> {
+    handoff_workspace::Scanner::builtin()
+        .unwrap()
+        .scan_capture(capture)
+        .into_iter()
+        .map(|f| (f.path, f.line, f.rule))
+        .collect()
 }
 
 /// A capture large enough to be scanned on several threads finds every
@@ -270,12 +275,7 @@ fn secrets_are_found_among_many_files() {
     }
     let capture = handoff_workspace::capture(a.path(), &SnapshotOptions::default()).unwrap();
     assert!(capture.contents.len() >= 600);
-    let findings: Vec<(String, Option<u32>, &str)> = handoff_workspace::Scanner::builtin()
-        .unwrap()
-        .scan_capture(&capture)
-        .into_iter()
-        .map(|f| (f.path, f.line, f.rule))
-        .collect();
+    let findings = findings_of(&capture);
     assert_eq!(findings, expected);
 }
 

@@ -11,8 +11,8 @@ use handoff_conversation::{Conversation, ConversationId};
 use handoff_dev::GitRepo;
 use handoff_engine::gc::{GcOptions, gc};
 use handoff_engine::{
-    Compaction, LocalEnvironment, Push, RepoSnapshot, RunRecord, RunState, RunStore, Session,
-    WorkEvent, WorkerOptions, follow_up, push, work_pass,
+    Compaction, LocalEnvironment, Push, Pushed, RepoSnapshot, RunRecord, RunState, RunStore,
+    Session, WorkEvent, WorkerOptions, follow_up, push, work_pass,
 };
 use handoff_harness::ScriptedHarness;
 use handoff_store::counting::{Method, Requests};
@@ -46,23 +46,32 @@ fn repo_with_changes() -> GitRepo {
     repo
 }
 
-fn push_request<'a>(
-    repo: &'a GitRepo,
-    conversation: &'a Conversation,
-    harness: &'a ScriptedHarness,
-    local: &'a MemoryStore,
-) -> Push<'a> {
-    Push {
-        workspace: repo.path(),
-        conversation,
-        harness,
-        attachments_from: local,
-        prompt: Some("go".into()),
-        agent: Default::default(),
-        snapshot: SnapshotOptions::default(),
-        allow_secrets: false,
-        variants: 1,
-    }
+/// Pushes the repository at `workspace` with a new conversation titled
+/// `title` (scripted harness, no attachments).
+async fn push_run(
+    store: &dyn handoff_store::Store,
+    workspace: &std::path::Path,
+    title: &str,
+) -> Pushed {
+    let conversation = Conversation::new(title, "scripted");
+    let harness = ScriptedHarness::echo("scripted");
+    let local = MemoryStore::new();
+    push(
+        store,
+        Push {
+            workspace,
+            conversation: &conversation,
+            harness: &harness,
+            attachments_from: &local,
+            prompt: Some("go".into()),
+            agent: Default::default(),
+            snapshot: SnapshotOptions::default(),
+            allow_secrets: false,
+            variants: 1,
+        },
+    )
+    .await
+    .unwrap()
 }
 
 /// What a record is created after fails: no record, and the queue entry
@@ -99,12 +108,8 @@ async fn the_queue_lists_waiting_and_running_sessions_and_nothing_else() {
     let store = MemoryStore::new();
     let runs = RunStore::new(&store);
     let repo = repo_with_changes();
-    let conversation = Conversation::new("queue", "scripted");
+    let pushed = push_run(&store, repo.path(), "queue").await;
     let harness = ScriptedHarness::echo("scripted");
-    let local = MemoryStore::new();
-    let pushed = push(&store, push_request(&repo, &conversation, &harness, &local))
-        .await
-        .unwrap();
     let first = pushed.record.sessions[0].id;
     let pending: Vec<_> = runs.pending().await.unwrap();
     assert_eq!(
@@ -384,23 +389,7 @@ async fn gc_while_a_push_is_in_flight_loses_nothing() {
     let pusher = {
         let repo_path = repo.path().to_owned();
         let store = handle();
-        tokio::spawn(async move {
-            let conversation = Conversation::new("in flight", "scripted");
-            let harness = ScriptedHarness::echo("scripted");
-            let local = MemoryStore::new();
-            let request = Push {
-                workspace: &repo_path,
-                conversation: &conversation,
-                harness: &harness,
-                attachments_from: &local,
-                prompt: Some("go".into()),
-                agent: Default::default(),
-                snapshot: SnapshotOptions::default(),
-                allow_secrets: false,
-                variants: 1,
-            };
-            push(&store, request).await.unwrap()
-        })
+        tokio::spawn(async move { push_run(&store, &repo_path, "in flight").await })
     };
     tokio::time::timeout(Duration::from_secs(120), paused.notified())
         .await
@@ -458,12 +447,7 @@ async fn gc_while_a_push_is_in_flight_loses_nothing() {
 async fn gc_removes_what_nothing_references_and_keeps_the_rest() {
     let store = MemoryStore::new();
     let repo = repo_with_changes();
-    let conversation = Conversation::new("kept", "scripted");
-    let harness = ScriptedHarness::echo("scripted");
-    let local = MemoryStore::new();
-    let pushed = push(&store, push_request(&repo, &conversation, &harness, &local))
-        .await
-        .unwrap();
+    let pushed = push_run(&store, repo.path(), "kept").await;
     // A standalone snapshot (someone holds its id) and garbage.
     repo.write("b.txt", "b, changed later\n");
     let standalone = handoff_workspace::snapshot(repo.path(), &store, &SnapshotOptions::default())
@@ -515,12 +499,7 @@ async fn gc_stops_when_a_run_record_cannot_be_read() {
     let dir = tempfile::tempdir().unwrap();
     let store = FsStore::new(dir.path());
     let repo = repo_with_changes();
-    let conversation = Conversation::new("kept", "scripted");
-    let harness = ScriptedHarness::echo("scripted");
-    let local = MemoryStore::new();
-    let pushed = push(&store, push_request(&repo, &conversation, &harness, &local))
-        .await
-        .unwrap();
+    let pushed = push_run(&store, repo.path(), "kept").await;
     // Its record's only version becomes something no read succeeds on.
     let versions = dir.path().join(format!("docs/runs/{}", pushed.run));
     let version = std::fs::read_dir(&versions)
