@@ -12,27 +12,40 @@ pub fn find_on_path(names: &[&str]) -> Option<PathBuf> {
         .find(|candidate| candidate.is_file())
 }
 
-/// Cuts lines that are not JSON objects — the torn tail a killed agent CLI
-/// leaves — so the session file stays valid for the next resume. Rewrites
-/// atomically, and only when something had to be cut.
+/// Cuts the torn tail a killed agent CLI leaves — whatever follows the
+/// last line that is a whole JSON object (a half-written line, a split
+/// UTF-8 sequence) — so the session file stays valid for the next resume.
+/// Everything before it is kept byte for byte, lines the reader does not
+/// understand included: only the tail can be torn, since the CLIs append.
+/// Rewrites atomically, and only when something had to be cut; a missing
+/// file is left missing.
 pub fn cut_torn_lines(file: &Path) -> std::io::Result<()> {
-    let Ok(text) = std::fs::read_to_string(file) else {
-        return Ok(());
+    let data = match std::fs::read(file) {
+        Ok(data) => data,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(e),
     };
-    let good: Vec<&str> = text
-        .lines()
-        .filter(|l| {
-            matches!(
-                serde_json::from_str::<serde_json::Value>(l),
-                Ok(serde_json::Value::Object(_))
-            )
-        })
-        .collect();
-    if good.len() == text.lines().count() && (text.is_empty() || text.ends_with('\n')) {
+    // The end of the last line that is a whole JSON object.
+    let mut intact = 0;
+    let mut start = 0;
+    for line in data.split_inclusive(|&b| b == b'\n') {
+        let end = start + line.len();
+        if matches!(
+            serde_json::from_slice::<serde_json::Value>(line.trim_ascii()),
+            Ok(serde_json::Value::Object(_))
+        ) {
+            intact = end;
+        }
+        start = end;
+    }
+    if intact == data.len() && (data.is_empty() || data.ends_with(b"\n")) {
         return Ok(());
     }
-    let mut fixed = good.join("\n");
-    fixed.push('\n');
+    let mut fixed = data;
+    fixed.truncate(intact);
+    if !fixed.is_empty() && !fixed.ends_with(b"\n") {
+        fixed.push(b'\n');
+    }
     let tmp = file.with_extension("handoff-repair");
     std::fs::write(&tmp, fixed)?;
     std::fs::rename(&tmp, file)
@@ -59,6 +72,32 @@ mod tests {
             before,
             "a valid file is left alone"
         );
+    }
+
+    /// A line the reader would skip, in the middle, stays; a whole last
+    /// line without its newline gets one; a tail torn inside a UTF-8
+    /// sequence goes; a missing file stays missing.
+    #[test]
+    fn keeps_everything_before_the_tail() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("s.jsonl");
+        let mut torn =
+            b"{\"a\":1}\nnot json, but not torn\n\n{\"b\":\"\xc3\xa9\"}\n{\"c\":\"\xc3".to_vec();
+        std::fs::write(&file, &torn).unwrap();
+        cut_torn_lines(&file).unwrap();
+        torn.truncate(torn.len() - b"{\"c\":\"\xc3".len());
+        assert_eq!(std::fs::read(&file).unwrap(), torn);
+
+        std::fs::write(&file, "{\"a\":1}\n{\"b\":2}").unwrap();
+        cut_torn_lines(&file).unwrap();
+        assert_eq!(
+            std::fs::read_to_string(&file).unwrap(),
+            "{\"a\":1}\n{\"b\":2}\n"
+        );
+
+        let missing = dir.path().join("missing.jsonl");
+        cut_torn_lines(&missing).unwrap();
+        assert!(!missing.exists());
     }
 }
 
