@@ -51,6 +51,33 @@ pub struct StoredAt {
     pub range: Range<u64>,
 }
 
+/// How errors of [`FsStore::write_through_temp`] name what was written.
+#[derive(Debug)]
+struct Written {
+    no_parent: &'static str,
+    create: &'static str,
+    write: &'static str,
+    flush: &'static str,
+    rename: &'static str,
+}
+
+impl Written {
+    const BLOB: Self = Self {
+        no_parent: "blob path has no parent directory",
+        create: "create temporary file for blob",
+        write: "write blob",
+        flush: "flush blob",
+        rename: "rename blob into place",
+    };
+    const OBJECT: Self = Self {
+        no_parent: "object path has no parent directory",
+        create: "create temporary file for",
+        write: "write",
+        flush: "flush",
+        rename: "rename into place",
+    };
+}
+
 impl FsStore {
     /// A store rooted at `root`. The directory is created on first write.
     pub fn new(root: impl Into<PathBuf>) -> Self {
@@ -99,11 +126,12 @@ impl FsStore {
     }
 
     /// Writes `data` to `path` through a temporary file in its directory
-    /// (created when missing), flushed when the store syncs.
-    fn write_through_temp(&self, path: &Path, data: &[u8]) -> Result<()> {
+    /// (created when missing), flushed when the store syncs; `what` names
+    /// the object in errors.
+    fn write_through_temp(&self, path: &Path, data: &[u8], what: &Written) -> Result<()> {
         let dir = path.parent().ok_or_else(|| Error::InvalidLocation {
             location: path.display().to_string(),
-            reason: "object path has no parent directory".to_owned(),
+            reason: what.no_parent.to_owned(),
         })?;
         let io_err = |action: &'static str| {
             let path = path.to_owned();
@@ -114,6 +142,8 @@ impl FsStore {
             }
         };
         let temp_file = || tempfile::Builder::new().prefix(".tmp-").tempfile_in(dir);
+        // The directory usually exists already: create it only when the
+        // temporary file cannot be made without it.
         let mut tmp = match temp_file() {
             Err(e) if e.kind() == io::ErrorKind::NotFound => {
                 std::fs::create_dir_all(dir).map_err(|source| Error::Io {
@@ -125,14 +155,14 @@ impl FsStore {
             }
             other => other,
         }
-        .map_err(io_err("create temporary file for"))?;
-        tmp.write_all(data).map_err(io_err("write"))?;
+        .map_err(io_err(what.create))?;
+        tmp.write_all(data).map_err(io_err(what.write))?;
         if self.sync {
-            tmp.as_file().sync_data().map_err(io_err("flush"))?;
+            tmp.as_file().sync_data().map_err(io_err(what.flush))?;
         }
         tmp.persist(path)
             .map_err(|e| e.error)
-            .map_err(io_err("rename into place"))?;
+            .map_err(io_err(what.rename))?;
         Ok(())
     }
 
@@ -246,42 +276,9 @@ impl FsStore {
                 new_bytes: 0,
             });
         }
-        let dir = path.parent().ok_or_else(|| Error::InvalidLocation {
-            location: path.display().to_string(),
-            reason: "blob path has no parent directory".to_owned(),
-        })?;
-        let io_err = |action: &'static str| {
-            let path = path.clone();
-            move |source: io::Error| Error::Io {
-                action,
-                path,
-                source,
-            }
-        };
-        let temp_file = || tempfile::Builder::new().prefix(".tmp-").tempfile_in(dir);
-        // The shard directory usually exists already: create it only when
-        // the temporary file cannot be made without it.
-        let mut tmp = match temp_file() {
-            Err(e) if e.kind() == io::ErrorKind::NotFound => {
-                std::fs::create_dir_all(dir).map_err(|source| Error::Io {
-                    action: "create directory",
-                    path: dir.to_owned(),
-                    source,
-                })?;
-                temp_file()
-            }
-            other => other,
-        }
-        .map_err(io_err("create temporary file for blob"))?;
-        tmp.write_all(data).map_err(io_err("write blob"))?;
-        if self.sync {
-            tmp.as_file().sync_data().map_err(io_err("flush blob"))?;
-        }
         // Another writer may have stored the same content meanwhile; renaming
         // over it is harmless because both have identical bytes.
-        tmp.persist(&path)
-            .map_err(|e| e.error)
-            .map_err(io_err("rename blob into place"))?;
+        self.write_through_temp(&path, data, &Written::BLOB)?;
         tracing::trace!(%digest, len = data.len(), "stored blob");
         Ok(Put {
             digest,
@@ -899,7 +896,7 @@ impl Objects for FsStore {
                 if path.is_file() {
                     return Ok(false);
                 }
-                this.write_through_temp(&path, &data)?;
+                this.write_through_temp(&path, &data, &Written::OBJECT)?;
                 Ok(true)
             },
         )
@@ -911,7 +908,7 @@ impl Objects for FsStore {
         let path = self.object_path(area, name);
         blocking(
             || format!("replace {} {name}", area.noun()),
-            move || this.write_through_temp(&path, &data),
+            move || this.write_through_temp(&path, &data, &Written::OBJECT),
         )
         .await
     }
