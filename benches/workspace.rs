@@ -38,14 +38,12 @@
     reason = "a benchmark harness: panics and prints are its interface"
 )]
 
-use std::io::Write as _;
 use std::path::{Path, PathBuf};
-use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use criterion::{BatchSize, Criterion, SamplingMode};
 use handoff_dev::git_command;
-use handoff_dev::workload::{Scratch, Shape, build, content, make_changes};
+use handoff_dev::workload::{Scratch, Shape, build, content, git_capture, git_patch, make_changes};
 use handoff_store::{BlobStore, Digest, FsStore};
 use handoff_workspace::{ApplyOptions, Snapshot, SnapshotOptions, apply, capture, snapshot};
 
@@ -83,64 +81,6 @@ fn git_bundle(dir: &Path, out: &Path) {
         .unwrap()
         .success();
     assert!(ok, "git bundle create failed");
-}
-
-/// git doing the capture-and-store job: a stash commit of the tracked
-/// changes, and the untracked files written as blobs, all into `objects`
-/// (an empty directory; the repository's own objects are an alternate).
-fn git_capture(source: &Path, objects: &Path, untracked: &str) {
-    let git = |args: &[&str]| {
-        let mut cmd = git_command(source);
-        cmd.args(args).env("GIT_OBJECT_DIRECTORY", objects).env(
-            "GIT_ALTERNATE_OBJECT_DIRECTORIES",
-            source.join(".git/objects"),
-        );
-        cmd
-    };
-    let out = git(&["stash", "create"]).output().unwrap();
-    assert!(out.status.success(), "git stash create failed");
-    assert!(!out.stdout.is_empty(), "git stash create found no changes");
-    let mut child = git(&["hash-object", "-w", "--stdin-paths"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::null())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(untracked.as_bytes())
-        .unwrap();
-    assert!(child.wait().unwrap().success(), "git hash-object failed");
-}
-
-/// `git diff --binary HEAD` of everything `snapshot` carries: the untracked
-/// files are marked intent-to-add in a copy of the index, so the source's
-/// own index is untouched.
-fn git_patch(source: &Path, untracked: &str, work: &Path) -> PathBuf {
-    let index = work.join("patch-index");
-    std::fs::copy(source.join(".git/index"), &index).unwrap();
-    let mut add = git_command(source)
-        .args(["add", "-N", "--pathspec-from-file=-"])
-        .env("GIT_INDEX_FILE", &index)
-        .stdin(Stdio::piped())
-        .spawn()
-        .unwrap();
-    add.stdin
-        .take()
-        .unwrap()
-        .write_all(untracked.as_bytes())
-        .unwrap();
-    assert!(add.wait().unwrap().success(), "git add -N failed");
-    let out = git_command(source)
-        .args(["diff", "--binary", "HEAD"])
-        .env("GIT_INDEX_FILE", &index)
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "git diff failed");
-    let patch = work.join("changes.patch");
-    std::fs::write(&patch, out.stdout).unwrap();
-    patch
 }
 
 fn git_apply(target: &Path, patch: &Path) {

@@ -7,6 +7,7 @@
 
 use std::cell::Cell;
 use std::fmt::Write as _;
+use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 
@@ -187,4 +188,75 @@ impl Scratch {
         assert!(ok, "git clone of {} failed", source.display());
         dir
     }
+}
+
+/// git doing the capture-and-store job: a stash commit of the tracked
+/// changes, and the untracked files written as blobs, all into `objects`
+/// (an empty directory; the repository's own objects are an alternate):
+/// the reference side of the snapshot benchmarks.
+///
+/// # Panics
+/// If a git command fails (this is a benchmark helper).
+pub fn git_capture(source: &Path, objects: &Path, untracked: &str) {
+    let git = |args: &[&str]| {
+        let mut cmd = git_command(source);
+        cmd.args(args).env("GIT_OBJECT_DIRECTORY", objects).env(
+            "GIT_ALTERNATE_OBJECT_DIRECTORIES",
+            source.join(".git/objects"),
+        );
+        cmd
+    };
+    let out = git(&["stash", "create"]).output().expect("run git");
+    assert!(out.status.success(), "git stash create failed");
+    assert!(!out.stdout.is_empty(), "git stash create found no changes");
+    let mut child = git(&["hash-object", "-w", "--stdin-paths"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .spawn()
+        .expect("run git");
+    child
+        .stdin
+        .take()
+        .expect("git's standard input")
+        .write_all(untracked.as_bytes())
+        .expect("write to git");
+    assert!(
+        child.wait().expect("wait for git").success(),
+        "git hash-object failed"
+    );
+}
+
+/// `git diff --binary HEAD` of everything `snapshot` carries: the untracked
+/// files are marked intent-to-add in a copy of the index, so the source's
+/// own index is untouched. The reference side of the apply benchmarks.
+///
+/// # Panics
+/// If a git command fails.
+pub fn git_patch(source: &Path, untracked: &str, work: &Path) -> PathBuf {
+    let index = work.join("patch-index");
+    std::fs::copy(source.join(".git/index"), &index).expect("copy the index");
+    let mut add = git_command(source)
+        .args(["add", "-N", "--pathspec-from-file=-"])
+        .env("GIT_INDEX_FILE", &index)
+        .stdin(Stdio::piped())
+        .spawn()
+        .expect("run git");
+    add.stdin
+        .take()
+        .expect("git's standard input")
+        .write_all(untracked.as_bytes())
+        .expect("write to git");
+    assert!(
+        add.wait().expect("wait for git").success(),
+        "git add -N failed"
+    );
+    let out = git_command(source)
+        .args(["diff", "--binary", "HEAD"])
+        .env("GIT_INDEX_FILE", &index)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "git diff failed");
+    let patch = work.join("changes.patch");
+    std::fs::write(&patch, out.stdout).expect("write the patch");
+    patch
 }

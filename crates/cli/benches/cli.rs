@@ -30,9 +30,8 @@
 )]
 
 use std::cell::Cell;
-use std::io::Write as _;
 use std::net::{TcpListener, TcpStream};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -40,7 +39,7 @@ use std::time::{Duration, Instant};
 use criterion::{BatchSize, Criterion, SamplingMode};
 use handoff_dev::git_command;
 use handoff_dev::s3::MotoServer;
-use handoff_dev::workload::{Scratch, Shape, build};
+use handoff_dev::workload::{Scratch, Shape, build, git_capture, git_patch};
 use handoff_store::counting::Requests;
 use handoff_store::object_store::ObjectStore;
 use handoff_store::{BlobStore as _, ObjectStoreBackend};
@@ -126,58 +125,6 @@ fn pairs<S, T>(
         out.ratios.push(x / y);
     }
     out
-}
-
-/// git capturing everything uncommitted: a stash commit of the tracked
-/// changes and the untracked files as blobs, into `objects` (empty; the
-/// repository's own objects an alternate).
-fn git_capture(source: &Path, objects: &Path, untracked: &str) {
-    let git = |args: &[&str]| {
-        let mut cmd = git_command(source);
-        cmd.args(args).env("GIT_OBJECT_DIRECTORY", objects).env(
-            "GIT_ALTERNATE_OBJECT_DIRECTORIES",
-            source.join(".git/objects"),
-        );
-        cmd
-    };
-    run(git(&["stash", "create"]).stdout(Stdio::null()));
-    let mut child = git(&["hash-object", "-w", "--stdin-paths"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::null())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(untracked.as_bytes())
-        .unwrap();
-    assert!(child.wait().unwrap().success());
-}
-
-/// `git diff --binary HEAD` of everything a snapshot carries (untracked
-/// files through intent-to-add in a copy of the index).
-fn git_patch(source: &Path, untracked: &str, work: &Path) -> PathBuf {
-    let index = work.join("patch-index");
-    std::fs::copy(source.join(".git/index"), &index).unwrap();
-    let mut add = git_command(source)
-        .args(["add", "-N", "--pathspec-from-file=-"])
-        .env("GIT_INDEX_FILE", &index)
-        .stdin(Stdio::piped())
-        .spawn()
-        .unwrap();
-    add.stdin
-        .take()
-        .unwrap()
-        .write_all(untracked.as_bytes())
-        .unwrap();
-    assert!(add.wait().unwrap().success());
-    let patch = work.join("changes.patch");
-    let diff = run(git_command(source)
-        .args(["diff", "--binary", "HEAD"])
-        .env("GIT_INDEX_FILE", &index));
-    std::fs::write(&patch, diff).unwrap();
-    patch
 }
 
 /// A `git daemon` serving `base` on a free loopback port, pushes allowed.
