@@ -37,55 +37,42 @@ fn key(id: ConversationId) -> Result<DocKey> {
 /// that it can be found again by id; returns the blob's digest.
 pub async fn save_named(store: &dyn Store, conversation: &Conversation) -> Result<Digest> {
     let blobs: &dyn BlobStore = store;
-    let docs: &dyn DocumentStore = store;
     let digest = save(blobs, conversation).await?;
-    let key = key(conversation.id)?;
-    let pointer = Bytes::from(digest.to_string());
-    match docs.get_latest(&key).await? {
-        Some(current) if current.data == pointer => {}
-        Some(current) => {
-            docs.update(&key, current.version, pointer).await?;
-        }
-        None => {
-            docs.create(&key, pointer).await?;
-        }
-    }
+    repoint(store, &key(conversation.id)?, digest).await?;
     Ok(digest)
 }
 
-/// [`save_named`] for a conversation just made (a fork, with a new id): its
-/// name is created without first reading whether it exists — one request
-/// fewer on an object store. Should the name exist after all, it is updated
-/// as [`save_named`] would.
-pub async fn save_new_named(store: &dyn Store, conversation: &Conversation) -> Result<Digest> {
-    let blobs: &dyn BlobStore = store;
-    let digest = save(blobs, conversation).await?;
-    name_new(store, conversation.id, digest).await?;
-    Ok(digest)
-}
-
-/// Names the stored conversation blob `digest` as conversation `id`, as
-/// [`save_new_named`] does, for a caller that stored the blob itself (a
-/// push stores it in its batch).
+/// Names the stored conversation blob `digest` as conversation `id`, for a
+/// conversation just made (a fork, with a new id) whose blob the caller
+/// stored (a push stores it in its batch): the name is created without
+/// first reading whether it exists — one request fewer on an object store.
+/// Should it exist after all, it is pointed at `digest` as [`save_named`]
+/// would.
 pub async fn name_new(store: &dyn Store, id: ConversationId, digest: Digest) -> Result<()> {
     let docs: &dyn DocumentStore = store;
     let key = key(id)?;
-    let pointer = Bytes::from(digest.to_string());
-    match docs.create(&key, pointer.clone()).await {
+    match docs.create(&key, Bytes::from(digest.to_string())).await {
         Ok(_) => Ok(()),
-        Err(e) if e.is_conflict() => match docs.get_latest(&key).await? {
-            Some(current) if current.data == pointer => Ok(()),
-            Some(current) => {
-                docs.update(&key, current.version, pointer).await?;
-                Ok(())
-            }
-            None => {
-                docs.create(&key, pointer).await?;
-                Ok(())
-            }
-        },
+        Err(e) if e.is_conflict() => repoint(store, &key, digest).await,
         Err(e) => Err(e.into()),
     }
+}
+
+/// Points the name `key` at `digest`: read first, written only when it
+/// points elsewhere or does not exist.
+async fn repoint(store: &dyn Store, key: &DocKey, digest: Digest) -> Result<()> {
+    let docs: &dyn DocumentStore = store;
+    let pointer = Bytes::from(digest.to_string());
+    match docs.get_latest(key).await? {
+        Some(current) if current.data == pointer => {}
+        Some(current) => {
+            docs.update(key, current.version, pointer).await?;
+        }
+        None => {
+            docs.create(key, pointer).await?;
+        }
+    }
+    Ok(())
 }
 
 /// Loads a conversation by id: one saved by [`save_named`], or the
@@ -129,20 +116,20 @@ mod tests {
         let store = Counting::new(MemoryStore::new());
         let mut conversation = Conversation::new("fork", "scripted");
         conversation.push(Message::text(Role::User, "first"));
-        save_new_named(&store, &conversation).await.unwrap();
-        let counts = store.counts();
-        assert_eq!(
-            (
-                counts.document_reads,
-                counts.document_lists,
-                counts.document_writes
-            ),
-            (0, 0, 1),
-            "{counts:?}"
+        let first = save(&store, &conversation).await.unwrap();
+        let before = store.counts();
+        name_new(&store, conversation.id, first).await.unwrap();
+        let after = store.counts();
+        let counts = (
+            after.document_reads - before.document_reads,
+            after.document_lists - before.document_lists,
+            after.document_writes - before.document_writes,
         );
+        assert_eq!(counts, (0, 0, 1), "{counts:?}");
 
         conversation.push(Message::text(Role::User, "second"));
-        let head = save_new_named(&store, &conversation).await.unwrap();
+        let head = save(&store, &conversation).await.unwrap();
+        name_new(&store, conversation.id, head).await.unwrap();
         let loaded = load_named(&store, conversation.id).await.unwrap();
         assert_eq!(loaded.messages.len(), 2);
         assert_eq!(
