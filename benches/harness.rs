@@ -5,7 +5,7 @@
 //!
 //! For each real CLI found (`$HANDOFF_REAL_CLAUDE`, `$HANDOFF_REAL_CODEX`;
 //! `.ci/test` installs both): the conversation is a real Claude Code session
-//! (`tool_heavy.jsonl` from the shared fixtures; for Codex, the same
+//! (`crates/claude-code/tests/fixtures/tool_heavy.jsonl`; for Codex, the same
 //! conversation as a rollout). Both sides run the same command line and
 //! the same prompt; the direct side's session file is put back to its
 //! installed state before each run, outside the timing, so both resume the
@@ -46,7 +46,7 @@ fn median(mut runs: Vec<f64>) -> f64 {
 
 fn conversation() -> Conversation {
     let fixture = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../shared/fixtures/claude-code/tool_heavy.jsonl");
+        .join("crates/claude-code/tests/fixtures/tool_heavy.jsonl");
     handoff_claude_code::session::read_file(&fixture, Mode::Strict)
         .unwrap()
         .0

@@ -42,7 +42,7 @@ fn results(c: &Conversation) -> Vec<String> {
 #[test]
 fn claude_code_to_codex_and_back() {
     let fixture = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../shared/fixtures/claude-code/tool_heavy.jsonl");
+        .join("crates/claude-code/tests/fixtures/tool_heavy.jsonl");
     let (claude, _) = handoff_claude_code::session::read_file(&fixture, Mode::Strict).unwrap();
     let home = tempfile::tempdir().unwrap();
     let rollout =

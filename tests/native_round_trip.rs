@@ -40,7 +40,7 @@ fn without_ids(mut v: serde_json::Value) -> serde_json::Value {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn unknown_fields_survive_follow_up_and_continue_locally() {
     let fixture =
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/fixtures/claude-code/short.jsonl");
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("crates/claude-code/tests/fixtures/short.jsonl");
     let (local_session, _) = session::read_file(&fixture, Mode::Strict).unwrap();
     let bin = tempfile::tempdir().unwrap();
     let fake = bin.path().join("claude");

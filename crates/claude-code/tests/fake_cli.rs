@@ -80,8 +80,7 @@ async fn a_real_transcript_with_unknown_fields_survives_a_turn() {
     let bin = tempfile::tempdir().unwrap();
     let config = tempfile::tempdir().unwrap();
     let work = tempfile::tempdir().unwrap();
-    let fixture = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../../../shared/fixtures/claude-code/short.jsonl");
+    let fixture = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/short.jsonl");
     let (conversation, _) = session::read_file(&fixture, Mode::Strict).unwrap();
     let harness = ClaudeCodeHarness::new()
         .with_program(fake(bin.path()))

@@ -936,8 +936,8 @@ fn claude_code_sessions_import_export_and_push() {
     let repo = base_repo();
     repo.write("src/lib.rs", "// edited in a Claude Code session\n");
     let home = tempfile::tempdir().unwrap();
-    let fixture = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../../../shared/fixtures/claude-code/short.jsonl");
+    let fixture =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../claude-code/tests/fixtures/short.jsonl");
 
     // import a native file, export it as a session for this repository
     let out = env.handoff(
@@ -953,7 +953,7 @@ fn claude_code_sessions_import_export_and_push() {
     let imported = json(&out);
     let id = imported["conversation"].as_str().unwrap().to_owned();
     assert_eq!(
-        id, "55604662-cf2a-4331-851a-ec234028f8ca",
+        id, "3f6c2a1e-9b4d-4e7a-8c15-2d9e0f1a2b3c",
         "the session id is the conversation id"
     );
     let home_arg = home.path().to_str().unwrap();

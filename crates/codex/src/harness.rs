@@ -18,7 +18,9 @@ use std::path::{Path, PathBuf};
 
 use handoff_conversation::{Conversation, Message, Mode};
 use handoff_harness::native::{Arg, CliSpec, FormatError};
-use handoff_harness::{Grant, Grants, HarnessKind, NativeFormat, NativeHarness};
+use handoff_harness::{
+    AgentOptions, Grant, Grants, HarnessKind, NativeFormat, NativeHarness, Permissions,
+};
 use serde_json::Value;
 
 use crate::rollout;
@@ -120,6 +122,55 @@ impl NativeFormat for Codex {
     fn path_prefix(&self, program: &Path) -> Vec<PathBuf> {
         bundled_resources(program).into_iter().collect()
     }
+
+    /// `edits` is refused when Codex's sandbox helper is under `/tmp`:
+    /// `workspace-write` mounts a private `/tmp`, so the helper it
+    /// re-executes there would not exist and the turn would fail command by
+    /// command (`bwrap: execvp codex-linux-sandbox`). `read-only` and `full`
+    /// keep the real `/tmp` visible. A program that is neither a native
+    /// binary nor an npm install with bundled tools (a script standing in
+    /// for Codex) starts no Codex sandbox and is not refused.
+    fn refusal(&self, program: &Path, agent: &AgentOptions) -> Option<FormatError> {
+        if agent.permissions != Permissions::Edits {
+            return None;
+        }
+        under_tmp(&sandbox_files(program)).map(|path| {
+            Box::new(crate::Error::SandboxUnderTmp {
+                path: path.to_path_buf(),
+            }) as FormatError
+        })
+    }
+}
+
+/// What Codex's sandbox runs from inside: the native binary (re-executed
+/// as `codex-linux-sandbox`) when `program` is one, as named and as
+/// resolved, and the bundled tools of an npm install.
+fn sandbox_files(program: &Path) -> Vec<PathBuf> {
+    let mut files = Vec::new();
+    if let Ok(real) = std::fs::canonicalize(program)
+        && is_native_binary(&real)
+    {
+        files.push(program.to_path_buf());
+        files.push(real);
+    }
+    files.extend(bundled_resources(program));
+    files
+}
+
+fn is_native_binary(path: &Path) -> bool {
+    use std::io::Read;
+    let mut magic = [0u8; 4];
+    std::fs::File::open(path)
+        .and_then(|mut file| file.read_exact(&mut magic))
+        .is_ok_and(|()| &magic == b"\x7fELF")
+}
+
+/// The first of `files` a private `/tmp` would hide.
+fn under_tmp(files: &[PathBuf]) -> Option<&Path> {
+    files
+        .iter()
+        .map(PathBuf::as_path)
+        .find(|file| file.starts_with("/tmp"))
 }
 
 /// Where the npm package of the CLI at `program` keeps `codex-resources`:
@@ -195,6 +246,79 @@ mod tests {
     }
 
     use super::*;
+
+    fn options(permissions: Permissions) -> AgentOptions {
+        AgentOptions {
+            permissions,
+            ..AgentOptions::default()
+        }
+    }
+
+    /// The message a refusal of `path` gives, for whole-value comparison.
+    fn refused(path: &Path) -> Option<String> {
+        Some(
+            crate::Error::SandboxUnderTmp {
+                path: path.to_path_buf(),
+            }
+            .to_string(),
+        )
+    }
+
+    #[test]
+    fn only_paths_inside_tmp_are_hidden_by_a_private_tmp() {
+        let files = [
+            PathBuf::from("/tmpfiles/codex"),
+            PathBuf::from("/opt/codex"),
+        ];
+        assert_eq!(under_tmp(&files), None);
+        let files = [PathBuf::from("/opt/codex"), PathBuf::from("/tmp/x/codex")];
+        assert_eq!(under_tmp(&files), Some(Path::new("/tmp/x/codex")));
+    }
+
+    #[test]
+    fn edits_is_refused_for_an_npm_codex_under_tmp() {
+        // Explicitly /tmp, whatever TMPDIR says: /tmp is what the sandbox hides.
+        let root = tempfile::tempdir_in("/tmp").unwrap();
+        let modules = root.path().join("node_modules");
+        let wrapper = modules.join("@openai/codex/bin/codex.js");
+        let resources = modules
+            .join("@openai/codex-linux-x64/vendor/x86_64-unknown-linux-musl/codex-resources");
+        std::fs::create_dir_all(wrapper.parent().unwrap()).unwrap();
+        std::fs::write(&wrapper, "#!/usr/bin/env node\n").unwrap();
+        std::fs::create_dir_all(&resources).unwrap();
+        let resources = std::fs::canonicalize(&resources).unwrap();
+        let message = |permissions| {
+            Codex
+                .refusal(&wrapper, &options(permissions))
+                .map(|e| e.to_string())
+        };
+        assert_eq!(message(Permissions::Edits), refused(&resources));
+        assert_eq!(message(Permissions::ReadOnly), None);
+        assert_eq!(message(Permissions::Full), None);
+    }
+
+    #[test]
+    fn edits_is_refused_for_a_native_codex_under_tmp_but_not_for_a_script() {
+        let root = tempfile::tempdir_in("/tmp").unwrap();
+        let native = root.path().join("codex");
+        std::fs::write(&native, b"\x7fELF\x02\x01\x01").unwrap();
+        let error = Codex
+            .refusal(&native, &options(Permissions::Edits))
+            .unwrap();
+        let typed = error.downcast_ref::<crate::Error>().unwrap();
+        assert!(
+            matches!(typed, crate::Error::SandboxUnderTmp { path } if path == &native),
+            "{typed:?}"
+        );
+        let script = root.path().join("fake-codex");
+        std::fs::write(&script, "#!/bin/sh\n").unwrap();
+        assert_eq!(
+            Codex
+                .refusal(&script, &options(Permissions::Edits))
+                .map(|e| e.to_string()),
+            None
+        );
+    }
 
     #[test]
     fn failed_turns_are_found_and_retries_are_not() {

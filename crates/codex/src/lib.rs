@@ -79,6 +79,18 @@ pub enum Error {
         /// Where.
         dir: PathBuf,
     },
+    /// Codex's `workspace-write` sandbox (the `edits` level) gives the agent
+    /// a private `/tmp`, so a Codex whose binary or bundled sandbox tools
+    /// live under `/tmp` cannot start its sandbox helper
+    /// (`codex-linux-sandbox`) there and every command of the turn fails.
+    #[error(
+        "codex cannot run with permissions edits: {} is under /tmp, which its workspace-write sandbox replaces with a private one, so its sandbox helper would not start; install Codex outside /tmp, or use read-only or full",
+        path.display()
+    )]
+    SandboxUnderTmp {
+        /// The binary or the bundled tools' directory under `/tmp`.
+        path: PathBuf,
+    },
     /// A file operation failed.
     #[error("could not {action} {}", path.display())]
     Io {

@@ -250,6 +250,36 @@ async fn conformance_and_turns_with_a_fake_codex() {
         "the rollout stays valid"
     );
 
+    // A native Codex under /tmp cannot start its sandbox helper inside the
+    // private /tmp of `edits`: refused, typed, before anything runs or is
+    // installed.
+    let tmp = tempfile::tempdir_in("/tmp").unwrap();
+    let native = tmp.path().join("codex");
+    std::fs::write(&native, b"\x7fELF\x02\x01\x01").unwrap();
+    std::fs::set_permissions(&native, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let elsewhere = tempfile::tempdir().unwrap();
+    let err = CodexHarness::new()
+        .with_program(&native)
+        .with_home(elsewhere.path())
+        .run_turn(turn)
+        .await
+        .unwrap_err();
+    match &err {
+        handoff_harness::Error::Refused { error, .. } => assert!(
+            matches!(
+                error.downcast_ref::<handoff_codex::Error>(),
+                Some(handoff_codex::Error::SandboxUnderTmp { path }) if path == &native
+            ),
+            "{error:?}"
+        ),
+        other => panic!("expected a refusal, got {other:?}"),
+    }
+    assert_eq!(
+        std::fs::read_dir(elsewhere.path()).unwrap().count(),
+        0,
+        "nothing was installed"
+    );
+
     let missing = CodexHarness::new()
         .with_program("/nonexistent/codex")
         .with_home(home.path())

@@ -43,6 +43,16 @@ pub enum Error {
         /// The adapter's error.
         error: Box<dyn std::error::Error + Send + Sync + 'static>,
     },
+    /// The adapter refused the turn before running the agent: the agent
+    /// cannot honour what was asked where it is installed; `error` is the
+    /// adapter's own typed reason (downcast it to act on the cause).
+    #[error("{harness} refused the turn: {error}")]
+    Refused {
+        /// The harness.
+        harness: HarnessKind,
+        /// The adapter's error.
+        error: Box<dyn std::error::Error + Send + Sync + 'static>,
+    },
     /// Preparing or reading the turn's files failed.
     #[error("could not {action} for the {harness} turn")]
     Io {

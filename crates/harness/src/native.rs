@@ -119,6 +119,14 @@ pub trait NativeFormat: Debug + Clone + Default + Send + Sync + 'static {
         let _ = program;
         Vec::new()
     }
+
+    /// Why the CLI at `program` cannot run a turn with `agent`'s options at
+    /// all, found before anything is installed or run: the adapter's own
+    /// typed error. None (run it) by default.
+    fn refusal(&self, program: &Path, agent: &crate::AgentOptions) -> Option<FormatError> {
+        let _ = (program, agent);
+        None
+    }
 }
 
 /// A harness that drives an agent CLI with native sessions; each adapter
@@ -303,6 +311,12 @@ impl<F: NativeFormat> Harness for NativeHarness<F> {
         let spec = self.format.spec();
         let kind = self.format.spec().kind.clone();
         let program = self.program()?;
+        if let Some(error) = self.format.refusal(&program, turn.agent) {
+            return Err(Error::Refused {
+                harness: kind,
+                error,
+            });
+        }
         let configured = self.home();
         // A confined session gets a home of its own, seeded with the
         // configuration of the configured one: the agent never sees other
