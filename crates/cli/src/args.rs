@@ -317,6 +317,14 @@ pub struct WorkerArgs {
     /// session asking for more stays queued for a worker that allows it.
     #[arg(long, value_name = "LEVEL", default_value = "edits")]
     pub permissions: String,
+    /// The most carried commits this worker lets a run ask for (a push's
+    /// --max-history-commits); a run asking for more fails, saying so.
+    #[arg(long, value_name = "N", default_value_t = handoff_engine::HistoryLimits::CEILING.max_commits)]
+    pub history_ceiling_commits: u64,
+    /// The largest carried history, in bytes, this worker lets a run ask
+    /// for (a push's --max-history-bytes).
+    #[arg(long, value_name = "BYTES", default_value_t = handoff_engine::HistoryLimits::CEILING.max_bytes)]
+    pub history_ceiling_bytes: u64,
 }
 
 /// `handoff follow-up`.

@@ -30,7 +30,7 @@ use async_trait::async_trait;
 use handoff_store::BlobStore;
 use handoff_workspace::{Limits, Manifest, Oid, RepoPath};
 
-use crate::run::{Repository, RunRecord, Source};
+use crate::run::{HistoryLimits, Repository, RunRecord, Source};
 use crate::{Error, Result, RunId};
 
 /// A prepared environment: where each repository of the run is checked out.
@@ -66,8 +66,13 @@ pub struct GitOptions {
     /// How long one git command may take before it is killed (a clone of a
     /// large repository, a server that never answers).
     pub timeout: Duration,
-    /// Limits on the carried history (a manifest is untrusted).
+    /// Limits on what a manifest holds (a manifest is untrusted); the
+    /// history limits are the run's own ([`RunRecord::history_limits`]),
+    /// within `max_history`.
     pub limits: Limits,
+    /// The most carried history a run may ask for
+    /// ([`RunRecord::history_limits_within`]).
+    pub max_history: HistoryLimits,
 }
 
 impl Default for GitOptions {
@@ -75,6 +80,7 @@ impl Default for GitOptions {
         Self {
             timeout: Duration::from_secs(10 * 60),
             limits: Limits::default(),
+            max_history: HistoryLimits::CEILING,
         }
     }
 }
@@ -113,6 +119,12 @@ impl Environment for LocalEnvironment {
                     source,
                 })?;
         }
+        let git = GitOptions {
+            limits: run
+                .history_limits_within(&self.git.max_history)?
+                .apply(self.git.limits),
+            ..self.git.clone()
+        };
         let mut repositories = Vec::new();
         for repo in &run.repositories {
             let dest = match repo.place(run.id)? {
@@ -125,13 +137,13 @@ impl Environment for LocalEnvironment {
                     handoff_workspace::snapshot::load_manifest_within(
                         store,
                         &start.snapshot,
-                        &self.git.limits,
+                        &git.limits,
                     )
                     .await?,
                 ),
                 None => None,
             };
-            check_out(run.id, repo, manifest.as_ref(), &dest, store, &self.git).await?;
+            check_out(run.id, repo, manifest.as_ref(), &dest, store, &git).await?;
             repositories.push((repo.path.clone(), dest));
         }
         Ok(Prepared {

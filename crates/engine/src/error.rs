@@ -39,6 +39,21 @@ pub enum Error {
         /// The run.
         run: RunId,
     },
+    /// A run record asks for more carried history than this host allows
+    /// any run (its ceiling).
+    #[error(
+        "run {run} asks for a {limit} of {asked}, above the {max} this host allows (raise its ceiling to run it)"
+    )]
+    LimitAboveCeiling {
+        /// The run.
+        run: RunId,
+        /// Which limit.
+        limit: handoff_workspace::Limit,
+        /// What the record asks for.
+        asked: u64,
+        /// The ceiling.
+        max: u64,
+    },
     /// No such run.
     #[error("run {run} not found")]
     UnknownRun {

@@ -61,8 +61,8 @@ pub use follow_up::{follow_up, follow_up_with};
 pub use local::{ContinueOptions, ContinuedLocally, continue_locally, run_marker};
 pub use push::{Push, Pushed, discover_repositories, push};
 pub use run::{
-    Compaction, Loaded, Pending, RepoReport, RepoSnapshot, Repository, RunId, RunRecord, RunState,
-    RunStore, Session, SessionId, Source,
+    Compaction, HistoryLimits, Loaded, Pending, RepoReport, RepoSnapshot, Repository, RunId,
+    RunRecord, RunState, RunStore, Session, SessionId, Source,
 };
 pub use runner::{
     HarnessFor, Isolation, Polled, Ran, WorkEvent, WorkerOptions, poll, reap_if_stale, run_session,

@@ -17,7 +17,7 @@ use handoff_harness::{Direction, Harness, coverage};
 use handoff_store::{BlobStore, Store};
 use handoff_workspace::{ApplyOptions, ApplyReport, BranchCommit, BranchOptions, Oid, Replace};
 
-use crate::run::{RunRecord, RunState, RunStore};
+use crate::run::{HistoryLimits, RunRecord, RunState, RunStore};
 use crate::{Error, Result, RunId, conversations};
 
 /// What continuing locally produced.
@@ -32,7 +32,7 @@ pub struct ContinuedLocally {
 }
 
 /// How to continue locally.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct ContinueOptions {
     /// Also apply the run's changes (everything since its base, committed
     /// or not) to the working tree, best-effort.
@@ -42,6 +42,21 @@ pub struct ContinueOptions {
     /// Move the branch even when it points at a commit that is not this
     /// run's.
     pub force: bool,
+    /// The most carried history the run may ask for (its record's
+    /// [`history_limits`](RunRecord::history_limits), which the branch's
+    /// history is read within).
+    pub max_history: HistoryLimits,
+}
+
+impl Default for ContinueOptions {
+    fn default() -> Self {
+        Self {
+            apply: false,
+            branch: None,
+            force: false,
+            max_history: HistoryLimits::CEILING,
+        }
+    }
 }
 
 /// The line every commit `continue_locally` writes for `run` carries, by
@@ -64,6 +79,10 @@ pub async fn continue_locally(
     let blobs: &dyn BlobStore = store;
     let record = RunStore::new(store).get(run).await?.record;
     record.validate()?;
+    // The run's snapshots carry the history its push allowed.
+    let limits = record
+        .history_limits_within(&options.max_history)?
+        .apply(handoff_workspace::Limits::default());
     let end = record
         .last_good_end()
         .ok_or(Error::NothingToContinue { run })?
@@ -96,13 +115,14 @@ pub async fn continue_locally(
             None => workspace.to_owned(),
             Some(path) => path.to_fs_path(workspace),
         };
-        let manifest = handoff_workspace::load_manifest(blobs, &snapshot.snapshot).await?;
+        let manifest =
+            handoff_workspace::load_manifest_within(blobs, &snapshot.snapshot, &limits).await?;
         let replace = if options.force {
             Replace::Always
         } else {
             Replace::IfOwned {
                 marker: marker.clone(),
-                tips: end_heads(blobs, &record, &snapshot.repo).await?,
+                tips: end_heads(blobs, &record, &snapshot.repo, &limits).await?,
             }
         };
         let message = format!(
@@ -116,15 +136,22 @@ pub async fn continue_locally(
             &BranchOptions {
                 message,
                 replace,
-                ..BranchOptions::default()
+                limits,
             },
         )
         .await?;
         branches.push((snapshot.repo.clone(), dir.clone(), made));
         if options.apply {
-            let report =
-                handoff_workspace::apply(&dir, blobs, &snapshot.review(), &ApplyOptions::default())
-                    .await?;
+            let report = handoff_workspace::apply(
+                &dir,
+                blobs,
+                &snapshot.review(),
+                &ApplyOptions {
+                    limits,
+                    ..ApplyOptions::default()
+                },
+            )
+            .await?;
             applied.push((snapshot.repo.clone(), report));
         }
     }
@@ -138,7 +165,12 @@ pub async fn continue_locally(
 /// The `HEAD` every ended session of `record` left in repository `repo`: a
 /// branch pointing at one of them (a session with no uncommitted changes)
 /// is still the run's.
-async fn end_heads(store: &dyn BlobStore, record: &RunRecord, repo: &str) -> Result<Vec<Oid>> {
+async fn end_heads(
+    store: &dyn BlobStore,
+    record: &RunRecord,
+    repo: &str,
+    limits: &handoff_workspace::Limits,
+) -> Result<Vec<Oid>> {
     let mut heads = Vec::new();
     for session in record
         .sessions
@@ -146,7 +178,8 @@ async fn end_heads(store: &dyn BlobStore, record: &RunRecord, repo: &str) -> Res
         .filter(|s| s.state == RunState::Ended)
     {
         for end in session.end.iter().filter(|e| e.repo == repo) {
-            let manifest = handoff_workspace::load_manifest(store, &end.snapshot).await?;
+            let manifest =
+                handoff_workspace::load_manifest_within(store, &end.snapshot, limits).await?;
             heads.extend(manifest.base.commit);
         }
     }

@@ -19,7 +19,7 @@ use handoff_harness::{AgentOptions, Direction, Harness, coverage};
 use handoff_store::{BlobStore, Digest, Store};
 use handoff_workspace::{Capture, Finding, NoProgress, Scanner, SnapshotOptions};
 
-use crate::run::{Loaded, RepoSnapshot, Repository, RunRecord, RunStore, Session};
+use crate::run::{HistoryLimits, Loaded, RepoSnapshot, Repository, RunRecord, RunStore, Session};
 use crate::{Error, Result, RunId, conversations};
 
 /// What to push.
@@ -182,6 +182,9 @@ pub async fn push(store: &dyn Store, request: Push<'_>) -> Result<Pushed> {
             session,
         );
         record.conversation_head = Some(head);
+        // The limits the capture was allowed travel with the run: its
+        // sessions' checkouts and end snapshots hold the same history.
+        record.history_limits = Some(HistoryLimits::of(&request.snapshot.limits));
         // The conversation (stored in the batch) is named while the
         // session is queued; the record comes after both.
         let (version, ()) = RunStore::new(store)

@@ -48,7 +48,7 @@ use chrono::{DateTime, Utc};
 use handoff_conversation::ConversationId;
 use handoff_harness::AgentOptions;
 use handoff_store::{Digest, DocKey, DocumentStore, DocumentStoreExt, Version};
-use handoff_workspace::ApplyReport;
+use handoff_workspace::{ApplyReport, Limit, Limits};
 use serde::{Deserialize, Serialize};
 
 use crate::{Error, Result};
@@ -327,6 +327,12 @@ pub struct RunRecord {
     /// session or as pushed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub conversation_head: Option<Digest>,
+    /// The history limits the push was given, which every later step of
+    /// the run (its sessions' checkouts and end snapshots, continuing
+    /// locally) applies; `None`, as in records written before limits
+    /// travelled, means the defaults.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub history_limits: Option<HistoryLimits>,
     /// Created.
     pub created_at: DateTime<Utc>,
     /// Last changed.
@@ -354,6 +360,7 @@ impl RunRecord {
             state: RunState::Queued,
             sessions: vec![first],
             conversation_head: None,
+            history_limits: None,
             created_at: now,
             updated_at: now,
         }
@@ -428,6 +435,32 @@ impl RunRecord {
         Ok(())
     }
 
+    /// The history limits the run's steps apply (the record's, else the
+    /// defaults), refused when they ask for more than `ceiling`, what this
+    /// host allows any run: a record is untrusted, and must not make a
+    /// worker read unbounded history.
+    pub fn history_limits_within(&self, ceiling: &HistoryLimits) -> Result<HistoryLimits> {
+        let asked = self.history_limits.unwrap_or_default();
+        for (limit, asked, max) in [
+            (
+                Limit::HistoryCommits,
+                asked.max_commits,
+                ceiling.max_commits,
+            ),
+            (Limit::HistoryBytes, asked.max_bytes, ceiling.max_bytes),
+        ] {
+            if asked > max {
+                return Err(Error::LimitAboveCeiling {
+                    run: self.id,
+                    limit,
+                    asked,
+                    max,
+                });
+            }
+        }
+        Ok(asked)
+    }
+
     /// The end snapshots of the newest session that ended well.
     pub fn last_good_end(&self) -> Option<&[RepoSnapshot]> {
         self.sessions
@@ -435,6 +468,50 @@ impl RunRecord {
             .rev()
             .find(|s| s.state == RunState::Ended)
             .map(|s| s.end.as_slice())
+    }
+}
+
+/// The limits on the git history that travels with a run's snapshots (see
+/// [`handoff_workspace::limits`]), as a push records them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HistoryLimits {
+    /// The most commits a snapshot carries.
+    pub max_commits: u64,
+    /// The largest total size of the git objects a snapshot carries.
+    pub max_bytes: u64,
+}
+
+impl HistoryLimits {
+    /// What a worker allows a run to ask for unless told otherwise: ten
+    /// times the default limits — room for a push that raised them, not
+    /// for a record asking for unbounded history.
+    pub const CEILING: Self = Self {
+        max_commits: 50_000,
+        max_bytes: 10 << 30,
+    };
+
+    /// The history limits of `limits`.
+    pub fn of(limits: &Limits) -> Self {
+        Self {
+            max_commits: limits.max_history_commits,
+            max_bytes: limits.max_history_bytes,
+        }
+    }
+
+    /// `limits` with these history limits.
+    pub fn apply(self, limits: Limits) -> Limits {
+        Limits {
+            max_history_commits: self.max_commits,
+            max_history_bytes: self.max_bytes,
+            ..limits
+        }
+    }
+}
+
+/// The default snapshot limits' history limits.
+impl Default for HistoryLimits {
+    fn default() -> Self {
+        Self::of(&Limits::default())
     }
 }
 
@@ -790,6 +867,53 @@ impl<'a> RunStore<'a> {
 mod tests {
     use super::*;
     use handoff_store::{FsStore, MemoryStore};
+
+    #[test]
+    fn a_record_without_history_limits_means_the_defaults_and_one_above_the_ceiling_is_refused() {
+        let mut record = RunRecord::new(
+            ConversationId::new(),
+            "warp",
+            vec![],
+            Session::queued(None, vec![]),
+        );
+        // As written before limits travelled: no field at all.
+        let mut old = serde_json::to_value(&record).unwrap();
+        assert!(old.get("history_limits").is_none());
+        old.as_object_mut().unwrap().remove("history_limits");
+        let decoded = RunRecord::decode(record.id, &serde_json::to_vec(&old).unwrap()).unwrap();
+        assert_eq!(decoded, record);
+        let tight = HistoryLimits {
+            max_commits: 10,
+            max_bytes: 10,
+        };
+        assert_eq!(
+            decoded
+                .history_limits_within(&HistoryLimits::CEILING)
+                .unwrap(),
+            HistoryLimits::of(&Limits::default())
+        );
+
+        record.history_limits = Some(HistoryLimits {
+            max_commits: 10,
+            max_bytes: 11,
+        });
+        let err = record.history_limits_within(&tight).unwrap_err();
+        let Error::LimitAboveCeiling {
+            run,
+            limit,
+            asked,
+            max,
+        } = err
+        else {
+            panic!("expected the ceiling's refusal, got {err}");
+        };
+        assert_eq!(
+            (run, limit, asked, max),
+            (record.id, Limit::HistoryBytes, 11, 10)
+        );
+        record.history_limits = Some(tight);
+        assert_eq!(record.history_limits_within(&tight).unwrap(), tight);
+    }
 
     #[test]
     fn sources_are_validated() {

@@ -30,7 +30,8 @@ use handoff_workspace::{ApplyOptions, Since, SnapshotOptions};
 
 use crate::environment::{Environment, Prepared};
 use crate::run::{
-    Compaction, Loaded, Pending, RepoReport, RepoSnapshot, RunRecord, RunState, RunStore, SessionId,
+    Compaction, HistoryLimits, Loaded, Pending, RepoReport, RepoSnapshot, RunRecord, RunState,
+    RunStore, SessionId,
 };
 use crate::{Error, Result, RunId, conversations};
 
@@ -45,6 +46,10 @@ pub struct WorkerOptions {
     pub lease: Duration,
     /// How agents are confined.
     pub isolation: Isolation,
+    /// The most carried history a run may ask for (its record's
+    /// [`history_limits`](RunRecord::history_limits)); a run asking for
+    /// more fails with [`Error::LimitAboveCeiling`].
+    pub max_history: HistoryLimits,
 }
 
 impl Default for WorkerOptions {
@@ -53,6 +58,7 @@ impl Default for WorkerOptions {
             name: format!("worker-{}", std::process::id()),
             lease: Duration::from_secs(15 * 60),
             isolation: Isolation::default(),
+            max_history: HistoryLimits::CEILING,
         }
     }
 }
@@ -170,7 +176,7 @@ pub async fn run_session(
     // While the session runs, renew the lease so other workers can tell a
     // live session from one whose worker died.
     let outcome = tokio::select! {
-        outcome = execute(store, &record, harness, environment, &options.isolation) => outcome,
+        outcome = execute(store, &record, harness, environment, options) => outcome,
         never = heartbeat(store, run, claimed, options) => match never {},
     };
     // The heartbeat may have written versions meanwhile.
@@ -560,10 +566,15 @@ async fn execute(
     record: &RunRecord,
     harness: &dyn Harness,
     environment: &dyn Environment,
-    isolation: &Isolation,
+    options: &WorkerOptions,
 ) -> Result<(Outcome, Prepared)> {
     let blobs: &dyn BlobStore = store;
     record.validate()?;
+    // Every step reads and writes the history the push allowed, checked
+    // against what this worker allows any run.
+    let limits = record
+        .history_limits_within(&options.max_history)?
+        .apply(handoff_workspace::Limits::default());
     let session = record
         .last_session()
         .ok_or(Error::UnknownRun { run: record.id })?
@@ -579,9 +590,10 @@ async fn execute(
             else {
                 continue;
             };
-            let manifest = handoff_workspace::load_manifest(blobs, &start.snapshot).await?;
+            let manifest =
+                handoff_workspace::load_manifest_within(blobs, &start.snapshot, &limits).await?;
             if let Some(history) = &manifest.history {
-                handoff_workspace::import_history(dir, blobs, history, &Default::default()).await?;
+                handoff_workspace::import_history(dir, blobs, history, &limits).await?;
             }
         }
     }
@@ -600,8 +612,11 @@ async fn execute(
                 reason: format!("the environment has no repository {}", start.repo),
             });
         };
-        let report =
-            handoff_workspace::apply(dir, blobs, &start.snapshot, &ApplyOptions::default()).await?;
+        let apply_options = ApplyOptions {
+            limits,
+            ..ApplyOptions::default()
+        };
+        let report = handoff_workspace::apply(dir, blobs, &start.snapshot, &apply_options).await?;
         let prefix = if start.repo == "." {
             String::new()
         } else {
@@ -657,7 +672,9 @@ async fn execute(
     }
 
     let prompt = session.prompt.clone().unwrap_or_default();
-    let confinement = isolation.confine(record.id, &prepared, &session.agent)?;
+    let confinement = options
+        .isolation
+        .confine(record.id, &prepared, &session.agent)?;
     let turn = Turn {
         conversation: &conversation,
         prompt: &prompt,
@@ -672,7 +689,11 @@ async fn execute(
 
     let mut end = Vec::new();
     for (name, dir) in &prepared.repositories {
-        let snap = handoff_workspace::snapshot(dir, blobs, &SnapshotOptions::default()).await?;
+        let at_head = SnapshotOptions {
+            limits,
+            ..SnapshotOptions::default()
+        };
+        let snap = handoff_workspace::snapshot(dir, blobs, &at_head).await?;
         let base = record
             .repositories
             .iter()
@@ -683,6 +704,7 @@ async fn execute(
         let since = SnapshotOptions {
             since: Some(base.map_or(Since::Nothing, Since::Commit)),
             carry_history: false,
+            limits,
             ..SnapshotOptions::default()
         };
         let review = handoff_workspace::snapshot(dir, blobs, &since).await?;

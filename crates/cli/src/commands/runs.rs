@@ -10,9 +10,10 @@ use handoff_conversation::{
 };
 use handoff_engine::view::{self, DiffView, Listed, RunQuery, RunRow, RunView, ViewOptions};
 use handoff_engine::{
-    ContinueOptions, ContinuedLocally, Isolation, Loaded, LocalEnvironment, Prepared, Push, RunId,
-    RunRecord, RunState, RunStore, Session, WorkEvent, WorkerOptions, continue_locally, diff_view,
-    follow_up_with, list_runs, push, run_session, run_view, work_pass,
+    ContinueOptions, ContinuedLocally, GitOptions, HistoryLimits, Isolation, Loaded,
+    LocalEnvironment, Prepared, Push, RunId, RunRecord, RunState, RunStore, Session, WorkEvent,
+    WorkerOptions, continue_locally, diff_view, follow_up_with, list_runs, push, run_session,
+    run_view, work_pass,
 };
 use handoff_harness::{AgentOptions, Permissions};
 use handoff_store::{BlobStore, Bytes, Digest, MemoryStore, Put, Store};
@@ -348,12 +349,20 @@ impl BlobStore for Staged<'_> {
 pub async fn worker(store_flag: Option<&str>, args: WorkerArgs) -> anyhow::Result<u8> {
     let store = super::open_store(store_flag)?;
     let envs = envs_dir(args.envs.as_deref());
+    let max_history = HistoryLimits {
+        max_commits: args.history_ceiling_commits,
+        max_bytes: args.history_ceiling_bytes,
+    };
     let options = WorkerOptions {
         lease: Duration::from_secs(args.lease.max(1)),
         isolation: isolation_for_worker(store_flag, &envs, args.no_sandbox)?,
+        max_history,
         ..WorkerOptions::default()
     };
-    let env = LocalEnvironment::new(&envs);
+    let env = LocalEnvironment::new(&envs).with_git(GitOptions {
+        max_history,
+        ..GitOptions::default()
+    });
     let command = &args.command;
     let most = parse_permissions(&args.permissions)?;
     let harness_for = |record: &RunRecord| {
@@ -514,6 +523,7 @@ pub async fn continue_cmd(store_flag: Option<&str>, args: ContinueArgs) -> anyho
         apply: args.apply,
         branch: args.branch.clone(),
         force: args.force,
+        ..ContinueOptions::default()
     };
     let done = match continue_locally(&*store, run, &*harness, &args.repo, &options).await {
         Err(handoff_engine::Error::Workspace(handoff_workspace::Error::BranchExists {
