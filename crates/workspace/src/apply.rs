@@ -10,6 +10,11 @@
 //! |                            | and the merge is clean; otherwise left untouched |
 //! |                            | and reported as failed with the reason          |
 //!
+//! "Now at the path" is the target's file in its committed form, and what
+//! is written is the form `git checkout` would write there, both by the
+//! target's own attributes and configuration (a CRLF checkout of the base
+//! counts as the base).
+//!
 //! Staged state is reproduced too: where the snapshot's index differed from
 //! its base, the target's index gets the same entry (for entries that were
 //! applied or already applied), so `git status` reads the same on both sides.
@@ -18,6 +23,7 @@
 //! entry ([`RepoPath`]), no write goes through a symlink, and every write is
 //! a temp file renamed into place.
 
+use std::borrow::Cow;
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -27,6 +33,7 @@ use gix::bstr::{BStr, ByteSlice};
 use handoff_store::{BlobStore, Digest};
 use serde::{Deserialize, Serialize};
 
+use crate::convert::{Conversions, Refused};
 use crate::limits::Limits;
 use crate::manifest::{self, Entry, Kind, Manifest, Object, Oid};
 use crate::merge::{Merge, merge3};
@@ -94,6 +101,10 @@ pub enum FailureKind {
     TooLarge,
     /// A filesystem operation failed.
     Io,
+    /// git's conversion between committed and working-tree form (a filter
+    /// driver, an encoding) failed, or the driver the path's attributes
+    /// name is not configured in this checkout.
+    Filter,
 }
 
 /// An entry that was left untouched, and why.
@@ -181,14 +192,19 @@ pub async fn apply_manifest(
     let dir = dir.to_owned();
     let target = {
         let dir = dir.clone();
+        let paths: Vec<String> = manifest.entries.iter().map(|e| e.path.clone()).collect();
         blocking("open target", move || {
             let (repo, workdir) = open_repo(&dir)?;
             let base = read_base(&repo, &workdir)?;
-            Ok((workdir, repo.git_dir().to_owned(), base.commit))
+            // Whether the target converts anything (decided once: each
+            // thread then builds its own pipeline only if so).
+            let convert =
+                Conversions::new(&repo, paths.iter().map(|p| p.as_bytes().as_bstr()))?.is_active();
+            Ok((workdir, repo.git_dir().to_owned(), base.commit, convert))
         })
         .await?
     };
-    let (workdir, git_dir, head) = target;
+    let (workdir, git_dir, head, convert) = target;
     let mut report = ApplyReport::default();
     if head != manifest.base.commit {
         report.warnings.push(Warning::BaseMismatch {
@@ -288,7 +304,7 @@ pub async fn apply_manifest(
             let progress = options.progress.clone();
             blocking("apply entries", move || {
                 Ok(apply_batch(
-                    &workdir, &work, &blobs, dry_run, &*progress, false,
+                    &workdir, &work, &blobs, dry_run, convert, &*progress, false,
                 ))
             })
             .await?
@@ -316,6 +332,7 @@ pub async fn apply_manifest(
                     &retry,
                     &blobs,
                     dry_run,
+                    convert,
                     &NoProgress,
                     true,
                 ))
@@ -364,7 +381,7 @@ pub async fn apply_manifest(
         let marker = marker.path.clone();
         let paths: Vec<String> = staged.iter().map(|(path, ..)| path.to_string()).collect();
         match blocking("update the index", move || {
-            update_index(&workdir, &marker, staged)
+            update_index(&workdir, &marker, staged, convert)
         })
         .await
         {
@@ -471,12 +488,14 @@ async fn fetch(store: &dyn BlobStore, mut wanted: Vec<Digest>) -> Blobs {
 /// run of paths (so mostly whole directories). With `bases_fetched` false,
 /// an entry that needs a merge whose base content is neither in `blobs`
 /// nor in the target's repository is [`Outcome::NeedsBase`], to be fetched
-/// and retried.
+/// and retried. With `convert`, files are read and written through the
+/// target's git conversions ([`Conversions`]).
 fn apply_batch(
     workdir: &Path,
     batch: &[(RepoPath, Entry)],
     blobs: &Blobs,
     dry_run: bool,
+    convert: bool,
     progress: &dyn Progress,
     bases_fetched: bool,
 ) -> Vec<Outcome> {
@@ -487,9 +506,50 @@ fn apply_batch(
     let run = |entries: &[(RepoPath, Entry)], removed: &mut HashSet<RepoPath>| {
         let worktree = Worktree::new(workdir);
         let mut bases = BaseSource::new(workdir, blobs, bases_fetched);
+        let repo = if convert {
+            gix::open(workdir).ok()
+        } else {
+            None
+        };
+        let conversions = match &repo {
+            Some(repo) => Conversions::new(repo, std::iter::empty()),
+            None if convert => Err(Error::NotARepository {
+                path: workdir.to_owned(),
+                source: None,
+            }),
+            None => Ok(Conversions::none()),
+        };
+        let mut checkout = match conversions {
+            Ok(conversions) => Checkout {
+                worktree: &worktree,
+                conversions,
+            },
+            // Without the target's conversions no file can be judged or
+            // written faithfully: every entry says why.
+            Err(e) => {
+                return entries
+                    .iter()
+                    .map(|_| {
+                        progress.advance(1);
+                        Outcome::Failed(
+                            FailureKind::Filter,
+                            format!("this repository's git conversions could not be set up: {e}"),
+                        )
+                    })
+                    .collect();
+            }
+        };
         let mut out = Vec::with_capacity(entries.len());
         for (path, entry) in entries {
-            let outcome = apply_entry(&worktree, &mut bases, blobs, path, entry, dry_run, removed);
+            let outcome = apply_entry(
+                &mut checkout,
+                &mut bases,
+                blobs,
+                path,
+                entry,
+                dry_run,
+                removed,
+            );
             if dry_run && entry.result.is_none() && matches!(outcome, Outcome::Applied) {
                 removed.insert(path.clone());
             }
@@ -623,8 +683,82 @@ fn content<'a>(
     }
 }
 
+/// The target's working tree as git sees it: files read back in their
+/// committed form and written in their checked-out form, both by the
+/// target's own attributes and configuration.
+struct Checkout<'a, 'repo> {
+    worktree: &'a Worktree,
+    conversions: Conversions<'repo>,
+}
+
+impl Checkout<'_, '_> {
+    /// What is at `path` now, a file's content in its committed form.
+    fn current(&mut self, path: &RepoPath) -> std::result::Result<Current, Outcome> {
+        let current = match self.worktree.current(path) {
+            Ok(Ok(current)) => current,
+            Ok(Err(blocked)) => return Err(blocked_failure(blocked)),
+            Err(e) => {
+                return Err(Outcome::Failed(
+                    FailureKind::Io,
+                    format!("could not inspect: {e}"),
+                ));
+            }
+        };
+        self.clean(path, current)
+            .map_err(|Refused(reason)| Outcome::Failed(FailureKind::Filter, reason))
+    }
+
+    /// `current` with a file's content in its committed form.
+    fn clean(
+        &mut self,
+        path: &RepoPath,
+        current: Current,
+    ) -> std::result::Result<Current, Refused> {
+        match current {
+            Current::Object(obj, data)
+                if self.conversions.is_active()
+                    && matches!(obj.kind, Kind::File | Kind::Executable) =>
+            {
+                match self.conversions.clean(path, Cow::Borrowed(&data))? {
+                    Cow::Borrowed(_) => Ok(Current::Object(obj, data)),
+                    Cow::Owned(clean) => Ok(Current::Object(
+                        Object {
+                            kind: obj.kind,
+                            oid: Oid::for_blob(&clean),
+                            size: clean.len() as u64,
+                            digest: None,
+                        },
+                        clean,
+                    )),
+                }
+            }
+            other => Ok(other),
+        }
+    }
+
+    /// Writes committed content `data` at `path` in its checked-out form
+    /// (see [`write`]).
+    fn write(
+        &mut self,
+        (path, kind, data): (&RepoPath, Kind, &[u8]),
+        absent: bool,
+        dry_run: bool,
+        done: Outcome,
+    ) -> Outcome {
+        let data = if matches!(kind, Kind::File | Kind::Executable) {
+            match self.conversions.smudge(path, data) {
+                Ok(data) => data,
+                Err(Refused(reason)) => return Outcome::Failed(FailureKind::Filter, reason),
+            }
+        } else {
+            Cow::Borrowed(data)
+        };
+        write(self.worktree, (path, kind, &data), absent, dry_run, done)
+    }
+}
+
 fn apply_entry(
-    worktree: &Worktree,
+    checkout: &mut Checkout<'_, '_>,
     bases: &mut BaseSource<'_>,
     blobs: &Blobs,
     path: &RepoPath,
@@ -642,15 +776,16 @@ fn apply_entry(
             "nested repository{at}: not carried by a snapshot; clone it separately"
         ));
     }
-    let current = match worktree.current(path) {
-        Ok(Ok(current)) => current,
-        Ok(Err(blocked)) => return blocked_failure(blocked),
-        Err(e) => return Outcome::Failed(FailureKind::Io, format!("could not inspect: {e}")),
+    let current = match checkout.current(path) {
+        Ok(current) => current,
+        Err(outcome) => return outcome,
     };
     // A dry run did not delete the files of a directory that the snapshot
     // replaces by a file: judge as if it had.
     let current = match current {
-        Current::Directory if dry_run && worktree.only_contains(path, removed_in_dry_run) => {
+        Current::Directory
+            if dry_run && checkout.worktree.only_contains(path, removed_in_dry_run) =>
+        {
             Current::Absent
         }
         other => other,
@@ -680,10 +815,9 @@ fn apply_entry(
     }
     if manifest::same_state(now, entry.base.as_ref()) {
         return match &entry.result {
-            None => remove(worktree, path, dry_run),
+            None => remove(checkout.worktree, path, dry_run),
             Some(result) => match content(blobs, result) {
-                Ok(data) => write(
-                    worktree,
+                Ok(data) => checkout.write(
                     (path, result.kind, data),
                     now.is_none(),
                     dry_run,
@@ -739,13 +873,7 @@ fn apply_entry(
                 // The local file already holds the merge: nothing to write.
                 return Outcome::Merged;
             }
-            write(
-                worktree,
-                (path, kind, &merged),
-                false,
-                dry_run,
-                Outcome::Merged,
-            )
+            checkout.write((path, kind, &merged), false, dry_run, Outcome::Merged)
         }
         Merge::Conflict { regions } => Outcome::Failed(
             FailureKind::Conflict,
@@ -813,6 +941,7 @@ fn update_index(
     workdir: &Path,
     marker: &Path,
     staged: Vec<(RepoPath, Entry, Option<Bytes>)>,
+    convert: bool,
 ) -> Result<Vec<Failure>> {
     let repo = gix::open(workdir).map_err(|e| Error::git("open the repository", workdir, e))?;
     let mut index = repo
@@ -820,6 +949,16 @@ fn update_index(
         .map_err(|e| Error::git("read the index", workdir, e))
         .map(|index| (*index).clone())?;
     let worktree = Worktree::new(workdir);
+    let conversions = if convert {
+        Conversions::new(&repo, std::iter::empty())?
+    } else {
+        Conversions::none()
+    };
+    // Files are compared with the staged objects in their committed form.
+    let mut checkout = Checkout {
+        worktree: &worktree,
+        conversions,
+    };
     let mut failures = Vec::new();
     let mut removals: HashSet<PathBuf> = HashSet::new();
     for (path, entry, content) in staged {
@@ -831,8 +970,8 @@ fn update_index(
         // The blob must exist in the target's object database for git to use
         // the entry; write it unless it is already there.
         if obj.kind.has_content() && !repo.has_object(obj.oid.0) {
-            let data = content.or_else(|| match worktree.current(&path) {
-                Ok(Ok(Current::Object(now, data))) if now.oid == obj.oid => Some(Bytes::from(data)),
+            let data = content.or_else(|| match checkout.current(&path) {
+                Ok(Current::Object(now, data)) if now.oid == obj.oid => Some(Bytes::from(data)),
                 _ => None,
             });
             let written = data.map(|d| repo.write_blob(&d).map(|id| id.detach()));
@@ -856,8 +995,8 @@ fn update_index(
         };
         // A stat matching the file on disk marks the entry clean when the
         // working tree holds the staged content; otherwise git re-hashes.
-        let stat = match worktree.current(&path) {
-            Ok(Ok(Current::Object(now, _))) if now.same_state(obj) => {
+        let stat = match checkout.current(&path) {
+            Ok(Current::Object(now, _)) if now.same_state(obj) => {
                 gix::index::fs::Metadata::from_path_no_follow(&worktree.fs_path(&path))
                     .ok()
                     .and_then(|m| gix::index::entry::Stat::from_fs(&m).ok())

@@ -66,6 +66,7 @@
 
 pub mod apply;
 pub mod branch;
+mod convert;
 pub mod crash;
 pub mod diff;
 mod error;

@@ -45,7 +45,7 @@
 //! | `entries[].from` | for `renamed`: the source path (which has its own `deleted` entry) |
 //! | `entries[].base` | the object at the path in `HEAD`, `null` if none |
 //! | `entries[].index` | the object the index holds at the path, `null` if none |
-//! | `entries[].result` | the working-tree object to reproduce, `null` for a deletion |
+//! | `entries[].result` | the working-tree object to reproduce, in the form `git add` would store it (attributes, `core.autocrlf`, filter drivers applied), `null` for a deletion |
 //! | `history` | v2 only: the git objects that travel with the snapshot (below) |
 //!
 //! An object is `kind` (`file` = mode 100644, `executable` = 100755,

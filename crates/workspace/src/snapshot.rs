@@ -7,8 +7,12 @@
 //! — so that staged, unstaged and untracked changes are reproduced exactly.
 //! Symlinks are recorded as links and never followed; nested repositories
 //! and submodules are recorded as gitlinks and never descended into; ignored
-//! files and `.git/` are never read.
+//! files and `.git/` are never read. A working-tree file is recorded in the
+//! form `git add` would store (its attributes, `core.autocrlf` and filter
+//! drivers applied, through gix's filter pipeline), so every object id
+//! is git's.
 
+use std::borrow::Cow;
 use std::collections::{BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -17,6 +21,7 @@ use bytes::Bytes;
 use gix::bstr::{BString, ByteSlice};
 use handoff_store::{BlobStore, BlobStoreExt, Digest};
 
+use crate::convert::{Conversions, Refused};
 use crate::exclude::Exclusions;
 use crate::limits::{Limit, Limits};
 use crate::manifest::{self, Base, Entry, Kind, Manifest, Object, Oid, Status};
@@ -395,11 +400,16 @@ pub fn capture(dir: &Path, options: &SnapshotOptions) -> Result<Capture> {
         .index_or_empty()
         .map_err(|e| Error::git("read the index", &workdir, e))?;
 
+    // What git would commit for each working-tree file: its attributes,
+    // `core.autocrlf` and filter drivers applied (nothing at all to do in
+    // a repository that has none of them).
+    let conversions = Conversions::new(&repo, touched.iter().map(|p| p.as_bstr()))?;
     let mut reader = Reader {
         repo: &repo,
         workdir: &workdir,
         contents: HashMap::new(),
         max_file_bytes: limits.max_file_bytes,
+        conversions,
     };
     let mut exclusions = match std::fs::read_to_string(workdir.join(crate::exclude::HANDOFFIGNORE))
     {
@@ -429,7 +439,18 @@ pub fn capture(dir: &Path, options: &SnapshotOptions) -> Result<Capture> {
             .and_then(|e| index_kind(e.mode).map(|kind| (kind, e.id)))
             .map(|(kind, id)| reader.odb_object(kind, id, &[&base_obj], options.store_base_content))
             .transpose()?;
-        let result_obj = reader.worktree_object(&path)?;
+        let result_obj = match reader.worktree_object(&path)? {
+            Ok(obj) => obj,
+            Err(Refused(reason)) => {
+                // Carrying the raw bytes would carry what git would not
+                // commit; better to say so.
+                skipped.push(Skipped {
+                    path: path.as_str().to_owned(),
+                    reason,
+                });
+                continue;
+            }
+        };
         if manifest::same_state(base_obj.as_ref(), result_obj.as_ref())
             && manifest::same_state(base_obj.as_ref(), index_obj.as_ref())
         {
@@ -742,6 +763,7 @@ struct Reader<'a> {
     workdir: &'a Path,
     contents: HashMap<Digest, Bytes>,
     max_file_bytes: u64,
+    conversions: Conversions<'a>,
 }
 
 impl Reader<'_> {
@@ -820,7 +842,12 @@ impl Reader<'_> {
         })
     }
 
-    fn worktree_object(&mut self, path: &RepoPath) -> Result<Option<Object>> {
+    /// The working-tree object at `path`, its content in the form git
+    /// would commit; [`Refused`] when that form cannot be had.
+    fn worktree_object(
+        &mut self,
+        path: &RepoPath,
+    ) -> Result<std::result::Result<Option<Object>, Refused>> {
         let fs_path = path.to_fs_path(self.workdir);
         let meta = match std::fs::symlink_metadata(&fs_path) {
             Ok(meta) => meta,
@@ -830,7 +857,7 @@ impl Reader<'_> {
                     std::io::ErrorKind::NotFound | std::io::ErrorKind::NotADirectory
                 ) =>
             {
-                return Ok(None);
+                return Ok(Ok(None));
             }
             Err(source) => {
                 return Err(Error::Io {
@@ -858,6 +885,10 @@ impl Reader<'_> {
                 });
             }
             let data = std::fs::read(&fs_path).map_err(Error::io("read", &fs_path))?;
+            let data = match self.conversions.clean(path, Cow::Owned(data)) {
+                Ok(clean) => clean.into_owned(),
+                Err(refused) => return Ok(Err(refused)),
+            };
             let kind = if crate::worktree::is_executable(&meta) {
                 Kind::Executable
             } else {
@@ -869,27 +900,27 @@ impl Reader<'_> {
                 let head = gix::open(&fs_path)
                     .ok()
                     .and_then(|nested| nested.head_id().ok().map(|id| id.detach()));
-                return Ok(Some(Object {
+                return Ok(Ok(Some(Object {
                     kind: Kind::Gitlink,
                     oid: head.map(Oid).unwrap_or_else(Oid::null),
                     size: 0,
                     digest: None,
-                }));
+                })));
             }
             // A file replaced by a directory: the file is gone, the
             // directory's files are entries of their own.
-            return Ok(None);
+            return Ok(Ok(None));
         } else {
-            return Ok(None);
+            return Ok(Ok(None));
         };
         let oid = Oid::for_blob(&data);
         let size = data.len() as u64;
         let digest = self.keep(data);
-        Ok(Some(Object {
+        Ok(Ok(Some(Object {
             kind,
             oid,
             size,
             digest: Some(digest),
-        }))
+        })))
     }
 }
