@@ -65,7 +65,11 @@ pub enum Command {
 
 /// `handoff runs`.
 #[derive(Debug, Args)]
+#[command(args_conflicts_with_subcommands = true)]
 pub struct RunsArgs {
+    /// What to do with runs [default: list them].
+    #[command(subcommand)]
+    pub action: Option<RunsAction>,
     /// Only runs in this state (queued, running, ended or failed).
     #[arg(long, value_name = "STATE")]
     pub state: Option<String>,
@@ -78,6 +82,30 @@ pub struct RunsArgs {
     /// Only runs older than this run.
     #[arg(long, value_name = "RUN")]
     pub before: Option<String>,
+    /// Print JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `handoff runs` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum RunsAction {
+    /// Delete runs that have ended: their records, queue entries and
+    /// conversation names; `handoff gc` then reclaims their snapshots and
+    /// conversations where nothing else references them. A queued or
+    /// running run is refused, and then nothing is deleted.
+    Delete(RunsDeleteArgs),
+}
+
+/// `handoff runs delete`.
+#[derive(Debug, Args)]
+pub struct RunsDeleteArgs {
+    /// The runs.
+    #[arg(value_name = "RUN", required = true)]
+    pub runs: Vec<String>,
+    /// Report what would be deleted, and delete nothing.
+    #[arg(long)]
+    pub dry_run: bool,
     /// Print JSON.
     #[arg(long)]
     pub json: bool,
@@ -163,6 +191,11 @@ pub struct GcArgs {
     /// `7d`. Keep it longer than any push takes.
     #[arg(long, value_name = "AGE", default_value = "24h")]
     pub grace: String,
+    /// First delete the runs that ended at least this long ago (`30d`,
+    /// `12h`); queued and running runs are kept and reported. Standalone
+    /// snapshots and imported conversations are kept whatever their age.
+    #[arg(long, value_name = "AGE")]
+    pub older_than: Option<String>,
     /// Report what would be done, and do nothing.
     #[arg(long)]
     pub dry_run: bool,

@@ -104,6 +104,24 @@ pub enum Error {
         /// Its state.
         state: crate::RunState,
     },
+    /// The run is queued or running, so it is not deleted: a worker may be
+    /// about to read what it names.
+    #[error("run {run} is {state:?}; a queued or running run is not deleted (wait for it to end)")]
+    LiveRun {
+        /// The run.
+        run: RunId,
+        /// Its state.
+        state: crate::RunState,
+    },
+    /// A writer (a follow-up) wrote a new version of the run's record while
+    /// it was being deleted: the run is still there, with what it names.
+    #[error(
+        "run {run} changed while it was being deleted; it is still there (delete it again once it has ended)"
+    )]
+    ChangedWhileDeleting {
+        /// The run.
+        run: RunId,
+    },
     /// The run has no ended session to continue from.
     #[error("run {run} has no ended session to continue from")]
     NothingToContinue {

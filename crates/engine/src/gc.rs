@@ -10,6 +10,14 @@
 //! ([`handoff_store::maintain`]): condemned now if older than the grace
 //! period, removed by a later run.
 //!
+//! With [`GcOptions::older_than`], runs that ended before that age are
+//! deleted first ([`crate::delete`]): their snapshots and conversations
+//! are released, so they are no longer roots and go with everything only
+//! they reference. Queued and running runs are skipped and reported.
+//! Standalone snapshots (`handoff snapshot`) and imported conversations
+//! stay roots whatever their age: no record says whether anyone still
+//! holds their ids.
+//!
 //! Run records are tidied too: versions that changed no state are
 //! compacted ([`RunStore::compact`]), queue entries of sessions that are
 //! done (or that no record names, once older than the grace period) are
@@ -20,9 +28,10 @@ use std::collections::HashSet;
 use std::time::{Duration, SystemTime};
 
 use handoff_conversation::{Conversation, ReadOptions};
-use handoff_store::{BlobStore, Digest, DocKey, DocumentStore, Store, maintain};
+use handoff_store::{BlobStore, Digest, DocKey, DocumentStore, DocumentStoreExt, Store, maintain};
 use serde::Serialize;
 
+use crate::delete::{self, Deleted, Skipped};
 use crate::run::{Compaction, Pending, RunState, RunStore};
 use crate::{Error, Result};
 
@@ -38,6 +47,9 @@ pub struct GcOptions {
     pub dry_run: bool,
     /// The time ages are judged at (the clock, except in tests).
     pub now: SystemTime,
+    /// Delete first the runs that ended at least this long before `now`
+    /// (never a queued or running one); `None` deletes none.
+    pub older_than: Option<Duration>,
 }
 
 impl Default for GcOptions {
@@ -47,6 +59,7 @@ impl Default for GcOptions {
             compaction: Compaction::default(),
             dry_run: false,
             now: SystemTime::now(),
+            older_than: None,
         }
     }
 }
@@ -67,6 +80,15 @@ pub struct GcReport {
     pub documents: usize,
     /// Blobs something references.
     pub referenced: usize,
+    /// Runs deleted because they ended before `older_than`.
+    pub deleted: Vec<Deleted>,
+    /// Runs older than `older_than` that are queued or running: kept.
+    pub skipped: Vec<Skipped>,
+    /// Snapshots and conversations no longer roots because only deleted
+    /// runs held them.
+    pub released: usize,
+    /// Release documents dropped: none of what they name is stored any more.
+    pub releases_dropped: usize,
     /// What the store did with the rest.
     pub store: maintain::GcReport,
 }
@@ -86,11 +108,20 @@ pub async fn gc(store: &dyn Store, options: &GcOptions) -> Result<GcReport> {
         })
     })?;
     let mut report = GcReport::default();
-    let mut roots: Vec<Digest> = maintain::documents(raw, &name).await?;
-    let mut live: HashSet<Digest> = roots.iter().copied().collect();
+    // Releases are read before the documents: a run deleted meanwhile is
+    // still a root this time (the safe side).
+    let (mut released, releases) = delete::released(docs).await?;
+    let documents: Vec<Digest> = maintain::documents(raw, &name).await?;
+    let cut = options
+        .older_than
+        .and_then(|age| options.now.checked_sub(age))
+        .map(chrono::DateTime::<chrono::Utc>::from);
 
     let runs = RunStore::new(docs);
     let pending = runs.pending().await?;
+    let mut roots: Vec<Digest> = Vec::new();
+    let mut live: HashSet<Digest> = HashSet::new();
+    let mut released_now: HashSet<Digest> = HashSet::new();
     for id in runs.list().await? {
         report.runs += 1;
         let loaded = match runs.get(id).await {
@@ -106,6 +137,20 @@ pub async fn gc(store: &dyn Store, options: &GcOptions) -> Result<GcReport> {
             Err(_) => continue,
         };
         let record = &loaded.record;
+        if let Some(cut) = cut {
+            match delete::live_state(record) {
+                Some(state) if record.created_at < cut => {
+                    report.skipped.push(Skipped { run: id, state });
+                }
+                None if delete::ended_at(record) < cut => {
+                    let deleted = delete::delete_loaded(store, &loaded, options.dry_run).await?;
+                    released_now.extend(delete::documents(record));
+                    report.deleted.push(deleted);
+                    continue;
+                }
+                _ => {}
+            }
+        }
         let mut named: Vec<Digest> = record.conversation_head.into_iter().collect();
         for session in &record.sessions {
             for snapshot in session.start.iter().chain(&session.end) {
@@ -153,9 +198,33 @@ pub async fn gc(store: &dyn Store, options: &GcOptions) -> Result<GcReport> {
             && let Some(digest) = std::str::from_utf8(&found.data)
                 .ok()
                 .and_then(|t| t.trim().parse::<Digest>().ok())
+            // A dry run leaves the names of the runs it would delete; their
+            // deletion would remove them.
+            && !(options.dry_run && released_now.contains(&digest))
         {
             live.insert(digest);
             roots.push(digest);
+        }
+    }
+
+    released.extend(released_now.iter().copied());
+    // Every document is a root, except those only deleted runs held (a run
+    // or a name that references one has added it above).
+    for digest in &documents {
+        if released.contains(digest) {
+            report.released += usize::from(!live.contains(digest));
+        } else {
+            live.insert(*digest);
+            roots.push(*digest);
+        }
+    }
+    let stored: HashSet<&Digest> = documents.iter().collect();
+    for release in &releases {
+        if !release.documents.iter().any(|d| stored.contains(d)) {
+            report.releases_dropped += 1;
+            if !options.dry_run {
+                docs.delete(&release.key).await?;
+            }
         }
     }
 

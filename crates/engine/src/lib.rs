@@ -44,6 +44,7 @@
 #![deny(missing_docs)]
 
 pub mod conversations;
+pub mod delete;
 pub mod environment;
 mod error;
 pub mod follow_up;
@@ -55,6 +56,7 @@ pub mod run;
 pub mod runner;
 pub mod view;
 
+pub use delete::{Deleted, Skipped, delete_runs};
 pub use environment::{Environment, GitOptions, LocalEnvironment, Prepared, check_out};
 pub use error::{Error, Result};
 pub use follow_up::{follow_up, follow_up_with};

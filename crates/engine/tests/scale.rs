@@ -345,6 +345,64 @@ fn age_files(dir: &std::path::Path, age: Duration) {
     }
 }
 
+/// An object store on a local directory whose next index write, once
+/// `armed`, waits (after notifying `paused`) until `resume`: a push held
+/// between uploading its packs and writing its index.
+struct Pausing {
+    requests: Requests,
+    armed: Arc<AtomicBool>,
+    paused: Arc<tokio::sync::Notify>,
+    resume: Arc<tokio::sync::Notify>,
+}
+
+impl Pausing {
+    fn new(dir: &std::path::Path) -> Self {
+        let armed = Arc::new(AtomicBool::new(false));
+        let paused = Arc::new(tokio::sync::Notify::new());
+        let resume = Arc::new(tokio::sync::Notify::new());
+        let hook = {
+            let (armed, paused, resume) = (armed.clone(), paused.clone(), resume.clone());
+            Arc::new(move |request: handoff_store::counting::Request<'_>| {
+                let pause = request.method == Method::Put
+                    && request.path.as_ref().starts_with("index/")
+                    && armed.swap(false, Ordering::SeqCst);
+                let (paused, resume) = (paused.clone(), resume.clone());
+                Box::pin(async move {
+                    if pause {
+                        paused.notify_one();
+                        resume.notified().await;
+                    }
+                }) as futures_util::future::BoxFuture<'static, ()>
+            })
+        };
+        let requests =
+            Requests::new(Arc::new(LocalFileSystem::new_with_prefix(dir).unwrap())).with_hook(hook);
+        Self {
+            requests,
+            armed,
+            paused,
+            resume,
+        }
+    }
+
+    fn handle(&self) -> ObjectStoreBackend {
+        ObjectStoreBackend::new(Arc::new(self.requests.clone()), "", "store under test")
+    }
+}
+
+/// Applies `snapshot` (of [`repo_with_changes`]) to a fresh checkout of its
+/// base: every entry applies.
+async fn applies_cleanly(store: ObjectStoreBackend, snapshot: Digest) {
+    let target = GitRepo::init();
+    target.write("a.txt", "a\n").write("b.txt", "b\n");
+    target.commit_all("base");
+    let report = apply(target.path(), &store, &snapshot, &ApplyOptions::default())
+        .await
+        .unwrap();
+    assert!(report.failed.is_empty(), "{:?}", report.failed);
+    assert_eq!(target.read("new.txt"), "new file\n");
+}
+
 /// gc runs while a push is between uploading its packs and writing its
 /// index, and the push reuses blobs that nothing referenced (left by a push
 /// that failed) and that gc condemns right then: nothing the push stored
@@ -352,29 +410,9 @@ fn age_files(dir: &std::path::Path, age: Duration) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn gc_while_a_push_is_in_flight_loses_nothing() {
     let dir = tempfile::tempdir().unwrap();
-    let armed = Arc::new(AtomicBool::new(false));
-    let paused = Arc::new(tokio::sync::Notify::new());
-    let resume = Arc::new(tokio::sync::Notify::new());
-    let hook = {
-        let (armed, paused, resume) = (armed.clone(), paused.clone(), resume.clone());
-        Arc::new(move |request: handoff_store::counting::Request<'_>| {
-            let pause = request.method == Method::Put
-                && request.path.as_ref().starts_with("index/")
-                && armed.swap(false, Ordering::SeqCst);
-            let (paused, resume) = (paused.clone(), resume.clone());
-            Box::pin(async move {
-                if pause {
-                    paused.notify_one();
-                    resume.notified().await;
-                }
-            }) as futures_util::future::BoxFuture<'static, ()>
-        })
-    };
-    let requests = Requests::new(Arc::new(
-        LocalFileSystem::new_with_prefix(dir.path()).unwrap(),
-    ))
-    .with_hook(hook);
-    let handle = || ObjectStoreBackend::new(Arc::new(requests.clone()), "", "store under test");
+    let pausing = Pausing::new(dir.path());
+    let (armed, paused, resume) = (&pausing.armed, &pausing.paused, &pausing.resume);
+    let handle = || pausing.handle();
 
     // A push that failed after uploading its blobs: nothing references
     // them, and they are two hours old.
@@ -408,21 +446,7 @@ async fn gc_while_a_push_is_in_flight_loses_nothing() {
     let pushed = pusher.await.unwrap();
     let snapshot = pushed.record.sessions[0].start[0].snapshot;
 
-    let apply_it = || async {
-        let target = GitRepo::init();
-        target.write("a.txt", "a\n").write("b.txt", "b\n");
-        target.commit_all("base");
-        let report = apply(
-            target.path(),
-            &handle(),
-            &snapshot,
-            &ApplyOptions::default(),
-        )
-        .await
-        .unwrap();
-        assert!(report.failed.is_empty(), "{:?}", report.failed);
-        assert_eq!(target.read("new.txt"), "new file\n");
-    };
+    let apply_it = || applies_cleanly(handle(), snapshot);
     apply_it().await;
     // The next collection sees the push's manifest name them: restored.
     let later = GcOptions {
@@ -468,6 +492,7 @@ async fn gc_removes_what_nothing_references_and_keeps_the_rest() {
         },
         now: SystemTime::now() + Duration::from_secs(hours * 3600),
         dry_run: false,
+        older_than: None,
     };
     let report = gc(&store, &at(2)).await.unwrap();
     assert_eq!(report.store.condemned, 1, "{report:?}");
@@ -539,4 +564,125 @@ async fn runs_touch(store: &MemoryStore, run: handoff_engine::RunId) {
     runs.update(loaded.version, &mut loaded.record)
         .await
         .unwrap();
+}
+
+/// Marks run `run`'s record ended, as a worker would after its session.
+async fn end_run<S: handoff_store::Store>(store: &S, run: handoff_engine::RunId) {
+    let runs = RunStore::new(store);
+    let mut loaded = runs.get(run).await.unwrap();
+    for session in &mut loaded.record.sessions {
+        session.state = RunState::Ended;
+        session.ended_at = Some(chrono::Utc::now());
+    }
+    loaded.record.state = RunState::Ended;
+    runs.update(loaded.version, &mut loaded.record)
+        .await
+        .unwrap();
+}
+
+/// `gc --older-than` deletes an ended run while a push of the same
+/// workspace is in flight — between its packs and its index — reusing the
+/// deleted run's manifest and blobs, which gc condemns right then: the push
+/// loses nothing, then or after later collections; the pushed run, queued,
+/// is never deleted (skipped and reported); a standalone snapshot and an
+/// imported conversation, older than the cut, are kept.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn gc_older_than_during_a_push_that_reuses_the_deleted_runs_data_loses_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let pausing = Pausing::new(dir.path());
+    let (armed, paused, resume) = (&pausing.armed, &pausing.paused, &pausing.resume);
+    let handle = || pausing.handle();
+
+    let repo = repo_with_changes();
+    let old = push_run(&handle(), repo.path(), "old").await;
+    end_run(&handle(), old.run).await;
+    let other = GitRepo::init();
+    other.write("o.txt", "o\n");
+    other.commit_all("base");
+    other.write("o.txt", "o, only in a standalone snapshot\n");
+    let standalone =
+        handoff_workspace::snapshot(other.path(), &handle(), &SnapshotOptions::default())
+            .await
+            .unwrap();
+    let mut imported = Conversation::new("imported", "codex");
+    imported.push(handoff_conversation::Message::text(
+        handoff_conversation::Role::User,
+        "imported, kept",
+    ));
+    handoff_engine::conversations::save_named(&handle(), &imported)
+        .await
+        .unwrap();
+    age_files(dir.path(), Duration::from_secs(2 * 3600));
+
+    // A push of the same workspace reuses the old run's manifest and
+    // blobs; it stops just before writing its index.
+    armed.store(true, Ordering::SeqCst);
+    let pusher = {
+        let repo_path = repo.path().to_owned();
+        let store = handle();
+        tokio::spawn(async move { push_run(&store, &repo_path, "in flight").await })
+    };
+    tokio::time::timeout(Duration::from_secs(120), paused.notified())
+        .await
+        .expect("the push reached its index write");
+    let options = GcOptions {
+        grace: Duration::from_secs(3600),
+        older_than: Some(Duration::ZERO),
+        ..GcOptions::default()
+    };
+    let report = gc(&handle(), &options).await.unwrap();
+    let deleted: Vec<_> = report.deleted.iter().map(|d| d.run).collect();
+    assert_eq!(deleted, vec![old.run], "{report:?}");
+    assert!(
+        report.store.condemned > 0,
+        "the old run's data is condemned: {report:?}"
+    );
+    resume.notify_one();
+    let pushed = pusher.await.unwrap();
+    let snapshot = pushed.record.sessions[0].start[0].snapshot;
+    assert_eq!(
+        snapshot, old.record.sessions[0].start[0].snapshot,
+        "the same workspace is the same snapshot"
+    );
+
+    let apply_it = || applies_cleanly(handle(), snapshot);
+    apply_it().await;
+    let later = GcOptions {
+        now: SystemTime::now() + Duration::from_secs(2 * 3600),
+        ..options
+    };
+    let report = gc(&handle(), &later).await.unwrap();
+    assert_eq!(
+        report.skipped,
+        vec![handoff_engine::Skipped {
+            run: pushed.run,
+            state: RunState::Queued
+        }],
+        "{report:?}"
+    );
+    assert!(report.deleted.is_empty(), "{report:?}");
+    assert!(
+        report.store.restored > 0,
+        "what the push named comes back: {report:?}"
+    );
+    apply_it().await;
+    let much_later = GcOptions {
+        now: SystemTime::now() + Duration::from_secs(5 * 3600),
+        ..options
+    };
+    let report = gc(&handle(), &much_later).await.unwrap();
+    assert_eq!(report.store.condemned, 0, "{report:?}");
+    apply_it().await;
+    let kept = handoff_workspace::load_manifest(&handle(), &standalone.id)
+        .await
+        .unwrap();
+    for digest in kept.digests() {
+        handle().get(&digest).await.unwrap();
+    }
+    let loaded = handoff_engine::conversations::load_named(&handle(), imported.id)
+        .await
+        .unwrap();
+    assert_eq!(loaded.messages, imported.messages);
+    let checked = handoff_engine::fsck::fsck(&handle(), false).await.unwrap();
+    assert!(checked.problems.is_empty(), "{:?}", checked.problems);
 }

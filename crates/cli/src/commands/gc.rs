@@ -35,6 +35,7 @@ pub async fn run(store: Option<&str>, args: GcArgs) -> anyhow::Result<u8> {
     let options = GcOptions {
         grace: parse_age(&args.grace)?,
         dry_run: args.dry_run,
+        older_than: args.older_than.as_deref().map(parse_age).transpose()?,
         ..GcOptions::default()
     };
     let report = gc(&*store, &options).await?;
@@ -49,10 +50,26 @@ pub async fn run(store: Option<&str>, args: GcArgs) -> anyhow::Result<u8> {
         "removed"
     };
     let mut out = super::stdout();
+    let deleting = if args.dry_run {
+        "would delete"
+    } else {
+        "deleted"
+    };
+    for d in &report.deleted {
+        writeln!(
+            out,
+            "{deleting} run {} (ended {})",
+            d.run,
+            d.ended_at.format("%Y-%m-%d %H:%M:%S UTC")
+        )?;
+    }
+    for s in &report.skipped {
+        writeln!(out, "kept run {}: it is {:?}", s.run, s.state)?;
+    }
     writeln!(
         out,
-        "{} run(s), {} snapshot(s) and conversation(s), {} referenced blob(s); kept {}",
-        report.runs, report.documents, report.referenced, s.kept
+        "{} run(s), {} snapshot(s) and conversation(s) ({} released by deleted runs), {} referenced blob(s); kept {}",
+        report.runs, report.documents, report.released, report.referenced, s.kept
     )?;
     writeln!(
         out,

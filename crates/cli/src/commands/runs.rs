@@ -12,8 +12,8 @@ use handoff_engine::view::{self, DiffView, Listed, RunQuery, RunRow, RunView, Vi
 use handoff_engine::{
     ContinueOptions, ContinuedLocally, GitOptions, HistoryLimits, Isolation, Loaded,
     LocalEnvironment, Prepared, Push, RunId, RunRecord, RunState, RunStore, Session, WorkEvent,
-    WorkerOptions, continue_locally, diff_view, follow_up_with, list_runs, push, run_session,
-    run_view, work_pass,
+    WorkerOptions, continue_locally, delete_runs, diff_view, follow_up_with, list_runs, push,
+    run_session, run_view, work_pass,
 };
 use handoff_harness::{AgentOptions, Permissions};
 use handoff_store::{BlobStore, Bytes, Digest, MemoryStore, Put, Store};
@@ -22,8 +22,8 @@ use handoff_workspace::diff::{FileChange, FileContent, FileDiff};
 use serde_json::json;
 
 use crate::args::{
-    AgentArgs, AgentCmdArgs, ContinueArgs, FollowUpArgs, FsckArgs, PushArgs, RunsArgs, ShowArgs,
-    WorkerArgs,
+    AgentArgs, AgentCmdArgs, ContinueArgs, FollowUpArgs, FsckArgs, PushArgs, RunsAction, RunsArgs,
+    RunsDeleteArgs, ShowArgs, WorkerArgs,
 };
 
 fn parse_permissions(text: &str) -> anyhow::Result<Permissions> {
@@ -656,6 +656,9 @@ fn conversation_home(workspace: &Path, done: &ContinuedLocally) -> anyhow::Resul
 
 /// `handoff runs`.
 pub async fn runs_cmd(store_flag: Option<&str>, args: RunsArgs) -> anyhow::Result<u8> {
+    if let Some(RunsAction::Delete(delete)) = args.action {
+        return delete_cmd(store_flag, delete).await;
+    }
     let store = super::open_store(store_flag)?;
     let mut query = RunQuery {
         state: args.state.as_deref().map(parse_state).transpose()?,
@@ -693,6 +696,44 @@ pub async fn runs_cmd(store_flag: Option<&str>, args: RunsArgs) -> anyhow::Resul
         super::print_json(&rows)?;
     }
     Ok(0)
+}
+
+/// `handoff runs delete`.
+async fn delete_cmd(store_flag: Option<&str>, args: RunsDeleteArgs) -> anyhow::Result<u8> {
+    let store = super::open_store(store_flag)?;
+    let ids = args
+        .runs
+        .iter()
+        .map(|t| parse_run(t))
+        .collect::<anyhow::Result<Vec<RunId>>>()?;
+    let deleted = delete_runs(&*store, &ids, args.dry_run).await?;
+    if args.json {
+        super::print_json(&deleted)?;
+        return Ok(super::EXIT_OK);
+    }
+    let verb = if args.dry_run {
+        "would delete"
+    } else {
+        "deleted"
+    };
+    let mut out = super::stdout();
+    for d in &deleted {
+        writeln!(
+            out,
+            "{verb} run {} (ended {}): {} record version(s), {} snapshot(s) and conversation state(s) released",
+            d.run,
+            d.ended_at.format("%Y-%m-%d %H:%M:%S UTC"),
+            d.versions,
+            d.documents
+        )?;
+    }
+    if !args.dry_run {
+        writeln!(
+            out,
+            "run `handoff gc` to reclaim what only these runs referenced"
+        )?;
+    }
+    Ok(super::EXIT_OK)
 }
 
 /// A run state named on the command line or in a query.
