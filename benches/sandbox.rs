@@ -1,7 +1,8 @@
 //! What the sandbox costs a turn: starting a program inside bubblewrap,
-//! with the mounts a cloud session's agent gets (root read-only, a private
-//! `/tmp`, the worker's home and the environments' directory hidden, the
-//! workspace and the session's directories writable), against starting the
+//! as a cloud session's agent is (a user namespace without capabilities,
+//! the seccomp filter, a root of only the system directories, a private
+//! `/tmp`, the workspace and the session's directories writable), against
+//! starting the
 //! same program directly — whole process against whole process, in
 //! alternating pairs, medians (target: at most 50 ms more). The program is
 //! `git --version`, a tool agents run all the time.
@@ -38,6 +39,16 @@ fn run(program: &Path, args: &[std::ffi::OsString]) {
     assert!(ok, "{} failed", program.display());
 }
 
+/// Runs `git --version` confined, seccomp filter and all, as a session's
+/// agent would be.
+fn run_confined(confinement: &Confinement, git: &Path, cwd: &Path) {
+    let plain = [std::ffi::OsString::from("--version")];
+    let mut command = confinement.command(git, &plain, cwd, &[], &[]).unwrap();
+    command.command_mut().stdout(Stdio::null());
+    let ok = command.spawn().unwrap().wait().unwrap().success();
+    assert!(ok, "bwrap … git --version failed");
+}
+
 fn main() {
     let args: Vec<String> = std::env::args().collect();
     let smoke = args.iter().any(|a| a == "--test") || !args.iter().any(|a| a == "--bench");
@@ -59,40 +70,40 @@ fn main() {
         clean_env: true,
         home: Some(home),
         tmp: Some(tmp),
-        sandbox: Some(Sandbox {
-            bwrap: bwrap.clone(),
-            writable: vec![workspace.clone()],
-            hidden: std::env::var_os("HOME")
+        sandbox: Some({
+            let mut sandbox = Sandbox::new(&bwrap);
+            sandbox.writable = vec![workspace.clone()];
+            sandbox.hidden = std::env::var_os("HOME")
                 .map(Into::into)
                 .into_iter()
-                .collect(),
-            network: Network::Host,
+                .collect();
+            sandbox.network = Network::Host;
+            sandbox
         }),
     };
-    let sandbox = confinement.sandbox.as_ref().unwrap();
-    let mut wrapped = sandbox.arguments(&git, &workspace, &confinement);
-    wrapped.push("--".into());
-    wrapped.push(git.clone().into_os_string());
-    wrapped.push("--version".into());
     let plain = vec![std::ffi::OsString::from("--version")];
 
     // One untimed pair, then alternating pairs.
     run(&git, &plain);
-    run(&bwrap, &wrapped);
+    run_confined(&confinement, &git, &workspace);
     let pairs = if smoke { 3 } else { 31 };
     let (mut direct, mut sandboxed) = (Vec::new(), Vec::new());
     for pair in 0..pairs {
-        let time = |program: &Path, args: &[std::ffi::OsString], into: &mut Vec<Duration>| {
+        let time = |confined: bool, into: &mut Vec<Duration>| {
             let t = Instant::now();
-            run(program, args);
+            if confined {
+                run_confined(&confinement, &git, &workspace);
+            } else {
+                run(&git, &plain);
+            }
             into.push(t.elapsed());
         };
         if pair % 2 == 0 {
-            time(&git, &plain, &mut direct);
-            time(&bwrap, &wrapped, &mut sandboxed);
+            time(false, &mut direct);
+            time(true, &mut sandboxed);
         } else {
-            time(&bwrap, &wrapped, &mut sandboxed);
-            time(&git, &plain, &mut direct);
+            time(true, &mut sandboxed);
+            time(false, &mut direct);
         }
     }
     let mut c = Criterion::default().configure_from_args();
@@ -100,7 +111,7 @@ fn main() {
     group.sample_size(20);
     group.bench_function("git --version", |b| b.iter(|| run(&git, &plain)));
     group.bench_function("bwrap … git --version", |b| {
-        b.iter(|| run(&bwrap, &wrapped))
+        b.iter(|| run_confined(&confinement, &git, &workspace))
     });
     group.finish();
     c.final_summary();

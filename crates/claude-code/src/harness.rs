@@ -21,6 +21,7 @@
 use std::path::{Path, PathBuf};
 
 use handoff_conversation::{Conversation, Message, Mode};
+use handoff_harness::confine::Nesting;
 use handoff_harness::native::{Arg, CliSpec, FormatError};
 use handoff_harness::{Grant, Grants, HarnessKind, NativeFormat, NativeHarness};
 use serde_json::Value;
@@ -53,14 +54,17 @@ pub static CLI: CliSpec = CliSpec {
         read_only: Grant {
             args: &["--permission-mode", "plan"],
             env: &[],
+            nesting: Nesting::None,
         },
         edits: Grant {
             args: &["--permission-mode", "acceptEdits"],
             env: &[],
+            nesting: Nesting::None,
         },
         full: Grant {
             args: &["--permission-mode", "bypassPermissions"],
             env: &[("IS_SANDBOX", "1")],
+            nesting: Nesting::None,
         },
     },
     model_flag: "--model",

@@ -17,6 +17,7 @@
 use std::path::{Path, PathBuf};
 
 use handoff_conversation::{Conversation, Message, Mode};
+use handoff_harness::confine::Nesting;
 use handoff_harness::native::{Arg, CliSpec, FormatError};
 use handoff_harness::{
     AgentOptions, Grant, Grants, HarnessKind, NativeFormat, NativeHarness, Permissions,
@@ -50,14 +51,17 @@ pub static CLI: CliSpec = CliSpec {
         read_only: Grant {
             args: &["--sandbox", "read-only"],
             env: &[],
+            nesting: Nesting::AgentSandbox,
         },
         edits: Grant {
             args: &["--sandbox", "workspace-write"],
             env: &[],
+            nesting: Nesting::AgentSandbox,
         },
         full: Grant {
             args: &["--sandbox", "danger-full-access"],
             env: &[],
+            nesting: Nesting::None,
         },
     },
     model_flag: "--model",

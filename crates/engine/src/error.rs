@@ -54,6 +54,42 @@ pub enum Error {
         /// The ceiling.
         max: u64,
     },
+    /// The session asks for a permission level that only the sandbox can
+    /// keep its agent to (the agent itself does not know levels), and this
+    /// worker has no sandbox.
+    #[error(
+        "run {run} asks for the {level} permission level, which {harness} keeps only inside the sandbox (install bubblewrap, or ask for another level)"
+    )]
+    LevelNeedsSandbox {
+        /// The run.
+        run: RunId,
+        /// The level.
+        level: handoff_harness::Permissions,
+        /// The harness.
+        harness: handoff_harness::HarnessKind,
+    },
+    /// The harness cannot keep its agent to this permission level at all.
+    #[error("{harness} cannot run an agent at the {level} permission level: {reason}")]
+    LevelRefused {
+        /// The harness.
+        harness: handoff_harness::HarnessKind,
+        /// The level.
+        level: handoff_harness::Permissions,
+        /// Why.
+        reason: String,
+    },
+    /// The sandbox cannot be set up on this host; the session is refused
+    /// rather than run in a weaker one.
+    #[error(
+        "run {run}: the agent's sandbox cannot be set up (run the worker with --no-sandbox to run agents without it)"
+    )]
+    Sandbox {
+        /// The run.
+        run: RunId,
+        /// Why.
+        #[source]
+        source: handoff_harness::confine::SandboxError,
+    },
     /// No such run.
     #[error("run {run} not found")]
     UnknownRun {

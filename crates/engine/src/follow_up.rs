@@ -62,6 +62,7 @@ pub async fn follow_up_with(
             .map(|s| s.agent.clone())
             .unwrap_or_default(),
     };
+    crate::runner::check_level(harness, session.agent.permissions)?;
     record.sessions.push(session.clone());
     record.state = RunState::Queued;
     runs.update(loaded.version, &mut record).await?;

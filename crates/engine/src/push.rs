@@ -113,6 +113,7 @@ pub fn discover_repositories(workspace: &Path) -> Result<Vec<(String, PathBuf)>>
 /// local → cloud.
 pub async fn push(store: &dyn Store, request: Push<'_>) -> Result<Pushed> {
     coverage::check(request.harness, Direction::LocalToCloud)?;
+    crate::runner::check_level(request.harness, request.agent.permissions)?;
     // Absolute, so that the recorded sources can be cloned from anywhere.
     let workspace = std::fs::canonicalize(request.workspace).map_err(|source| Error::Io {
         action: "open the workspace",

@@ -92,15 +92,47 @@ impl Default for Isolation {
 
 impl Isolation {
     /// The confinement of a session prepared in `prepared`, whose agent
-    /// options are `agent`; creates its `HOME` and `TMPDIR`.
-    fn confine(
+    /// options are `agent`, run by `harness`; creates its `HOME` and
+    /// `TMPDIR`. The permission level is kept by the agent and, where
+    /// there is a sandbox, by the sandbox too: at `read-only` the
+    /// workspace is mounted read-only. A level only the sandbox can keep,
+    /// and `full`, are refused without one; a sandbox this host cannot
+    /// build is refused, never weakened.
+    async fn confine(
         &self,
         run: RunId,
         prepared: &Prepared,
         agent: &handoff_harness::AgentOptions,
+        harness: &dyn Harness,
     ) -> Result<Confinement> {
-        if agent.permissions == handoff_harness::Permissions::Full && self.bwrap.is_none() {
+        use handoff_harness::{Honour, Permissions};
+        let level = agent.permissions;
+        let nesting = match harness.honours(level) {
+            Honour::Agent(nesting) => nesting,
+            Honour::SandboxOnly if self.bwrap.is_none() => {
+                return Err(Error::LevelNeedsSandbox {
+                    run,
+                    level,
+                    harness: harness.kind(),
+                });
+            }
+            Honour::SandboxOnly => handoff_harness::confine::Nesting::None,
+            Honour::Refused { reason } => {
+                return Err(Error::LevelRefused {
+                    harness: harness.kind(),
+                    level,
+                    reason,
+                });
+            }
+            _ => handoff_harness::confine::Nesting::None,
+        };
+        if level == Permissions::Full && self.bwrap.is_none() {
             return Err(Error::FullNeedsSandbox { run });
+        }
+        if let Some(bwrap) = &self.bwrap {
+            handoff_harness::confine::sandbox::verify(bwrap)
+                .await
+                .map_err(|source| Error::Sandbox { run, source })?;
         }
         let home = prepared.scratch.join("home");
         let tmp = prepared.scratch.join("tmp");
@@ -115,13 +147,36 @@ impl Isolation {
             clean_env: self.clean_env,
             home: Some(home),
             tmp: Some(tmp),
-            sandbox: self.bwrap.as_ref().map(|bwrap| Sandbox {
-                bwrap: bwrap.clone(),
-                writable: vec![prepared.root.clone(), prepared.scratch.clone()],
-                hidden: self.hidden.clone(),
-                network: agent.network,
+            sandbox: self.bwrap.as_ref().map(|bwrap| {
+                let mut sandbox = Sandbox::new(bwrap);
+                sandbox.writable = vec![prepared.scratch.clone()];
+                if level == Permissions::ReadOnly {
+                    sandbox.read_only = vec![prepared.root.clone()];
+                } else {
+                    sandbox.writable.push(prepared.root.clone());
+                }
+                sandbox.hidden = self.hidden.clone();
+                sandbox.network = agent.network;
+                sandbox.nesting = nesting;
+                sandbox
             }),
         })
+    }
+}
+
+/// Refuses, at push time, a permission level `harness` cannot keep its
+/// agent to at all ([`Honour::Refused`](handoff_harness::Honour::Refused)).
+pub(crate) fn check_level(
+    harness: &dyn Harness,
+    level: handoff_harness::Permissions,
+) -> Result<()> {
+    match harness.honours(level) {
+        handoff_harness::Honour::Refused { reason } => Err(Error::LevelRefused {
+            harness: harness.kind(),
+            level,
+            reason,
+        }),
+        _ => Ok(()),
     }
 }
 
@@ -674,7 +729,8 @@ async fn execute(
     let prompt = session.prompt.clone().unwrap_or_default();
     let confinement = options
         .isolation
-        .confine(record.id, &prepared, &session.agent)?;
+        .confine(record.id, &prepared, &session.agent, harness)
+        .await?;
     let turn = Turn {
         conversation: &conversation,
         prompt: &prompt,

@@ -9,6 +9,8 @@ use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
 
+use crate::confine::Nesting;
+
 /// What an agent may do without asking. Ordered from least to most.
 #[derive(
     Debug, Clone, Copy, Default, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize,
@@ -89,13 +91,35 @@ fn is_host(network: &crate::Network) -> bool {
 }
 
 /// What one permission level means to an agent's CLI: arguments and
-/// environment variables.
+/// environment variables, and whether the CLI then sandboxes its own
+/// commands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Grant {
     /// Arguments that grant it.
     pub args: &'static [&'static str],
     /// Environment variables that grant it.
     pub env: &'static [(&'static str, &'static str)],
+    /// [`Nesting::AgentSandbox`] when the CLI runs its commands in a
+    /// bubblewrap sandbox of its own at this level.
+    pub nesting: Nesting,
+}
+
+/// Who keeps an agent to a permission level: an adapter's answer for each
+/// level ([`Harness::honours`](crate::Harness::honours)).
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Honour {
+    /// The agent's own CLI does (its [`Grant`]), and so does the sandbox
+    /// where there is one; the CLI needs this much nesting inside it.
+    Agent(Nesting),
+    /// Only the sandbox does (it mounts the workspace read-only): a worker
+    /// without one refuses the session.
+    SandboxOnly,
+    /// Nobody can: the level is refused at push time.
+    Refused {
+        /// Why.
+        reason: String,
+    },
 }
 
 /// How an agent's CLI grants each permission level.

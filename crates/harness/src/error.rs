@@ -77,6 +77,15 @@ pub enum Error {
         #[source]
         source: crate::native::FormatError,
     },
+    /// The agent's sandbox could not be set up.
+    #[error("could not sandbox the {harness} agent")]
+    Sandbox {
+        /// The harness.
+        harness: HarnessKind,
+        /// Why.
+        #[source]
+        source: crate::confine::SandboxError,
+    },
     /// Converting the conversation failed.
     #[error(transparent)]
     Conversation(#[from] handoff_conversation::Error),

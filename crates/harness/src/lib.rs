@@ -71,7 +71,7 @@ use async_trait::async_trait;
 use handoff_conversation::{AttachmentRef, Conversation, Message};
 use serde::{Deserialize, Serialize};
 
-pub use agent::{AgentOptions, Grant, Grants, Permissions, UnknownPermissions};
+pub use agent::{AgentOptions, Grant, Grants, Honour, Permissions, UnknownPermissions};
 pub use command::CommandHarness;
 pub use confine::{Confinement, Network, Sandbox};
 pub use coverage::{Direction, HarnessKind, HistoryLoading};
@@ -187,6 +187,17 @@ pub trait Harness: Send + Sync + Debug {
         coverage::history_of(&self.kind())
     }
 
+    /// Who keeps its agent to `level`. By default the agent's CLI is
+    /// trusted with `edits` and `full`, and only a sandbox (which mounts
+    /// the workspace read-only) keeps it to `read-only` — right for an
+    /// agent that knows nothing of levels, such as an arbitrary command.
+    fn honours(&self, level: Permissions) -> Honour {
+        match level {
+            Permissions::ReadOnly => Honour::SandboxOnly,
+            Permissions::Edits | Permissions::Full => Honour::Agent(confine::Nesting::None),
+        }
+    }
+
     /// Runs one turn and returns the messages it added: the user's prompt
     /// (after any records the agent keeps of its own) and what the agent
     /// did. It may change files in `turn.workdir`.
@@ -211,6 +222,9 @@ macro_rules! forward_harness {
             }
             fn history(&self) -> HistoryLoading {
                 (**self).history()
+            }
+            fn honours(&self, level: Permissions) -> Honour {
+                (**self).honours(level)
             }
             async fn run_turn(&self, turn: Turn<'_>) -> Result<Vec<Message>> {
                 (**self).run_turn(turn).await

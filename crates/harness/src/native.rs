@@ -307,6 +307,12 @@ impl<F: NativeFormat> Harness for NativeHarness<F> {
         names
     }
 
+    /// Its CLI keeps its agent to every level (the grants in its
+    /// [`CliSpec`]), sandboxing its own commands where the grant says so.
+    fn honours(&self, level: crate::Permissions) -> crate::Honour {
+        crate::Honour::Agent(self.format.spec().grants.of(level).nesting)
+    }
+
     async fn run_turn(&self, turn: Turn<'_>) -> Result<Vec<Message>> {
         let spec = self.format.spec();
         let kind = self.format.spec().kind.clone();
@@ -435,6 +441,7 @@ impl<F: NativeFormat> Harness for NativeHarness<F> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::confine::Nesting;
     use crate::{AgentOptions, Grant, Permissions};
     use handoff_conversation::Role;
 
@@ -458,14 +465,17 @@ mod tests {
             read_only: Grant {
                 args: &["--read-only"],
                 env: &[],
+                nesting: Nesting::None,
             },
             edits: Grant {
                 args: &["--mode", "edit"],
                 env: &[],
+                nesting: Nesting::None,
             },
             full: Grant {
                 args: &["--yolo"],
                 env: &[("SANDBOXED", "1")],
+                nesting: Nesting::None,
             },
         },
         model_flag: "-m",

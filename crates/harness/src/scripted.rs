@@ -69,6 +69,11 @@ impl Harness for ScriptedHarness {
         self.directions.clone()
     }
 
+    /// A script does what it says, nothing more: it keeps to every level.
+    fn honours(&self, _level: crate::Permissions) -> crate::Honour {
+        crate::Honour::Agent(crate::confine::Nesting::None)
+    }
+
     async fn run_turn(&self, turn: Turn<'_>) -> Result<Vec<Message>> {
         let reply = (self.turn)(&turn)?;
         Ok(vec![

@@ -167,17 +167,21 @@ pub async fn run_program(run: AgentRun<'_>) -> crate::Result<std::process::Outpu
     };
     let mut command = run
         .confinement
-        .command(program, run.args, run.cwd, run.inherit, run.env);
+        .command(program, run.args, run.cwd, run.inherit, run.env)
+        .map_err(|source| crate::Error::Sandbox {
+            harness: run.kind.clone(),
+            source,
+        })?;
     command
+        .command_mut()
         .stdin(if run.stdin.is_some() {
             Stdio::piped()
         } else {
             Stdio::null()
         })
         .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true);
-    let mut child = match command.spawn() {
+        .stderr(Stdio::piped());
+    let mut child = match command.spawn_tokio(true) {
         Ok(child) => child,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
             return Err(crate::Error::NotInstalled {

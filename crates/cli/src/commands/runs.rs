@@ -130,16 +130,25 @@ fn hidden_from_agents(store_flag: Option<&str>, envs: &Path) -> anyhow::Result<V
 }
 
 /// How `push --wait` and `follow-up --wait` confine the agent on a
-/// person's own machine: in the sandbox when bubblewrap is installed,
-/// otherwise as their local agent would run (saying so); either way with
-/// only the environment it needs.
-fn isolation_here(store_flag: Option<&str>, envs: &Path) -> anyhow::Result<Isolation> {
-    let bwrap = handoff_harness::confine::find_bwrap();
-    if bwrap.is_none() {
-        writeln!(
+/// person's own machine: in the sandbox when bubblewrap is installed and
+/// can build it here, otherwise as their local agent would run (saying
+/// so); either way with only the environment it needs.
+async fn isolation_here(store_flag: Option<&str>, envs: &Path) -> anyhow::Result<Isolation> {
+    let mut bwrap = handoff_harness::confine::find_bwrap();
+    match &bwrap {
+        None => writeln!(
             std::io::stderr().lock(),
             "handoff: bubblewrap (bwrap) is not installed: the agent runs unsandboxed, as your local agent would"
-        )?;
+        )?,
+        Some(found) => {
+            if let Err(e) = handoff_harness::confine::sandbox::verify(found).await {
+                writeln!(
+                    std::io::stderr().lock(),
+                    "handoff: {e}: the agent runs unsandboxed, as your local agent would"
+                )?;
+                bwrap = None;
+            }
+        }
     }
     Ok(Isolation {
         clean_env: true,
@@ -150,8 +159,9 @@ fn isolation_here(store_flag: Option<&str>, envs: &Path) -> anyhow::Result<Isola
 
 /// How `handoff worker` confines agents: in the sandbox, or, with
 /// `--no-sandbox`, without one (saying so); refused where bubblewrap is
-/// missing and `--no-sandbox` was not given.
-fn isolation_for_worker(
+/// missing or cannot build the sandbox on this host and `--no-sandbox`
+/// was not given — never a weaker sandbox.
+async fn isolation_for_worker(
     store_flag: Option<&str>,
     envs: &Path,
     no_sandbox: bool,
@@ -165,7 +175,12 @@ fn isolation_for_worker(
             )?;
             None
         }
-        (Some(bwrap), false) => Some(bwrap),
+        (Some(bwrap), false) => {
+            handoff_harness::confine::sandbox::verify(&bwrap)
+                .await
+                .context("agents would run without a sandbox: fix that, or pass --no-sandbox")?;
+            Some(bwrap)
+        }
         (None, false) => anyhow::bail!(
             "bubblewrap (bwrap) is not installed, so agents would run without a sandbox: install it (Debian: apt install bubblewrap) or pass --no-sandbox"
         ),
@@ -281,7 +296,7 @@ pub async fn push_cmd(store_flag: Option<&str>, args: PushArgs) -> anyhow::Resul
     }
     // Without --wait the records are as created: nothing to read back.
     let records = if args.wait {
-        let isolation = isolation_here(store_flag, &envs_dir(None))?;
+        let isolation = isolation_here(store_flag, &envs_dir(None)).await?;
         let mut records = Vec::new();
         for created in &pushed.runs {
             records.push(
@@ -355,7 +370,7 @@ pub async fn worker(store_flag: Option<&str>, args: WorkerArgs) -> anyhow::Resul
     };
     let options = WorkerOptions {
         lease: Duration::from_secs(args.lease.max(1)),
-        isolation: isolation_for_worker(store_flag, &envs, args.no_sandbox)?,
+        isolation: isolation_for_worker(store_flag, &envs, args.no_sandbox).await?,
         max_history,
         ..WorkerOptions::default()
     };
@@ -450,7 +465,7 @@ pub async fn follow_up_cmd(store_flag: Option<&str>, args: FollowUpArgs) -> anyh
         writeln!(super::stdout(), "{}", session.id)?;
     }
     let isolation = if args.wait {
-        isolation_here(store_flag, &envs_dir(None))?
+        isolation_here(store_flag, &envs_dir(None)).await?
     } else {
         Isolation::default()
     };
