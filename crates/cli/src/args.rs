@@ -309,9 +309,12 @@ impl HistoryArgs {
 /// How a cloud agent runs a session.
 #[derive(Debug, Args, Clone)]
 pub struct AgentArgs {
-    /// What the agent may do without asking: edits (edit files and run
-    /// commands in the workspace), full (no prompts, no sandbox: only where
-    /// the environment isolates the agent) or read-only
+    /// What the agent may do without asking: edits (edit files in the
+    /// workspace; Codex and command agents also run commands there, Claude
+    /// Code only those its allow rules permit), full (no prompts and the
+    /// agent's own sandbox off: only inside handoff's sandbox) or read-only
+    /// (read only: the sandbox mounts the workspace read-only, and a
+    /// command or Warp agent runs at this level only inside it)
     /// [default: edits; for a follow-up, as the previous session]
     #[arg(long, value_name = "LEVEL")]
     pub permissions: Option<String>,
@@ -336,7 +339,8 @@ pub struct WorkerArgs {
     pub command: AgentCmdArgs,
     /// Run agents without the bubblewrap sandbox (their environment is
     /// still limited to what they need); required where bubblewrap is not
-    /// installed.
+    /// installed or this host cannot give it a user namespace. Without it,
+    /// full and a command or Warp agent's read-only are refused.
     #[arg(long)]
     pub no_sandbox: bool,
     /// Where session environments are created [default: $TMPDIR/handoff-envs].

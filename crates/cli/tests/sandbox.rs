@@ -1,11 +1,17 @@
 //! The agent is untrusted. A hostile agent (a command-harness script) run
-//! by `handoff worker` tries to read the worker's store credentials from
-//! its environment, read the store, write outside its workspace, read
-//! another session's workspace and read the worker's home: inside the
-//! bubblewrap sandbox every attempt fails, and the run's transcript says
-//! so. Without the sandbox its environment is still clean, and a worker on
-//! a machine without bubblewrap refuses to run agents unless told
-//! `--no-sandbox`.
+//! by `handoff worker` — as root here in CI — tries to read the worker's
+//! store credentials from its environment, read the store, write outside
+//! its workspace, read another session's workspace and the worker's home,
+//! unmount what hides them, remount the root writable, write the host's
+//! root, signal the worker and read its environment through `/proc`:
+//! inside the bubblewrap sandbox every attempt fails, and the run's
+//! transcript says so. Without the sandbox its environment is still clean,
+//! and a worker on a machine without bubblewrap refuses to run agents
+//! unless told `--no-sandbox`. Each permission level is kept by the
+//! sandbox too: at `read-only` neither a command agent nor Warp's `oz`
+//! changes the workspace, which the run's end state shows. (The sandbox's
+//! own suite, every attempt in each nesting profile as root and as an
+//! ordinary user, is `handoff-harness`'s `tests/sandbox.rs`.)
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stderr)]
 
 mod support;
@@ -44,6 +50,11 @@ if cat "$(get store)" >/dev/null 2>&1; then echo "store: READ"; else echo "store
 if echo escaped > "$(get outside)/escaped.txt" 2>/dev/null; then echo "outside: WRITTEN"; else echo "outside: denied"; fi
 if cat "$(get other)" >/dev/null 2>&1; then echo "other session: READ"; else echo "other session: denied"; fi
 if cat "$(get home)" >/dev/null 2>&1; then echo "worker home: READ"; else echo "worker home: denied"; fi
+if umount /tmp 2>/dev/null || umount -l "$(dirname "$(get store)")" 2>/dev/null; then echo "umount: DONE"; else echo "umount: denied"; fi
+if mount -o remount,rw,bind / 2>/dev/null; then echo "remount: DONE"; else echo "remount: denied"; fi
+if touch "/escaped-$(get tag)" 2>/dev/null; then echo "root: WRITTEN"; else echo "root: denied"; fi
+if kill -0 "$(get worker)" 2>/dev/null; then echo "signal worker: DONE"; else echo "signal worker: denied"; fi
+if grep -qa wJalrXUtnFEMI /proc/1/environ 2>/dev/null; then echo "proc environ: READ"; else echo "proc environ: clean"; fi
 if echo ok > inside.txt; then echo "workspace: written"; else echo "workspace: DENIED"; fi
 } > /tmp/report 2>&1
 cp /tmp/report report.txt
@@ -126,12 +137,19 @@ impl Scene {
         let store_file = self.me.store.join("credentials");
         std::fs::write(&store_file, "store secret").unwrap();
         format!(
-            "try\nstore={}\noutside={}\nother={}\nhome={}\n",
+            "try\nstore={}\noutside={}\nother={}\nhome={}\nworker={}\ntag={}\n",
             store_file.display(),
             self.outside.display(),
             other.display(),
-            self.me.home.path().join("secret.txt").display()
+            self.me.home.path().join("secret.txt").display(),
+            std::process::id(),
+            self.tag(),
         )
+    }
+
+    /// What names this scene's attempt to write the host's root.
+    fn tag(&self) -> String {
+        format!("handoff-test-{}", std::process::id())
     }
 
     /// What the agent reported, from the run's end state.
@@ -179,11 +197,17 @@ fn a_hostile_agent_in_the_sandbox_reaches_nothing_it_should_not() {
         "outside: denied",
         "other session: denied",
         "worker home: denied",
+        "umount: denied",
+        "remount: denied",
+        "root: denied",
+        "signal worker: denied",
+        "proc environ: clean",
         "workspace: written",
     ] {
         assert!(report.contains(line), "{line:?} in:\n{report}");
     }
     assert!(!scene.outside.join("escaped.txt").exists());
+    assert!(!std::path::Path::new(&format!("/escaped-{}", scene.tag())).exists());
 
     // The run's transcript shows the failures too.
     let transcript = scene.me.transcript(&run, scene.repo.path());
@@ -279,4 +303,163 @@ fn the_full_permission_level_runs_only_inside_the_sandbox() {
         let out = worker(&[]);
         assert_eq!(scene.shown(&run)["state"], "ended", "{}", stdout(&out));
     }
+}
+
+/// A command agent that tries to write: a new file, an edit, a commit.
+fn writing_agent(dir: &std::path::Path) -> String {
+    script(
+        dir,
+        "writer.sh",
+        r#"set +e
+cat > /dev/null
+echo wrote > ro_wrote.txt
+echo changed >> a.txt
+git add -A >/dev/null 2>&1 && git commit -qm "agent commit" >/dev/null 2>&1
+echo "tried to write""#,
+    )
+    .display()
+    .to_string()
+}
+
+#[test]
+fn read_only_is_kept_by_the_sandbox_for_a_command_agent() {
+    if !bwrap() {
+        return;
+    }
+    let scene = Scene::new();
+    let agent = writing_agent(scene.bin.path());
+    let push = |level: &str| -> String {
+        let out = scene.me.ok(
+            &[
+                "push",
+                "--harness",
+                "command",
+                "--agent-cmd",
+                &agent,
+                "--prompt",
+                "write",
+                "--permissions",
+                level,
+            ],
+            scene.repo.path(),
+        );
+        out.lines().next().unwrap().to_owned()
+    };
+
+    let read_only = push("read-only");
+    let out = scene.worker(&agent, &[]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let shown = scene.shown(&read_only);
+    assert_eq!(shown["state"], "ended", "{shown}");
+    let patch = scene.me.ok(&["diff", &read_only], scene.repo.path());
+    assert_eq!(patch, "", "a read-only agent changed nothing");
+
+    let edits = push("edits");
+    let out = scene.worker(&agent, &[]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let patch = scene.me.ok(&["diff", &edits], scene.repo.path());
+    assert!(
+        patch.contains("+++ b/ro_wrote.txt") && patch.contains("+changed"),
+        "{patch}"
+    );
+
+    // Without a sandbox nothing keeps a command agent to read-only: the
+    // worker refuses the session instead of running it.
+    let unsandboxed = push("read-only");
+    let out = scene.worker(&agent, &["--no-sandbox"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let shown = scene.shown(&unsandboxed);
+    assert_eq!(shown["state"], "failed", "{shown}");
+    let failure = shown["sessions"][0]["failure"].as_str().unwrap();
+    assert!(
+        failure.contains("read-only") && failure.contains("only inside the sandbox"),
+        "{failure}"
+    );
+}
+
+/// A stand-in `oz` that reports, as its answer, whether it could read the
+/// history document its prompt names, and tries to write the workspace.
+fn probing_oz(dir: &std::path::Path) -> std::path::PathBuf {
+    script(
+        dir,
+        "oz",
+        r#"set +e
+prompt=
+while [ $# -gt 0 ]; do
+    case "$1" in
+        -p|--prompt) prompt=$2; shift 2 ;;
+        -C|--cwd) cd "$2"; shift 2 ;;
+        *) shift ;;
+    esac
+done
+doc=$(printf '%s\n' "$prompt" | sed -n 's/^The conversation so far .* is in \(.*\)\. Read it before you continue.*$/\1/p' | head -n 1)
+if [ -n "$doc" ] && grep -q . "$doc" 2>/dev/null; then history=read; else history=missing; fi
+if echo "edited by oz" > oz-was-here.txt 2>/dev/null; then write=written; else write=denied; fi
+echo '{"type":"agent","text":"history: '"$history"'; workspace: '"$write"'"}'"#,
+    )
+}
+
+#[test]
+fn read_only_is_kept_by_the_sandbox_for_warp_and_oz_reads_its_history() {
+    if !bwrap() {
+        return;
+    }
+    let scene = Scene::new();
+    let oz = probing_oz(scene.bin.path());
+    let path = format!(
+        "{}:{}",
+        oz.parent().unwrap().display(),
+        std::env::var("PATH").unwrap()
+    );
+    let handoff = |args: &[&str]| -> String {
+        let out = scene
+            .me
+            .command(args, scene.repo.path())
+            .env("PATH", &path)
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(0), "{args:?}: {}", stderr(&out));
+        stdout(&out)
+    };
+    // The first session has no history yet; the follow-up's agent is
+    // pointed at the conversation so far, and must find it.
+    let run = handoff(&[
+        "push",
+        "--harness",
+        "warp",
+        "--prompt",
+        "look around",
+        "--wait",
+    ]);
+    let run = run.lines().next().unwrap().to_owned();
+    let transcript = scene.me.transcript(&run, scene.repo.path());
+    assert!(
+        transcript.contains("history: missing; workspace: written"),
+        "{transcript}"
+    );
+    let patch = scene.me.ok(&["diff", &run], scene.repo.path());
+    assert!(patch.contains("+++ b/oz-was-here.txt"), "{patch}");
+    std::fs::remove_file(scene.repo.path().join("oz-was-here.txt")).ok();
+
+    handoff(&[
+        "follow-up",
+        &run,
+        "--prompt",
+        "look again",
+        "--permissions",
+        "read-only",
+        "--wait",
+    ]);
+    let transcript = scene.me.transcript(&run, scene.repo.path());
+    assert!(
+        transcript.contains("history: read; workspace: denied"),
+        "{transcript}"
+    );
+    // The read-only session changed nothing: its end is the first's.
+    let shown = scene.shown(&run);
+    assert_eq!(shown["state"], "ended", "{shown}");
+    assert_eq!(
+        shown["sessions"][1]["end"], shown["sessions"][0]["end"],
+        "{shown}"
+    );
 }
