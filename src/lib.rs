@@ -4,7 +4,9 @@
 //! [`model_server`], a scripted model server on loopback for the real agent
 //! CLIs, and [`agent_turns`], the suite every real-agent adapter runs with
 //! it; [`s3`], a real S3-compatible server; [`workload`], the bench
-//! repository that benchmarks and request-budget tests share.
+//! repository that benchmarks and request-budget tests share; [`oracle`],
+//! git itself moving uncommitted work, the reference snapshot and apply
+//! are compared with.
 //!
 //! This is development tooling, not part of the published API: its helpers
 //! panic with a clear message when git fails, as tests should.
@@ -14,6 +16,7 @@
 
 pub mod agent_turns;
 pub mod model_server;
+pub mod oracle;
 pub mod s3;
 pub mod workload;
 
@@ -82,6 +85,28 @@ impl GitRepo {
             .expect("create a temporary directory");
         let status = git_command(dir.path())
             .args(["clone", "-q"])
+            .arg(source.path())
+            .arg(".")
+            .status()
+            .expect("run git clone");
+        assert!(status.success(), "git clone failed");
+        Self { dir }
+    }
+
+    /// `git clone -c KEY=VALUE…` of `source`: the configuration is in
+    /// place before the checkout, so the files are what git checks out
+    /// under it (`core.autocrlf`, filter drivers).
+    pub fn clone_configured(source: &GitRepo, config: &[(&str, &str)]) -> Self {
+        let dir = tempfile::Builder::new()
+            .prefix("handoff-clone-")
+            .tempdir()
+            .expect("create a temporary directory");
+        let mut cmd = git_command(dir.path());
+        cmd.args(["clone", "-q"]);
+        for (key, value) in config {
+            cmd.arg("-c").arg(format!("{key}={value}"));
+        }
+        let status = cmd
             .arg(source.path())
             .arg(".")
             .status()

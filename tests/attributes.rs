@@ -6,102 +6,20 @@
 //! `git diff --binary | git apply`, byte for byte and by `git status`.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::io::Write as _;
-use std::process::Stdio;
-
-use handoff_dev::{GitRepo, assert_same_tree, git_command};
+use handoff_dev::{GitRepo, assert_same_tree, oracle};
 use handoff_store::MemoryStore;
 use handoff_workspace::{
     ApplyOptions, ApplyReport, Failure, FailureKind, Manifest, SnapshotOptions, apply, snapshot,
 };
 
-/// An origin whose first commit holds `files`, and its clones.
-struct Setup {
-    origin: GitRepo,
-}
-
-impl Setup {
-    fn new(files: &[(&str, &[u8])]) -> Self {
-        let origin = GitRepo::init();
-        for (path, data) in files {
-            origin.write(path, data);
-        }
-        origin.commit_all("base");
-        Self { origin }
+/// An origin whose first commit holds `files`.
+fn origin(files: &[(&str, &[u8])]) -> GitRepo {
+    let origin = GitRepo::init();
+    for (path, data) in files {
+        origin.write(path, data);
     }
-
-    /// A clone, configured with `config` before its files are checked out
-    /// again (so a `core.autocrlf` clone holds what git would check out).
-    fn clone_with(&self, config: &[(&str, &str)]) -> GitRepo {
-        let clone = GitRepo::clone_from(&self.origin);
-        if !config.is_empty() {
-            for (key, value) in config {
-                clone.git(&["config", key, value]);
-            }
-            // Check everything out again under the new configuration.
-            clone.git(&["rm", "-q", "-r", "--cached", "."]);
-            for entry in std::fs::read_dir(clone.path()).unwrap() {
-                let entry = entry.unwrap();
-                if entry.file_name() != ".git" {
-                    let path = entry.path();
-                    if path.is_dir() {
-                        std::fs::remove_dir_all(path).unwrap();
-                    } else {
-                        std::fs::remove_file(path).unwrap();
-                    }
-                }
-            }
-            clone.git(&["reset", "-q", "--hard"]);
-        }
-        clone
-    }
-}
-
-/// What git itself makes of `source`'s uncommitted work: everything staged
-/// in a copy of its index (so untracked files count), diffed against
-/// `HEAD` in git's committed form.
-fn git_patch(source: &GitRepo) -> Vec<u8> {
-    let scratch = tempfile::tempdir().unwrap();
-    let index = scratch.path().join("index");
-    std::fs::copy(source.path().join(".git/index"), &index).unwrap();
-    let git = |args: &[&str]| {
-        let out = git_command(source.path())
-            .args(args)
-            .env("GIT_INDEX_FILE", &index)
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "git {args:?}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        out.stdout
-    };
-    git(&["add", "-A"]);
-    git(&["diff", "--cached", "--binary", "HEAD"])
-}
-
-/// `git apply` of `patch` to `target`'s working tree.
-fn git_apply(target: &GitRepo, patch: &[u8]) {
-    let mut child = git_command(target.path())
-        .args(["apply", "--binary", "-"])
-        .stdin(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child.stdin.take().unwrap().write_all(patch).unwrap();
-    let out = child.wait_with_output().unwrap();
-    assert!(
-        out.status.success(),
-        "git apply: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
-/// `git diff` of a working tree (what git would commit, relative to the
-/// index).
-fn git_diff(repo: &GitRepo) -> String {
-    repo.git(&["diff", "--binary"])
+    origin.commit_all("base");
+    origin
 }
 
 /// Snapshots `source`, applies it to `ours`, applies git's own patch to
@@ -115,7 +33,7 @@ async fn both_ways(source: &GitRepo, ours: &GitRepo, theirs: &GitRepo) -> (Apply
     let report = apply(ours.path(), &store, &snap.id, &ApplyOptions::default())
         .await
         .expect("apply");
-    git_apply(theirs, &git_patch(source));
+    oracle::carry(source, theirs);
     (report, snap.manifest)
 }
 
@@ -124,13 +42,7 @@ async fn both_ways(source: &GitRepo, ours: &GitRepo, theirs: &GitRepo) -> (Apply
 fn assert_same_as_git(ours: &GitRepo, theirs: &GitRepo) {
     assert_same_tree(&ours.tree_state(), &theirs.tree_state());
     assert_eq!(ours.status(), theirs.status());
-    assert_eq!(git_diff(ours), git_diff(theirs));
-}
-
-/// The object id `git hash-object` gives the working-tree file `path` of
-/// `repo` (through its attributes and configuration).
-fn git_hash(repo: &GitRepo, path: &str) -> String {
-    repo.git(&["hash-object", path]).trim().to_owned()
+    assert_eq!(oracle::diff(ours), oracle::diff(theirs));
 }
 
 fn result_oid(manifest: &Manifest, path: &str) -> String {
@@ -147,15 +59,15 @@ fn applied(paths: &[&str]) -> ApplyReport {
 
 #[tokio::test]
 async fn eol_crlf_modified_and_added_files_apply_cleanly_to_a_fresh_clone() {
-    let setup = Setup::new(&[
+    let origin = origin(&[
         (".gitattributes", b"*.txt text eol=crlf\n"),
         ("a.txt", b"one\ntwo\nthree\n"),
         ("plain.rs", b"fn main() {}\n"),
     ]);
     let (source, ours, theirs) = (
-        setup.clone_with(&[]),
-        setup.clone_with(&[]),
-        setup.clone_with(&[]),
+        GitRepo::clone_from(&origin),
+        GitRepo::clone_from(&origin),
+        GitRepo::clone_from(&origin),
     );
     // A fresh clone checks the text files out with CRLF.
     assert_eq!(
@@ -168,10 +80,13 @@ async fn eol_crlf_modified_and_added_files_apply_cleanly_to_a_fresh_clone() {
     let (report, manifest) = both_ways(&source, &ours, &theirs).await;
     assert_eq!(report, applied(&["a.txt", "new.txt"]));
     // The snapshot's ids are what `git add` gives.
-    assert_eq!(result_oid(&manifest, "a.txt"), git_hash(&source, "a.txt"));
+    assert_eq!(
+        result_oid(&manifest, "a.txt"),
+        oracle::hash(&source, "a.txt")
+    );
     assert_eq!(
         result_oid(&manifest, "new.txt"),
-        git_hash(&source, "new.txt")
+        oracle::hash(&source, "new.txt")
     );
     assert_same_as_git(&ours, &theirs);
     assert_eq!(
@@ -198,11 +113,11 @@ async fn eol_crlf_modified_and_added_files_apply_cleanly_to_a_fresh_clone() {
 
 #[tokio::test]
 async fn an_unchanged_crlf_checkout_is_not_a_change() {
-    let setup = Setup::new(&[
+    let origin = origin(&[
         (".gitattributes", b"*.txt text eol=crlf\n"),
         ("a.txt", b"one\ntwo\n"),
     ]);
-    let source = setup.clone_with(&[]);
+    let source = GitRepo::clone_from(&origin);
     // Rewritten with the same bytes: stat changes, content does not.
     source.write("a.txt", b"one\r\ntwo\r\n");
     let store = MemoryStore::new();
@@ -214,9 +129,9 @@ async fn an_unchanged_crlf_checkout_is_not_a_change() {
 
 #[tokio::test]
 async fn autocrlf_on_the_source_carries_lf_to_a_clone_without_it() {
-    let setup = Setup::new(&[("a.txt", b"one\ntwo\nthree\n"), ("b.bin", b"\0bin\r\n")]);
-    let source = setup.clone_with(&[("core.autocrlf", "true")]);
-    let (ours, theirs) = (setup.clone_with(&[]), setup.clone_with(&[]));
+    let origin = origin(&[("a.txt", b"one\ntwo\nthree\n"), ("b.bin", b"\0bin\r\n")]);
+    let source = GitRepo::clone_configured(&origin, &[("core.autocrlf", "true")]);
+    let (ours, theirs) = (GitRepo::clone_from(&origin), GitRepo::clone_from(&origin));
     assert_eq!(
         std::fs::read(source.path().join("a.txt")).unwrap(),
         b"one\r\ntwo\r\nthree\r\n"
@@ -230,7 +145,7 @@ async fn autocrlf_on_the_source_carries_lf_to_a_clone_without_it() {
     for path in ["a.txt", "b.bin", "c.txt"] {
         assert_eq!(
             result_oid(&manifest, path),
-            git_hash(&source, path),
+            oracle::hash(&source, path),
             "{path}"
         );
     }
@@ -243,10 +158,13 @@ async fn autocrlf_on_the_source_carries_lf_to_a_clone_without_it() {
 
 #[tokio::test]
 async fn autocrlf_on_both_sides_writes_crlf_and_merges_local_edits() {
-    let setup = Setup::new(&[("a.txt", b"1\n2\n3\n4\n5\n6\n")]);
+    let origin = origin(&[("a.txt", b"1\n2\n3\n4\n5\n6\n")]);
     let config = [("core.autocrlf", "true")];
-    let source = setup.clone_with(&config);
-    let (ours, theirs) = (setup.clone_with(&config), setup.clone_with(&config));
+    let source = GitRepo::clone_configured(&origin, &config);
+    let (ours, theirs) = (
+        GitRepo::clone_configured(&origin, &config),
+        GitRepo::clone_configured(&origin, &config),
+    );
     source.write("a.txt", b"1\r\n2, theirs\r\n3\r\n4\r\n5\r\n6\r\n");
     // A local edit far from the snapshot's: both merge cleanly.
     ours.write("a.txt", b"1\r\n2\r\n3\r\n4\r\n5\r\n6, ours\r\n");
@@ -269,14 +187,14 @@ async fn autocrlf_on_both_sides_writes_crlf_and_merges_local_edits() {
 
 #[tokio::test]
 async fn ident_is_collapsed_in_the_snapshot_and_expanded_on_apply() {
-    let setup = Setup::new(&[
+    let origin = origin(&[
         (".gitattributes", b"*.c ident\n"),
         ("a.c", b"/* $Id$ */\nint a;\n"),
     ]);
     let (source, ours, theirs) = (
-        setup.clone_with(&[]),
-        setup.clone_with(&[]),
-        setup.clone_with(&[]),
+        GitRepo::clone_from(&origin),
+        GitRepo::clone_from(&origin),
+        GitRepo::clone_from(&origin),
     );
     let expanded = std::fs::read_to_string(source.path().join("a.c")).unwrap();
     assert!(expanded.starts_with("/* $Id: "), "{expanded}");
@@ -285,8 +203,8 @@ async fn ident_is_collapsed_in_the_snapshot_and_expanded_on_apply() {
 
     let (report, manifest) = both_ways(&source, &ours, &theirs).await;
     assert_eq!(report, applied(&["a.c", "b.c"]));
-    assert_eq!(result_oid(&manifest, "a.c"), git_hash(&source, "a.c"));
-    assert_eq!(result_oid(&manifest, "b.c"), git_hash(&source, "b.c"));
+    assert_eq!(result_oid(&manifest, "a.c"), oracle::hash(&source, "a.c"));
+    assert_eq!(result_oid(&manifest, "b.c"), oracle::hash(&source, "b.c"));
     assert_same_as_git(&ours, &theirs);
 }
 
@@ -300,15 +218,15 @@ const UPPER: [(&str, &str); 3] = [
 
 #[tokio::test]
 async fn a_filter_driver_on_both_sides_runs_both_ways() {
-    let setup = Setup::new(&[
+    let origin = origin(&[
         (".gitattributes", b"*.up filter=upper\n"),
         ("a.up", b"HELLO\nWORLD\n"),
         ("plain.txt", b"as is\n"),
     ]);
     let (source, ours, theirs) = (
-        setup.clone_with(&UPPER),
-        setup.clone_with(&UPPER),
-        setup.clone_with(&UPPER),
+        GitRepo::clone_configured(&origin, &UPPER),
+        GitRepo::clone_configured(&origin, &UPPER),
+        GitRepo::clone_configured(&origin, &UPPER),
     );
     assert_eq!(source.read("a.up"), "hello\nworld\n");
     source.write("a.up", "hello\nthere\n");
@@ -317,21 +235,21 @@ async fn a_filter_driver_on_both_sides_runs_both_ways() {
 
     let (report, manifest) = both_ways(&source, &ours, &theirs).await;
     assert_eq!(report, applied(&["a.up", "b.up", "plain.txt"]));
-    assert_eq!(result_oid(&manifest, "a.up"), git_hash(&source, "a.up"));
-    assert_eq!(result_oid(&manifest, "b.up"), git_hash(&source, "b.up"));
+    assert_eq!(result_oid(&manifest, "a.up"), oracle::hash(&source, "a.up"));
+    assert_eq!(result_oid(&manifest, "b.up"), oracle::hash(&source, "b.up"));
     assert_same_as_git(&ours, &theirs);
     assert_eq!(ours.read("b.up"), "new\n");
 }
 
 #[tokio::test]
 async fn a_filter_driver_missing_on_the_target_fails_only_its_entries() {
-    let setup = Setup::new(&[
+    let origin = origin(&[
         (".gitattributes", b"*.up filter=upper\n"),
         ("a.up", b"HELLO\n"),
         ("plain.txt", b"as is\n"),
     ]);
-    let source = setup.clone_with(&UPPER);
-    let target = setup.clone_with(&[]);
+    let source = GitRepo::clone_configured(&origin, &UPPER);
+    let target = GitRepo::clone_from(&origin);
     source.write("a.up", "hello, edited\n");
     source.write("b.up", "new\n");
     source.write("plain.txt", "as is, edited\n");

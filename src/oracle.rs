@@ -1,0 +1,73 @@
+//! git itself moving uncommitted work from one clone to another — the
+//! reference that snapshot and apply are compared with: everything the
+//! source holds (untracked files included) diffed against `HEAD` in git's
+//! committed form, then `git apply` to the target's working tree, which
+//! converts as `git checkout` would for the target's own attributes.
+
+use std::io::Write as _;
+use std::process::Stdio;
+
+use crate::{GitRepo, git_command};
+
+/// `git diff --cached --binary HEAD` after `git add -A` into a copy of
+/// `source`'s index: every change, untracked files included, in git's
+/// committed form; `source`'s own index is untouched.
+pub fn patch(source: &GitRepo) -> Vec<u8> {
+    let scratch = tempfile::tempdir().expect("create a temporary directory");
+    let index = scratch.path().join("index");
+    std::fs::copy(source.path().join(".git/index"), &index).expect("copy the index");
+    let git = |args: &[&str]| {
+        let out = git_command(source.path())
+            .args(args)
+            .env("GIT_INDEX_FILE", &index)
+            .output()
+            .expect("run git");
+        assert!(
+            out.status.success(),
+            "git {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        out.stdout
+    };
+    git(&["add", "-A"]);
+    git(&["diff", "--cached", "--binary", "HEAD"])
+}
+
+/// `git apply --binary` of `patch` to `target`'s working tree.
+pub fn apply(target: &GitRepo, patch: &[u8]) {
+    let mut child = git_command(target.path())
+        .args(["apply", "--binary", "-"])
+        .stdin(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run git apply");
+    child
+        .stdin
+        .take()
+        .expect("git's standard input")
+        .write_all(patch)
+        .expect("write to git");
+    let out = child.wait_with_output().expect("wait for git");
+    assert!(
+        out.status.success(),
+        "git apply: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// Moves `source`'s uncommitted work to `target` the way git would.
+pub fn carry(source: &GitRepo, target: &GitRepo) {
+    apply(target, &patch(source));
+}
+
+/// `git diff --binary` of `repo`'s working tree against its index, in
+/// git's committed form.
+pub fn diff(repo: &GitRepo) -> String {
+    repo.git(&["diff", "--binary"])
+}
+
+/// The object id `git hash-object` gives the working-tree file `path`
+/// (through `repo`'s attributes and configuration).
+pub fn hash(repo: &GitRepo, path: &str) -> String {
+    repo.git(&["hash-object", "--", path]).trim().to_owned()
+}
