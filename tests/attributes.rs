@@ -7,9 +7,10 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use handoff_dev::{GitRepo, assert_same_tree, oracle};
-use handoff_store::MemoryStore;
+use handoff_store::{Digest, MemoryStore};
 use handoff_workspace::{
-    ApplyOptions, ApplyReport, Failure, FailureKind, Manifest, SnapshotOptions, apply, snapshot,
+    ApplyOptions, ApplyReport, Failure, FailureKind, LfsObject, Manifest, SnapshotOptions, apply,
+    snapshot,
 };
 
 /// An origin whose first commit holds `files`.
@@ -278,4 +279,134 @@ async fn a_filter_driver_missing_on_the_target_fails_only_its_entries() {
     assert_eq!(target.read("a.up"), "HELLO\n");
     assert!(!target.path().join("b.up").exists());
     assert_eq!(target.read("plain.txt"), "as is, edited\n");
+}
+
+/// The LFS pointer git-lfs commits for `content`.
+fn lfs_pointer(content: &[u8]) -> String {
+    format!(
+        "version https://git-lfs.github.com/spec/v1\noid sha256:{}\nsize {}\n",
+        Digest::of(content).hex(),
+        content.len()
+    )
+}
+
+/// Where git-lfs keeps `content` in `repo`.
+fn lfs_object(repo: &GitRepo, content: &[u8]) -> std::path::PathBuf {
+    let hex = Digest::of(content).hex();
+    repo.path()
+        .join(".git/lfs/objects")
+        .join(&hex[..2])
+        .join(&hex[2..4])
+        .join(hex)
+}
+
+/// git's id of `data` as a blob, no filters.
+fn git_blob_id(repo: &GitRepo, data: &[u8]) -> String {
+    let file = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(file.path(), data).unwrap();
+    repo.git(&["hash-object", "--no-filters", file.path().to_str().unwrap()])
+        .trim()
+        .to_owned()
+}
+
+#[tokio::test]
+async fn an_lfs_file_carries_its_pointer_and_its_object() {
+    let old = b"old large content\n";
+    let origin = origin(&[
+        (
+            ".gitattributes",
+            b"*.bin filter=lfs diff=lfs merge=lfs -text\n",
+        ),
+        ("big.bin", lfs_pointer(old).as_bytes()),
+    ]);
+    let (source, target) = (GitRepo::clone_from(&origin), GitRepo::clone_from(&origin));
+    // Without git-lfs the clone holds the pointer; the new content is what
+    // an agent writes, as it would with git-lfs checking out the old.
+    let new = b"\0new large content, binary\n";
+    source.write("big.bin", new);
+    source.write("added.bin", b"another large file\n");
+    // A file checked out as its pointer, whose object git-lfs has.
+    let fetched = b"fetched by git-lfs\n";
+    source.write("fetched.bin", lfs_pointer(fetched));
+    let object = lfs_object(&source, fetched);
+    std::fs::create_dir_all(object.parent().unwrap()).unwrap();
+    std::fs::write(&object, fetched).unwrap();
+
+    let store = MemoryStore::new();
+    let snap = snapshot(source.path(), &store, &SnapshotOptions::default())
+        .await
+        .unwrap();
+    // The pointers are what git commits; the objects travel beside them.
+    for (path, content) in [
+        ("big.bin", &new[..]),
+        ("added.bin", b"another large file\n"),
+        ("fetched.bin", fetched),
+    ] {
+        assert_eq!(
+            result_oid(&snap.manifest, path),
+            git_blob_id(&source, lfs_pointer(content).as_bytes()),
+            "{path}"
+        );
+    }
+    let mut carried = vec![
+        LfsObject {
+            digest: Digest::of(new),
+            size: new.len() as u64,
+        },
+        LfsObject {
+            digest: Digest::of(b"another large file\n"),
+            size: 19,
+        },
+        LfsObject {
+            digest: Digest::of(fetched),
+            size: fetched.len() as u64,
+        },
+    ];
+    carried.sort();
+    assert_eq!(snap.manifest.lfs, carried);
+
+    let report = apply(target.path(), &store, &snap.id, &ApplyOptions::default())
+        .await
+        .unwrap();
+    assert_eq!(report, applied(&["added.bin", "big.bin", "fetched.bin"]));
+    // The working tree has the content, and git-lfs finds the objects.
+    for (path, content) in [
+        ("big.bin", &new[..]),
+        ("added.bin", b"another large file\n"),
+        ("fetched.bin", fetched),
+    ] {
+        assert_eq!(std::fs::read(target.path().join(path)).unwrap(), content);
+        assert_eq!(
+            std::fs::read(lfs_object(&target, content)).unwrap(),
+            content
+        );
+    }
+    // The content counts as the pointer: applying again changes nothing.
+    let again = apply(target.path(), &store, &snap.id, &ApplyOptions::default())
+        .await
+        .unwrap();
+    assert_eq!(
+        again.already_applied,
+        ["added.bin", "big.bin", "fetched.bin"]
+    );
+    assert_eq!(again.failed, []);
+}
+
+#[tokio::test]
+async fn a_secret_in_an_lfs_object_is_named_by_its_file() {
+    let origin = origin(&[(
+        ".gitattributes",
+        b"*.bin filter=lfs diff=lfs merge=lfs -text\n",
+    )]);
+    let source = GitRepo::clone_from(&origin);
+    // Assembled at run time so this file itself holds no token.
+    source.write("keys.bin", format!("aws = AKIA{}\n", "Q3EGRDBSAK7XFZMN"));
+    let capture = handoff_workspace::capture(source.path(), &SnapshotOptions::default()).unwrap();
+    let paths: Vec<String> = handoff_workspace::Scanner::builtin()
+        .unwrap()
+        .scan_capture(&capture)
+        .into_iter()
+        .map(|f| f.path)
+        .collect();
+    assert_eq!(paths, ["keys.bin (Git LFS object)"]);
 }

@@ -198,8 +198,9 @@ pub async fn apply_manifest(
             let base = read_base(&repo, &workdir)?;
             // Whether the target converts anything (decided once: each
             // thread then builds its own pipeline only if so).
-            let convert =
-                Conversions::new(&repo, paths.iter().map(|p| p.as_bytes().as_bstr()))?.is_active();
+            let convert = Conversions::new(&repo, paths.iter().map(|p| p.as_bytes().as_bstr()))?
+                .is_active()
+                .then(|| repo.common_dir().to_owned());
             Ok((workdir, repo.git_dir().to_owned(), base.commit, convert))
         })
         .await?
@@ -298,13 +299,36 @@ pub async fn apply_manifest(
             )
             .await,
         );
+        if convert.is_some() && !manifest.lfs.is_empty() {
+            // The LFS objects the batch's pointers name.
+            let carried: HashSet<Digest> = manifest.lfs.iter().map(|o| o.digest).collect();
+            let wanted: Vec<Digest> = batch
+                .iter()
+                .filter_map(|(_, e)| e.result.as_ref().and_then(|o| o.digest))
+                .filter_map(|d| blobs.get(&d).and_then(|r| r.as_ref().ok()))
+                .filter_map(|data| crate::lfs::Pointer::parse(data))
+                .map(|p| p.digest)
+                .filter(|d| carried.contains(d) && !blobs.contains_key(d))
+                .collect();
+            if !wanted.is_empty() {
+                let objects = fetch(store, wanted).await;
+                Arc::make_mut(&mut blobs).extend(objects);
+            }
+        }
         let dry_run = options.dry_run;
         let mut outcomes = {
             let (workdir, work, blobs) = (workdir.clone(), batch.to_vec(), blobs.clone());
+            let convert = convert.clone();
             let progress = options.progress.clone();
             blocking("apply entries", move || {
                 Ok(apply_batch(
-                    &workdir, &work, &blobs, dry_run, convert, &*progress, false,
+                    &workdir,
+                    &work,
+                    &blobs,
+                    dry_run,
+                    convert.as_deref(),
+                    &*progress,
+                    false,
                 ))
             })
             .await?
@@ -326,13 +350,14 @@ pub async fn apply_manifest(
             let retry: Vec<(RepoPath, Entry)> =
                 need_base.iter().map(|&i| batch[i].clone()).collect();
             let (workdir, blobs) = (workdir.clone(), blobs.clone());
+            let convert = convert.clone();
             let retried = blocking("merge entries", move || {
                 Ok(apply_batch(
                     &workdir,
                     &retry,
                     &blobs,
                     dry_run,
-                    convert,
+                    convert.as_deref(),
                     &NoProgress,
                     true,
                 ))
@@ -379,9 +404,10 @@ pub async fn apply_manifest(
     if let (true, Some(marker)) = (options.update_index && !staged.is_empty(), &marker) {
         let workdir = workdir.clone();
         let marker = marker.path.clone();
+        let convert = convert.clone();
         let paths: Vec<String> = staged.iter().map(|(path, ..)| path.to_string()).collect();
         match blocking("update the index", move || {
-            update_index(&workdir, &marker, staged, convert)
+            update_index(&workdir, &marker, staged, convert.as_deref())
         })
         .await
         {
@@ -488,14 +514,15 @@ async fn fetch(store: &dyn BlobStore, mut wanted: Vec<Digest>) -> Blobs {
 /// run of paths (so mostly whole directories). With `bases_fetched` false,
 /// an entry that needs a merge whose base content is neither in `blobs`
 /// nor in the target's repository is [`Outcome::NeedsBase`], to be fetched
-/// and retried. With `convert`, files are read and written through the
-/// target's git conversions ([`Conversions`]).
+/// and retried. With `convert` (the target's common git directory, where
+/// its LFS objects are), files are read and written through the target's
+/// git conversions ([`Conversions`]).
 fn apply_batch(
     workdir: &Path,
     batch: &[(RepoPath, Entry)],
     blobs: &Blobs,
     dry_run: bool,
-    convert: bool,
+    convert: Option<&Path>,
     progress: &dyn Progress,
     bases_fetched: bool,
 ) -> Vec<Outcome> {
@@ -506,14 +533,10 @@ fn apply_batch(
     let run = |entries: &[(RepoPath, Entry)], removed: &mut HashSet<RepoPath>| {
         let worktree = Worktree::new(workdir);
         let mut bases = BaseSource::new(workdir, blobs, bases_fetched);
-        let repo = if convert {
-            gix::open(workdir).ok()
-        } else {
-            None
-        };
+        let repo = convert.and_then(|_| gix::open(workdir).ok());
         let conversions = match &repo {
             Some(repo) => Conversions::new(repo, std::iter::empty()),
-            None if convert => Err(Error::NotARepository {
+            None if convert.is_some() => Err(Error::NotARepository {
                 path: workdir.to_owned(),
                 source: None,
             }),
@@ -523,6 +546,8 @@ fn apply_batch(
             Ok(conversions) => Checkout {
                 worktree: &worktree,
                 conversions,
+                lfs_dir: convert,
+                blobs,
             },
             // Without the target's conversions no file can be judged or
             // written faithfully: every entry says why.
@@ -689,6 +714,10 @@ fn content<'a>(
 struct Checkout<'a, 'repo> {
     worktree: &'a Worktree,
     conversions: Conversions<'repo>,
+    /// The git directory whose `lfs/objects` git-lfs reads.
+    lfs_dir: Option<&'a Path>,
+    /// Where carried LFS objects are.
+    blobs: &'a Blobs,
 }
 
 impl Checkout<'_, '_> {
@@ -745,7 +774,17 @@ impl Checkout<'_, '_> {
         dry_run: bool,
         done: Outcome,
     ) -> Outcome {
-        let data = if matches!(kind, Kind::File | Kind::Executable) {
+        let regular = matches!(kind, Kind::File | Kind::Executable);
+        if regular {
+            match self.conversions.lfs_pointer(path, data) {
+                Ok(Some(pointer)) => {
+                    return self.write_lfs(path, kind, pointer, absent, dry_run, done);
+                }
+                Ok(None) => {}
+                Err(Refused(reason)) => return Outcome::Failed(FailureKind::Filter, reason),
+            }
+        }
+        let data = if regular {
             match self.conversions.smudge(path, data) {
                 Ok(data) => data,
                 Err(Refused(reason)) => return Outcome::Failed(FailureKind::Filter, reason),
@@ -754,6 +793,63 @@ impl Checkout<'_, '_> {
             Cow::Borrowed(data)
         };
         write(self.worktree, (path, kind, &data), absent, dry_run, done)
+    }
+
+    /// Writes the content LFS `pointer` names at `path`, first placing it
+    /// where git-lfs finds it (the target's `.git/lfs/objects`). The
+    /// content comes from there or from the snapshot.
+    fn write_lfs(
+        &mut self,
+        path: &RepoPath,
+        kind: Kind,
+        pointer: crate::lfs::Pointer,
+        absent: bool,
+        dry_run: bool,
+        done: Outcome,
+    ) -> Outcome {
+        let Some(lfs_dir) = self.lfs_dir else {
+            return Outcome::Failed(
+                FailureKind::Io,
+                "an LFS pointer was found without the target's git directory".to_owned(),
+            );
+        };
+        let content = match pointer.read_object(lfs_dir) {
+            Some(content) => Bytes::from(content),
+            None => match self.blobs.get(&pointer.digest) {
+                // The store checked the digest, which is the pointer's oid.
+                Some(Ok(content)) if content.len() as u64 == pointer.size => content.clone(),
+                Some(Ok(_)) => {
+                    return Outcome::Failed(
+                        FailureKind::BlobCorrupted,
+                        format!(
+                            "the Git LFS object {} does not have the pointer's size of {} bytes",
+                            pointer.digest, pointer.size
+                        ),
+                    );
+                }
+                Some(Err((kind, reason))) => return Outcome::Failed(*kind, reason.clone()),
+                None => {
+                    return Outcome::Failed(
+                        FailureKind::BlobMissing,
+                        format!(
+                            "the Git LFS object {} is neither in the snapshot nor in this repository's lfs/objects",
+                            pointer.digest
+                        ),
+                    );
+                }
+            },
+        };
+        if !dry_run && let Err(e) = pointer.store_object(lfs_dir, &content) {
+            return Outcome::Failed(
+                FailureKind::Io,
+                format!(
+                    "could not store the Git LFS object {} in {}: {e}",
+                    pointer.digest,
+                    lfs_dir.display()
+                ),
+            );
+        }
+        write(self.worktree, (path, kind, &content), absent, dry_run, done)
     }
 }
 
@@ -846,6 +942,13 @@ fn apply_entry(
             ),
         };
     };
+    if checkout.conversions.is_lfs(path) {
+        // Merging pointers' lines would name an object nobody has.
+        return Outcome::Failed(
+            FailureKind::LocalChanges,
+            "changed in this checkout, and Git LFS files cannot be merged".to_owned(),
+        );
+    }
     let regular = |o: &Object| matches!(o.kind, Kind::File | Kind::Executable);
     if !(regular(base) && regular(result) && regular(ours)) {
         return Outcome::Failed(
@@ -941,7 +1044,7 @@ fn update_index(
     workdir: &Path,
     marker: &Path,
     staged: Vec<(RepoPath, Entry, Option<Bytes>)>,
-    convert: bool,
+    convert: Option<&Path>,
 ) -> Result<Vec<Failure>> {
     let repo = gix::open(workdir).map_err(|e| Error::git("open the repository", workdir, e))?;
     let mut index = repo
@@ -949,15 +1052,18 @@ fn update_index(
         .map_err(|e| Error::git("read the index", workdir, e))
         .map(|index| (*index).clone())?;
     let worktree = Worktree::new(workdir);
-    let conversions = if convert {
+    let conversions = if convert.is_some() {
         Conversions::new(&repo, std::iter::empty())?
     } else {
         Conversions::none()
     };
     // Files are compared with the staged objects in their committed form.
+    let no_blobs = Blobs::new();
     let mut checkout = Checkout {
         worktree: &worktree,
         conversions,
+        lfs_dir: convert,
+        blobs: &no_blobs,
     };
     let mut failures = Vec::new();
     let mut removals: HashSet<PathBuf> = HashSet::new();

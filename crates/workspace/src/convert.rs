@@ -15,8 +15,12 @@
 //! call hands the bytes back untouched (the snapshot of a large tree must
 //! not pay for attribute lookups it cannot need).
 //!
-//! A path whose attributes name a filter driver that this repository does
-//! not configure is refused ([`Refused`]) in both directions: its committed
+//! Git LFS (`filter=lfs`) is converted here, not by the git-lfs program
+//! (see [`lfs`](crate::lfs)): content becomes its pointer, a pointer stays
+//! itself.
+//!
+//! A path whose attributes name any other filter driver that this
+//! repository does not configure is refused ([`Refused`]) in both directions: its committed
 //! form is not what its working tree holds, and guessing would write wrong
 //! bytes.
 
@@ -26,11 +30,15 @@ use std::path::Path;
 
 use gix::bstr::{BStr, BString, ByteSlice};
 
+use crate::lfs::{self, Pointer};
 use crate::paths::RepoPath;
 use crate::{Error, Result};
 
 /// The name of git's per-directory attributes file.
 const ATTRIBUTES_FILE: &str = ".gitattributes";
+
+/// A Git LFS pointer and the content it names.
+pub(crate) type LfsContent = (Pointer, Vec<u8>);
 
 /// Why one path could not be converted.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -46,6 +54,13 @@ impl std::fmt::Display for Refused {
 /// attribute stack are not shared).
 pub(crate) struct Conversions<'repo> {
     active: Option<Box<Active<'repo>>>,
+}
+
+/// What a path's attributes say beyond what gix's pipeline handles.
+#[derive(Debug, Default, Clone, Copy)]
+struct Attributes {
+    ident: bool,
+    lfs: bool,
 }
 
 struct Active<'repo> {
@@ -112,7 +127,69 @@ impl<'repo> Conversions<'repo> {
         let Some(active) = self.active.as_deref_mut() else {
             return Ok(data);
         };
+        if active.check(path)?.lfs {
+            return Ok(match Pointer::parse(&data) {
+                Some(_) => data,
+                None => Cow::Owned(Pointer::of(&data).encode()),
+            });
+        }
         active.clean(path, data)
+    }
+
+    /// [`clean`](Self::clean), and for a Git LFS file the content its
+    /// pointer names: the working tree's bytes, or for a file checked out
+    /// as a pointer, the object in this repository's `.git/lfs/objects`
+    /// when it is there.
+    pub(crate) fn clean_with_object(
+        &mut self,
+        path: &RepoPath,
+        data: Vec<u8>,
+    ) -> std::result::Result<(Vec<u8>, Option<LfsContent>), Refused> {
+        let Some(active) = self.active.as_deref_mut() else {
+            return Ok((data, None));
+        };
+        if !active.check(path)?.lfs {
+            return active
+                .clean(path, Cow::Owned(data))
+                .map(|clean| (clean.into_owned(), None));
+        }
+        match Pointer::parse(&data) {
+            Some(pointer) => {
+                let object = pointer
+                    .read_object(active.repo.common_dir())
+                    .map(|content| (pointer, content));
+                Ok((data, object))
+            }
+            None => {
+                let pointer = Pointer::of(&data);
+                Ok((pointer.encode(), Some((pointer, data))))
+            }
+        }
+    }
+
+    /// The Git LFS pointer committed content `data` is, when `path` is an
+    /// LFS file (its working-tree form is then the content the pointer
+    /// names, which the caller has to find).
+    pub(crate) fn lfs_pointer(
+        &mut self,
+        path: &RepoPath,
+        data: &[u8],
+    ) -> std::result::Result<Option<Pointer>, Refused> {
+        let Some(active) = self.active.as_deref_mut() else {
+            return Ok(None);
+        };
+        Ok(if active.check(path)?.lfs {
+            Pointer::parse(data)
+        } else {
+            None
+        })
+    }
+
+    /// Whether `path` is a Git LFS file.
+    pub(crate) fn is_lfs(&mut self, path: &RepoPath) -> bool {
+        self.active
+            .as_deref_mut()
+            .is_some_and(|active| active.check(path).is_ok_and(|a| a.lfs))
     }
 
     /// What git would write into the working tree at `path` for committed
@@ -125,15 +202,21 @@ impl<'repo> Conversions<'repo> {
         let Some(active) = self.active.as_deref_mut() else {
             return Ok(Cow::Borrowed(data));
         };
+        if active.check(path)?.lfs {
+            // Not a pointer (committed before the file was tracked by
+            // LFS): git-lfs checks it out as it is.
+            return Ok(Cow::Borrowed(data));
+        }
         active.smudge(path, data)
     }
 }
 
 impl Active<'_> {
     /// Refuses `path` when its attributes name a filter driver this
-    /// repository does not configure; says whether `ident` is set. The
+    /// repository does not configure (other than Git LFS, converted here);
+    /// says whether `ident` is set and whether it is an LFS file. The
     /// attribute lookup the pipeline does next hits the same cached stack.
-    fn check(&mut self, path: &RepoPath) -> std::result::Result<bool, Refused> {
+    fn check(&mut self, path: &RepoPath) -> std::result::Result<Attributes, Refused> {
         let mut outcome = self
             .attributes
             .selected_attribute_matches(["filter", "ident"]);
@@ -142,9 +225,12 @@ impl Active<'_> {
             .at_path(Path::new(path.as_str()), None, &self.repo.objects)
             .map_err(|e| Refused(format!("could not read the attributes of {path}: {e}")))?;
         platform.matching_attributes(&mut outcome);
-        let mut ident = false;
+        let mut found = Attributes::default();
         for m in outcome.iter_selected() {
             match (m.assignment.name.as_str(), m.assignment.state) {
+                ("filter", gix::attrs::StateRef::Value(name)) if name.as_bstr() == lfs::FILTER => {
+                    found.lfs = true;
+                }
                 ("filter", gix::attrs::StateRef::Value(name)) => {
                     let name = name.as_bstr();
                     if !self.drivers.iter().any(|d| d == name) {
@@ -153,11 +239,11 @@ impl Active<'_> {
                         )));
                     }
                 }
-                ("ident", gix::attrs::StateRef::Set) => ident = true,
+                ("ident", gix::attrs::StateRef::Set) => found.ident = true,
                 _ => {}
             }
         }
-        Ok(ident)
+        Ok(found)
     }
 
     fn clean<'a>(
@@ -226,7 +312,7 @@ impl Active<'_> {
     ) -> std::result::Result<Cow<'a, [u8]>, Refused> {
         // gix writes `$Id: <hex>$` where git writes `$Id: <hex> $`; the
         // keyword is expanded here, git's way, and gix then finds none.
-        let expanded = if self.check(path)? {
+        let expanded = if self.check(path)?.ident {
             ident_to_worktree(data, self.repo.object_hash())
         } else {
             None

@@ -829,6 +829,7 @@ mod tests {
             })
             .collect(),
             history: None,
+            lfs: Vec::new(),
         };
         let files = file_diffs(&manifest, &store, &DisplayLimits::default())
             .await

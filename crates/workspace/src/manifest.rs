@@ -47,6 +47,7 @@
 //! | `entries[].index` | the object the index holds at the path, `null` if none |
 //! | `entries[].result` | the working-tree object to reproduce, in the form `git add` would store it (attributes, `core.autocrlf`, filter drivers applied), `null` for a deletion |
 //! | `history` | v2 only: the git objects that travel with the snapshot (below) |
+//! | `lfs` | optional: `[{ "digest": "sha256:<64 hex>", "size": n }]`, the Git LFS objects the entries' pointers name (a pointer's oid is its object's digest); a reader that ignores it writes the pointers, as git without git-lfs does |
 //!
 //! An object is `kind` (`file` = mode 100644, `executable` = 100755,
 //! `symlink` = 120000 whose content is the link target, `gitlink` = 160000 a
@@ -113,6 +114,21 @@ pub struct Manifest {
     /// from the base that the receiving side may lack.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub history: Option<History>,
+    /// The Git LFS objects the entries' pointers name, stored under their
+    /// SHA-256 (which is the pointer's oid), sorted.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub lfs: Vec<LfsObject>,
+}
+
+/// A Git LFS object a snapshot carries: the content an LFS pointer
+/// (`oid sha256:<hex>`, `size <n>`) names. Its store digest is the
+/// pointer's oid.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct LfsObject {
+    /// The content's SHA-256: the pointer's oid and the blob's digest.
+    pub digest: Digest,
+    /// The content's size in bytes.
+    pub size: u64,
 }
 
 /// The commit a snapshot is relative to.
@@ -344,6 +360,7 @@ impl Manifest {
             base,
             entries: Vec::new(),
             history: None,
+            lfs: Vec::new(),
         }
     }
 
@@ -400,6 +417,7 @@ impl Manifest {
                     .iter()
                     .flat_map(|h| h.objects.iter().map(|o| o.digest)),
             )
+            .chain(self.lfs.iter().map(|o| o.digest))
             .collect();
         out.sort();
         out.dedup();

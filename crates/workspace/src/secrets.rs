@@ -318,6 +318,27 @@ impl Scanner {
                 }
             }
         }
+        // A Git LFS object is named by the file whose pointer names it.
+        for entry in &capture.manifest.entries {
+            let pointer = entry
+                .result
+                .as_ref()
+                .and_then(|o| o.digest)
+                .and_then(|d| capture.contents.get(&d))
+                .and_then(|data| crate::lfs::Pointer::parse(data));
+            if let Some(pointer) = pointer
+                && capture
+                    .manifest
+                    .lfs
+                    .iter()
+                    .any(|o| o.digest == pointer.digest)
+            {
+                labels
+                    .entry(pointer.digest)
+                    .or_default()
+                    .push(format!("{} (Git LFS object)", entry.path));
+            }
+        }
         for (digest, label) in &capture.history_labels {
             let places = labels.entry(*digest).or_default();
             if places.is_empty() {

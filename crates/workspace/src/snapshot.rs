@@ -12,7 +12,6 @@
 //! drivers applied, through gix's filter pipeline), so every object id
 //! is git's.
 
-use std::borrow::Cow;
 use std::collections::{BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -410,6 +409,7 @@ pub fn capture(dir: &Path, options: &SnapshotOptions) -> Result<Capture> {
         contents: HashMap::new(),
         max_file_bytes: limits.max_file_bytes,
         conversions,
+        lfs: Vec::new(),
     };
     let mut exclusions = match std::fs::read_to_string(workdir.join(crate::exclude::HANDOFFIGNORE))
     {
@@ -490,6 +490,9 @@ pub fn capture(dir: &Path, options: &SnapshotOptions) -> Result<Capture> {
         });
     }
     detect_renames(&mut manifest);
+    reader.lfs.sort();
+    reader.lfs.dedup();
+    manifest.lfs = reader.lfs;
     let mut contents = reader.contents;
     let mut history_labels = HashMap::new();
     if options.carry_history
@@ -510,7 +513,7 @@ pub fn capture(dir: &Path, options: &SnapshotOptions) -> Result<Capture> {
         history_labels = collected.labels;
         manifest.set_history(Some(collected.history));
     }
-    let total = manifest.result_bytes();
+    let total = manifest.result_bytes() + manifest.lfs.iter().map(|o| o.size).sum::<u64>();
     if total > limits.max_total_bytes {
         return Err(Error::LimitExceeded {
             what: format!("the snapshot of {}", workdir.display()),
@@ -764,6 +767,8 @@ struct Reader<'a> {
     contents: HashMap<Digest, Bytes>,
     max_file_bytes: u64,
     conversions: Conversions<'a>,
+    /// The LFS objects the captured pointers name (their content is kept).
+    lfs: Vec<crate::manifest::LfsObject>,
 }
 
 impl Reader<'_> {
@@ -885,8 +890,17 @@ impl Reader<'_> {
                 });
             }
             let data = std::fs::read(&fs_path).map_err(Error::io("read", &fs_path))?;
-            let data = match self.conversions.clean(path, Cow::Owned(data)) {
-                Ok(clean) => clean.into_owned(),
+            let data = match self.conversions.clean_with_object(path, data) {
+                Ok((clean, object)) => {
+                    if let Some((pointer, content)) = object {
+                        self.keep(content);
+                        self.lfs.push(crate::manifest::LfsObject {
+                            digest: pointer.digest,
+                            size: pointer.size,
+                        });
+                    }
+                    clean
+                }
                 Err(refused) => return Ok(Err(refused)),
             };
             let kind = if crate::worktree::is_executable(&meta) {
