@@ -9,13 +9,15 @@ use std::process::Stdio;
 
 use crate::{GitRepo, git_command};
 
-/// `git diff --cached --binary HEAD` after `git add -A` into a copy of
-/// `source`'s index: every change, untracked files included, in git's
-/// committed form; `source`'s own index is untouched.
+/// `git diff --cached --binary HEAD` after `git add -A` into a scratch
+/// index read from `HEAD`: every change, untracked files included, in
+/// git's committed form; `source`'s own index is untouched. The scratch
+/// index holds no stat data, so every file is hashed: a file rewritten in
+/// place, with its size, within the second of its checkout cannot pass
+/// for unchanged.
 pub fn patch(source: &GitRepo) -> Vec<u8> {
     let scratch = tempfile::tempdir().expect("create a temporary directory");
     let index = scratch.path().join("index");
-    std::fs::copy(source.path().join(".git/index"), &index).expect("copy the index");
     let git = |args: &[&str]| {
         let out = git_command(source.path())
             .args(args)
@@ -29,6 +31,7 @@ pub fn patch(source: &GitRepo) -> Vec<u8> {
         );
         out.stdout
     };
+    git(&["read-tree", "HEAD"]);
     git(&["add", "-A"]);
     git(&["diff", "--cached", "--binary", "HEAD"])
 }
