@@ -8,6 +8,13 @@
 //! 1 when the conversation ends in error, is cancelled or blocked, and 2 on
 //! bad arguments; each is a [`TurnError`] here.
 //!
+//! The session's model is passed as `--model`. Permission levels: `oz` has
+//! no flag for them (its autonomy comes from the Warp profile), so
+//! `read-only` is kept by the sandbox alone — it mounts the workspace
+//! read-only, and a worker without the sandbox refuses such a session
+//! ([`Harness::honours`]'s default); `edits` and `full` run with the
+//! profile's own permissions.
+//!
 //! History: when the conversation records a Warp server conversation (an
 //! earlier `oz` turn's `conversation_started`, or a local Warp conversation
 //! imported with its token) the turn passes `--conversation`, and only the
@@ -96,11 +103,14 @@ impl WarpHarness {
         }
     }
 
+    /// The arguments of one run. The session's model (`--model` on
+    /// `push`) wins over the harness's own default ([`Self::with_model`]).
     fn args(
         &self,
         prompt: &str,
         workdir: &Path,
         conversation: Option<&str>,
+        model: Option<&str>,
     ) -> Vec<std::ffi::OsString> {
         let mut args: Vec<std::ffi::OsString> = vec![
             "agent".into(),
@@ -113,7 +123,7 @@ impl WarpHarness {
             "json".into(),
         ];
         for (flag, value) in [
-            ("--model", self.model.as_deref()),
+            ("--model", model.or(self.model.as_deref())),
             ("--profile", self.profile.as_deref()),
             ("--conversation", conversation),
         ] {
@@ -161,7 +171,7 @@ impl WarpHarness {
             prompt.push('\n');
         }
         prompt.push_str(turn.prompt);
-        let args = self.args(&prompt, workdir, conversation);
+        let args = self.args(&prompt, workdir, conversation, turn.agent.model.as_deref());
         let kind = HarnessKind::Warp;
         let inherit = self.env_vars();
         let output = run_program(AgentRun {

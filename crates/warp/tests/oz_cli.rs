@@ -335,6 +335,36 @@ fn the_stand_in_refuses_a_prompt_on_standard_input() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("pass --prompt"));
 }
 
+/// The session's model reaches `oz` (`push --model`), over the harness's
+/// own default; without one the default is used.
+#[tokio::test]
+async fn the_sessions_model_reaches_oz() {
+    let oz = FakeOz::new("");
+    let harness = oz.harness().with_model("warp-default");
+    let conversation = history();
+    for (run, model, expected) in [
+        (1, Some("m-session"), "m-session"),
+        (2, None, "warp-default"),
+    ] {
+        let work = tempfile::tempdir().unwrap();
+        let agent = handoff_harness::AgentOptions {
+            model: model.map(str::to_owned),
+            ..Default::default()
+        };
+        let turn = Turn {
+            conversation: &conversation,
+            prompt: "go",
+            workdir: work.path(),
+            attachments: &[],
+            handoff: &Handoff::default(),
+            agent: &agent,
+            confinement: &handoff_harness::Confinement::default(),
+        };
+        harness.run_turn(turn).await.unwrap();
+        assert_eq!(oz.logged("model", run).as_deref(), Some(expected));
+    }
+}
+
 #[tokio::test]
 async fn a_missing_cli_says_what_to_install() {
     let (result, _, _keep) = turn_on(&WarpHarness::at(None), &history(), "p").await;
