@@ -395,9 +395,13 @@ pub struct ContinueArgs {
     /// repositories).
     #[arg(long, value_name = "DIR", default_value = ".")]
     pub repo: PathBuf,
-    /// The local harness.
+    /// The local harness: warp, claude-code, codex, command (with
+    /// --agent-cmd) or scripted [default: the run's own]
+    #[arg(long, value_name = "NAME")]
+    pub harness: Option<String>,
+    /// The agent command for --harness command.
     #[command(flatten)]
-    pub harness: HarnessArgs,
+    pub command: AgentCmdArgs,
     /// Also apply the run's changes (its commits and what it left
     /// uncommitted, since its base) to the working tree, best-effort.
     #[arg(long)]

@@ -1149,7 +1149,8 @@ fn agent_clis_found_on_path_run_the_cloud_sessions() {
         let pushed = json(&out);
         assert_eq!(pushed["record"]["state"], "ended", "{harness}");
 
-        // cloud → local into the same agent: installed where it resumes.
+        // cloud → local, without naming the agent: the run's own, its
+        // session installed where it resumes.
         let run = pushed["run"].as_str().unwrap();
         let back = Command::new(env!("CARGO_BIN_EXE_handoff"))
             .current_dir(repo.path())
@@ -1157,11 +1158,23 @@ fn agent_clis_found_on_path_run_the_cloud_sessions() {
             .env("CODEX_HOME", homes.path().join("codex"))
             .arg("--store")
             .arg(env.store.path())
-            .args(["continue-locally", run, "--harness", harness, "--json"])
+            .args(["continue-locally", run, "--json"])
             .output()
             .unwrap();
         assert_eq!(back.status.code(), Some(0), "{harness}: {}", stderr(&back));
         let native = json(&back)["native_session"].clone();
+        let program = if harness == "codex" {
+            "codex"
+        } else {
+            "claude"
+        };
+        assert!(
+            native["resume"]
+                .as_str()
+                .unwrap_or_default()
+                .starts_with(program),
+            "{harness}: {native}"
+        );
         assert!(
             Path::new(native["file"].as_str().unwrap()).is_file(),
             "{harness}: {native}"

@@ -533,7 +533,13 @@ pub fn shell_quote(text: &str) -> String {
 pub async fn continue_cmd(store_flag: Option<&str>, args: ContinueArgs) -> anyhow::Result<u8> {
     let run = parse_run(&args.run)?;
     let store = super::open_store(store_flag)?;
-    let harness = crate::harness::resolve(&args.harness.harness, &args.harness.command)?;
+    // Without --harness, the run's own: its native session is installed
+    // and its resume command printed.
+    let name = match &args.harness {
+        Some(name) => name.clone(),
+        None => RunStore::new(&*store).get(run).await?.record.harness,
+    };
+    let harness = crate::harness::for_queueing(&name, &args.command)?;
     let options = ContinueOptions {
         apply: args.apply,
         branch: args.branch.clone(),
@@ -562,7 +568,7 @@ pub async fn continue_cmd(store_flag: Option<&str>, args: ContinueArgs) -> anyho
     std::fs::write(&file, jsonl).with_context(|| format!("cannot write {}", file.display()))?;
     // For agents with native sessions, also install it where the agent's own
     // resume finds it.
-    let native = super::native::install_for(&args.harness.harness, &done.conversation, &args.repo)?;
+    let native = super::native::install_for(&name, &done.conversation, &args.repo)?;
     // An agent that cannot load the conversation natively gets it as a
     // document beside the conversation file, and, where its service keeps
     // conversations (Warp), the link that opens it there.
@@ -579,7 +585,7 @@ pub async fn continue_cmd(store_flag: Option<&str>, args: ContinueArgs) -> anyho
         std::fs::write(&doc, text).with_context(|| format!("cannot write {}", doc.display()))?;
         Some(doc)
     };
-    let open = super::native::open_link(&args.harness.harness, &done.conversation);
+    let open = super::native::open_link(&name, &done.conversation);
     let failed: usize = done.applied.iter().map(|(_, r)| r.failed.len()).sum();
     if args.json {
         super::print_json(&json!({
