@@ -142,16 +142,15 @@ pub async fn continue_locally(
         .await?;
         branches.push((snapshot.repo.clone(), dir.clone(), made));
         if options.apply {
-            let report = handoff_workspace::apply(
-                &dir,
-                blobs,
-                &snapshot.review(),
-                &ApplyOptions {
-                    limits,
-                    ..ApplyOptions::default()
-                },
-            )
-            .await?;
+            // The agent's commits are on the branch just written; --apply
+            // changes the working tree only, never moves the user's branch.
+            let options = ApplyOptions {
+                limits,
+                carried_commits: false,
+                ..ApplyOptions::default()
+            };
+            let report =
+                handoff_workspace::apply(&dir, blobs, &snapshot.review(), &options).await?;
             applied.push((snapshot.repo.clone(), report));
         }
     }

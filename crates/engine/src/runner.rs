@@ -667,8 +667,11 @@ async fn execute(
                 reason: format!("the environment has no repository {}", start.repo),
             });
         };
+        // The environment is already checked out on the start's base, its
+        // history imported (`Environment::prepare`).
         let apply_options = ApplyOptions {
             limits,
+            carried_commits: false,
             ..ApplyOptions::default()
         };
         let report = handoff_workspace::apply(dir, blobs, &start.snapshot, &apply_options).await?;

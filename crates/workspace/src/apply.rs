@@ -53,6 +53,15 @@ pub struct ApplyOptions {
     pub update_index: bool,
     /// Limits on the manifest and its entries (a manifest is untrusted).
     pub limits: Limits,
+    /// Bring the commits the snapshot carries into the target first
+    /// (default `true`): when the target's `HEAD` lacks the snapshot's base
+    /// and is an ancestor of it, the carried objects are imported, the
+    /// checkout is fast-forwarded onto the base (its branch, or a detached
+    /// `HEAD`, moved there), and the entries are applied on top; when
+    /// `HEAD` has diverged, the carried commits it lacks are reported in
+    /// [`ApplyReport::missing_commits`]. `false` applies the entries to
+    /// whatever `HEAD` is (a base mismatch is only a warning).
+    pub carried_commits: bool,
     /// Where progress goes.
     pub progress: Arc<dyn Progress>,
 }
@@ -63,6 +72,7 @@ impl Default for ApplyOptions {
             dry_run: false,
             update_index: true,
             limits: Limits::default(),
+            carried_commits: true,
             progress: Arc::new(NoProgress),
         }
     }
@@ -161,12 +171,25 @@ pub struct ApplyReport {
     pub failed: Vec<Failure>,
     /// Things to know.
     pub warnings: Vec<Warning>,
+    /// The carried commits this apply brought into the target, newest
+    /// first: its `HEAD` was an ancestor of the snapshot's base and was
+    /// moved there (a dry run: would be).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub commits: Vec<Oid>,
+    /// Carried commits the target's history lacks and this apply could not
+    /// bring in, newest first: `HEAD` has diverged from the snapshot's base
+    /// (or the commits they build on are not in this repository), or a
+    /// local change is in the way of the fast-forward (that path is in
+    /// `failed`). Their changes are missing from the checkout.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub missing_commits: Vec<Oid>,
 }
 
 impl ApplyReport {
-    /// Whether every entry is now in the snapshot's state (or merged).
+    /// Whether every entry is now in the snapshot's state (or merged) and
+    /// no carried commit is missing.
     pub fn is_complete(&self) -> bool {
-        self.failed.is_empty()
+        self.failed.is_empty() && self.missing_commits.is_empty()
     }
 }
 
@@ -182,8 +205,96 @@ pub async fn apply(
     apply_manifest(dir, store, &manifest, options).await
 }
 
-/// Applies an already loaded manifest.
+/// Applies an already loaded manifest: its carried commits first (see
+/// [`ApplyOptions::carried_commits`]), then its entries.
 pub async fn apply_manifest(
+    dir: &Path,
+    store: &dyn BlobStore,
+    manifest: &Manifest,
+    options: &ApplyOptions,
+) -> Result<ApplyReport> {
+    if !options.carried_commits || manifest.history.is_none() {
+        return apply_entries(dir, store, manifest, options).await;
+    }
+    let (_, workdir) = {
+        let dir = dir.to_owned();
+        blocking("open target", move || open_repo(&dir)).await?
+    };
+    let mut carried = ApplyReport::default();
+    match crate::carried::prepare(&workdir, store, manifest, &options.limits).await? {
+        crate::carried::Prepared::Nothing => {}
+        crate::carried::Prepared::Missing(commits) => carried.missing_commits = commits,
+        crate::carried::Prepared::FastForward {
+            head,
+            base,
+            manifest: forward,
+            store: content,
+            commits,
+        } => {
+            // Checked whole first: a local change in the way of one path
+            // leaves the checkout as it was, rather than half moved.
+            let check = ApplyOptions {
+                dry_run: true,
+                carried_commits: false,
+                progress: Arc::new(NoProgress),
+                ..options.clone()
+            };
+            let checked = apply_entries(&workdir, &content, &forward, &check).await?;
+            // A path changed here would need a merge, as `git merge
+            // --ff-only` refuses to: it is in the way too.
+            let in_the_way: Vec<Failure> = checked
+                .failed
+                .into_iter()
+                .chain(checked.merged.into_iter().map(|path| Failure {
+                    path,
+                    kind: FailureKind::LocalChanges,
+                    reason: "changed in this checkout".to_owned(),
+                }))
+                .collect();
+            if !in_the_way.is_empty() {
+                carried.failed = in_the_way
+                    .into_iter()
+                    .map(|f| Failure {
+                        reason: format!(
+                            "in the way of the carried commits (HEAD was not moved to {base}): {}",
+                            f.reason
+                        ),
+                        ..f
+                    })
+                    .collect();
+                carried.missing_commits = commits;
+            } else if options.dry_run {
+                carried.commits = commits;
+            } else {
+                let moved = ApplyOptions {
+                    carried_commits: false,
+                    update_index: true,
+                    ..options.clone()
+                };
+                let forwarded = apply_entries(&workdir, &content, &forward, &moved).await?;
+                if forwarded.failed.is_empty() && forwarded.merged.is_empty() {
+                    crate::carried::move_head(&workdir, head, base).await?;
+                    carried.commits = commits;
+                } else {
+                    // Changed between the check and the write (another
+                    // process): report, and leave HEAD where it was.
+                    carried.failed = forwarded.failed;
+                    carried.missing_commits = commits;
+                }
+            }
+        }
+    }
+    let mut report = apply_entries(&workdir, store, manifest, options).await?;
+    report.commits = carried.commits;
+    report.missing_commits = carried.missing_commits;
+    report.failed.extend(carried.failed);
+    report.failed.sort_by(|a, b| a.path.cmp(&b.path));
+    Ok(report)
+}
+
+/// Applies the entries of `manifest` to the working tree containing `dir`,
+/// whatever its `HEAD`.
+async fn apply_entries(
     dir: &Path,
     store: &dyn BlobStore,
     manifest: &Manifest,

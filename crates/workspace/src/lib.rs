@@ -66,6 +66,7 @@
 
 pub mod apply;
 pub mod branch;
+mod carried;
 mod convert;
 pub mod crash;
 pub mod diff;

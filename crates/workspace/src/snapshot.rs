@@ -601,7 +601,7 @@ fn changed_paths(
 
 /// Adds every path whose entry differs between trees `a` and `b` (`None`:
 /// the empty tree) to `out`.
-fn tree_changes(
+pub(crate) fn tree_changes(
     repo: &gix::Repository,
     workdir: &Path,
     a: Option<gix::ObjectId>,

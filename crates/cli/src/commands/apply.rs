@@ -21,7 +21,7 @@ pub async fn run(store: Option<&str>, args: ApplyArgs) -> anyhow::Result<u8> {
     } else {
         print_human(&report, args.dry_run)?;
     }
-    Ok(if report.failed.is_empty() {
+    Ok(if report.is_complete() {
         super::EXIT_OK
     } else {
         super::EXIT_PARTIAL
@@ -40,6 +40,17 @@ fn print_human(report: &ApplyReport, dry_run: bool) -> std::io::Result<()> {
         report.skipped.len(),
         report.failed.len()
     )?;
+    if !report.commits.is_empty() {
+        let verb = if dry_run { "would move" } else { "moved" };
+        writeln!(
+            out,
+            "{verb} HEAD onto {} carried commit(s):",
+            report.commits.len()
+        )?;
+        for commit in &report.commits {
+            writeln!(out, "  commit  {commit}")?;
+        }
+    }
     for path in &report.merged {
         writeln!(out, "  merged  {path}")?;
     }
@@ -48,6 +59,12 @@ fn print_human(report: &ApplyReport, dry_run: bool) -> std::io::Result<()> {
     }
     for failure in &report.failed {
         writeln!(out, "  FAILED  {}: {}", failure.path, failure.reason)?;
+    }
+    for commit in &report.missing_commits {
+        writeln!(
+            out,
+            "  MISSING commit {commit}: carried by the snapshot, not in this checkout's history (HEAD has diverged from the snapshot's base, or is in the way); its changes are not here"
+        )?;
     }
     for warning in &report.warnings {
         writeln!(out, "  warning: {warning}")?;
