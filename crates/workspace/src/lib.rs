@@ -81,6 +81,7 @@ pub mod paths;
 pub mod progress;
 pub mod secrets;
 pub mod snapshot;
+mod submodule;
 mod worktree;
 
 pub use apply::{ApplyOptions, ApplyReport, Failure, FailureKind, Warning, apply, apply_manifest};

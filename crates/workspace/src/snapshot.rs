@@ -596,6 +596,11 @@ fn changed_paths(
             }
         }
     }
+    // Submodules are not inspected by the walk above: a moved HEAD is a
+    // changed gitlink, and their own work is named, never dropped silently.
+    let nested = crate::submodule::inspect(repo, workdir);
+    touched.extend(nested.touched);
+    skipped.extend(nested.skipped);
     Ok((touched, skipped))
 }
 
