@@ -147,6 +147,9 @@ pub struct ImportArgs {
     /// Warp: its state directory holding warp.sqlite [default: Warp's]).
     #[arg(long, value_name = "DIR")]
     pub home: Option<PathBuf>,
+    /// Store the session even when likely secrets are found in it.
+    #[arg(long)]
+    pub allow_secrets: bool,
     /// Print JSON.
     #[arg(long)]
     pub json: bool,
@@ -372,6 +375,9 @@ pub struct FollowUpArgs {
     /// The follow-up prompt.
     #[arg(long, value_name = "TEXT")]
     pub prompt: String,
+    /// Queue the prompt even when likely secrets are found in it.
+    #[arg(long)]
+    pub allow_secrets: bool,
     /// Run the session now and wait for it.
     #[arg(long)]
     pub wait: bool,
@@ -441,6 +447,9 @@ pub struct SnapshotArgs {
     /// How many commits not on the remote may travel.
     #[command(flatten)]
     pub history: HistoryArgs,
+    /// Store the snapshot even when likely secrets are found.
+    #[arg(long)]
+    pub allow_secrets: bool,
     /// Print one JSON object instead of the id.
     #[arg(long)]
     pub json: bool,

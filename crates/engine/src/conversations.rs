@@ -42,6 +42,22 @@ pub async fn save_named(store: &dyn Store, conversation: &Conversation) -> Resul
     Ok(digest)
 }
 
+/// Stores a conversation read on this machine (`handoff import`) under its
+/// id, as [`save_named`] does — after scanning it, since it leaves this
+/// machine: one with likely secrets (title, any message's text, tool calls
+/// and results, native lines) is refused with [`Error::SecretsFound`]
+/// before anything is written, unless `allow_secrets`.
+pub async fn import(
+    store: &dyn Store,
+    conversation: &Conversation,
+    allow_secrets: bool,
+) -> Result<Digest> {
+    if !allow_secrets {
+        crate::Outgoing::new()?.conversation(conversation).check()?;
+    }
+    save_named(store, conversation).await
+}
+
 /// Names the stored conversation blob `digest` as conversation `id`, for a
 /// conversation just made (a fork, with a new id) whose blob the caller
 /// stored (a push stores it in its batch): the name is created without

@@ -193,7 +193,7 @@ pub enum Error {
         workspace: std::path::PathBuf,
     },
     /// Likely secrets in what would leave the machine.
-    #[error("{} likely secret(s) found; exclude the files or allow secrets explicitly", findings.len())]
+    #[error("{} likely secret(s) found in what would leave this machine; nothing was written (remove or exclude them, or allow secrets explicitly)", findings.len())]
     SecretsFound {
         /// Where and which rule (never the secret).
         findings: Vec<handoff_workspace::Finding>,

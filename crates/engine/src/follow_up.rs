@@ -5,34 +5,48 @@
 use handoff_harness::{AgentOptions, Direction, Harness, coverage};
 use handoff_store::Store;
 
+use crate::outgoing::Outgoing;
 use crate::run::{RunState, RunStore, Session};
 use crate::{Error, Result, RunId};
+
+/// How to queue a follow-up.
+#[derive(Debug, Clone, Default)]
+pub struct FollowUpOptions {
+    /// The agent options of the new session (`None`: as the previous
+    /// session's).
+    pub agent: Option<AgentOptions>,
+    /// Queue the prompt even if the secret scan finds likely secrets in it.
+    pub allow_secrets: bool,
+}
 
 /// Queues a follow-up session on `run` with `prompt`, run as the previous
 /// session was (the same permission level and model).
 ///
-/// A run that is queued or running is refused with [`Error::RunBusy`]; of two
-/// racing follow-ups exactly one is queued and the other gets
-/// [`Error::Conflict`].
+/// The prompt leaves this machine: one with likely secrets is refused with
+/// [`Error::SecretsFound`] before anything is read or written. A run that is
+/// queued or running is refused with [`Error::RunBusy`]; of two racing
+/// follow-ups exactly one is queued and the other gets [`Error::Conflict`].
 pub async fn follow_up(
     store: &dyn Store,
     run: RunId,
     harness: &dyn Harness,
     prompt: String,
 ) -> Result<Session> {
-    follow_up_with(store, run, harness, prompt, None).await
+    follow_up_with(store, run, harness, prompt, &FollowUpOptions::default()).await
 }
 
-/// [`follow_up()`], with the agent options of the new session (`None`: as
-/// the previous session's).
+/// [`follow_up()`], with `options`.
 pub async fn follow_up_with(
     store: &dyn Store,
     run: RunId,
     harness: &dyn Harness,
     prompt: String,
-    agent: Option<AgentOptions>,
+    options: &FollowUpOptions,
 ) -> Result<Session> {
     coverage::check(harness, Direction::CloudToCloud)?;
+    if !options.allow_secrets {
+        Outgoing::new()?.text("prompt", &prompt).check()?;
+    }
     let runs = RunStore::new(store);
     // A session whose worker died does not block the run forever.
     crate::runner::reap_if_stale(store, run).await?;
@@ -55,7 +69,7 @@ pub async fn follow_up_with(
             .unwrap_or_default(),
     };
     let mut session = Session::queued(Some(prompt), start);
-    session.agent = match agent {
+    session.agent = match options.agent.clone() {
         Some(agent) => agent,
         None => record
             .last_session()

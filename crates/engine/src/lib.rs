@@ -51,6 +51,7 @@ pub mod follow_up;
 pub mod fsck;
 pub mod gc;
 pub mod local;
+pub mod outgoing;
 pub mod push;
 pub mod run;
 pub mod runner;
@@ -59,8 +60,9 @@ pub mod view;
 pub use delete::{Deleted, Skipped, delete_runs};
 pub use environment::{Environment, GitOptions, LocalEnvironment, Prepared, check_out};
 pub use error::{Error, Result};
-pub use follow_up::{follow_up, follow_up_with};
+pub use follow_up::{FollowUpOptions, follow_up, follow_up_with};
 pub use local::{ContinueOptions, ContinuedLocally, continue_locally, run_marker};
+pub use outgoing::Outgoing;
 pub use push::{Push, Pushed, discover_repositories, push};
 pub use run::{
     Compaction, HistoryLimits, Loaded, Pending, RepoReport, RepoSnapshot, Repository, RunId,

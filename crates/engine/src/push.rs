@@ -17,8 +17,9 @@ use std::path::{Path, PathBuf};
 use handoff_conversation::Conversation;
 use handoff_harness::{AgentOptions, Direction, Harness, coverage};
 use handoff_store::{BlobStore, Digest, Store};
-use handoff_workspace::{Capture, Finding, NoProgress, Scanner, SnapshotOptions};
+use handoff_workspace::{Capture, NoProgress, SnapshotOptions};
 
+use crate::outgoing::Outgoing;
 use crate::run::{HistoryLimits, Loaded, RepoSnapshot, Repository, RunRecord, RunStore, Session};
 use crate::{Error, Result, RunId, conversations};
 
@@ -230,10 +231,18 @@ async fn capture_and_scan(
         captures.push((name.clone(), capture));
     }
     if !request.allow_secrets {
-        let findings = scan(&captures, request.conversation, request.attachments_from).await?;
-        if !findings.is_empty() {
-            return Err(Error::SecretsFound { findings });
+        let mut outgoing = Outgoing::new()?;
+        for (name, capture) in &captures {
+            outgoing.capture(name, capture);
         }
+        if let Some(prompt) = &request.prompt {
+            outgoing.text("prompt", prompt);
+        }
+        outgoing
+            .conversation(request.conversation)
+            .attachments(request.conversation, request.attachments_from)
+            .await?;
+        outgoing.check()?;
     }
     Ok(captures)
 }
@@ -253,52 +262,4 @@ fn resolve_source(remote: &str, workdir: &Path) -> String {
         .unwrap_or(joined)
         .display()
         .to_string()
-}
-
-/// Likely secrets in everything that would leave: each capture's stored
-/// content (working tree, staged, base, carried history), the
-/// conversation (its messages whole — text, tool calls and the native lines
-/// kept in `extra` — and its own `extra`), and the attachments' names and
-/// contents. Runs before anything is written to the store.
-async fn scan(
-    captures: &[(String, Capture)],
-    conversation: &Conversation,
-    attachments: &dyn BlobStore,
-) -> Result<Vec<Finding>> {
-    let scanner = Scanner::builtin().map_err(|e| Error::Internal {
-        what: e.to_string(),
-    })?;
-    let mut findings = Vec::new();
-    for (name, capture) in captures {
-        for mut finding in scanner.scan_capture(capture) {
-            if name != "." {
-                finding.path = format!("{name}/{}", finding.path);
-            }
-            findings.push(finding);
-        }
-    }
-    for (index, message) in conversation.messages.iter().enumerate() {
-        let text = serde_json::to_vec(message).unwrap_or_default();
-        findings
-            .extend(scanner.scan_content(&format!("conversation:message/{}", index + 1), &text));
-    }
-    let header =
-        serde_json::to_vec(&(&conversation.title, &conversation.extra)).unwrap_or_default();
-    findings.extend(scanner.scan_content("conversation:header", &header));
-    let mut seen = std::collections::HashSet::new();
-    for attachment in conversation.attachments() {
-        if !seen.insert(attachment.digest) {
-            continue;
-        }
-        let label = format!("attachment:{}", attachment.name);
-        if let Some(mut finding) = scanner.scan_name(&attachment.name) {
-            finding.path = label.clone();
-            findings.push(finding);
-        }
-        let data = attachments.get(&attachment.digest).await?;
-        findings.extend(scanner.scan_content(&label, &data));
-    }
-    findings.sort();
-    findings.dedup();
-    Ok(findings)
 }

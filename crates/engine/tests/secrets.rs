@@ -32,6 +32,16 @@ fn repo() -> (GitRepo, GitRepo) {
 /// Pushes `repo` with `conversation` (attachments from `local`) to a
 /// counting store; returns the findings of the refusal and the counts.
 async fn refused(repo: &GitRepo, conversation: &Conversation, local: &MemoryStore) -> Vec<Finding> {
+    refused_with_prompt(repo, conversation, local, "go").await
+}
+
+/// [`refused`], with the push's prompt.
+async fn refused_with_prompt(
+    repo: &GitRepo,
+    conversation: &Conversation,
+    local: &MemoryStore,
+    prompt: &str,
+) -> Vec<Finding> {
     let store = Counting::new(MemoryStore::new());
     let agent = agent();
     let err = push(
@@ -41,7 +51,7 @@ async fn refused(repo: &GitRepo, conversation: &Conversation, local: &MemoryStor
             conversation,
             harness: &agent,
             attachments_from: local,
-            prompt: Some("go".into()),
+            prompt: Some(prompt.into()),
             agent: Default::default(),
             snapshot: SnapshotOptions::default(),
             allow_secrets: false,
@@ -51,6 +61,11 @@ async fn refused(repo: &GitRepo, conversation: &Conversation, local: &MemoryStor
     .await
     .unwrap_err();
     assert_eq!(store.counts().writes(), 0, "nothing reached the store");
+    refusal(err)
+}
+
+/// The findings of a refusal by the secret scan, checked to hold no secret.
+fn refusal(err: Error) -> Vec<Finding> {
     let Error::SecretsFound { findings } = err else {
         panic!("expected a refusal, got {err}");
     };
@@ -59,6 +74,11 @@ async fn refused(repo: &GitRepo, conversation: &Conversation, local: &MemoryStor
         assert!(!shown.contains(KEY), "a finding shows the secret: {shown}");
     }
     findings
+}
+
+/// Where each finding is and which rule made it.
+fn places(findings: &[Finding]) -> Vec<(&str, &'static str)> {
+    findings.iter().map(|f| (f.path.as_str(), f.rule)).collect()
 }
 
 fn paths(findings: &[Finding]) -> Vec<&str> {
@@ -145,4 +165,217 @@ async fn a_clean_push_stores_what_it_scanned() {
     .await
     .unwrap();
     assert!(store.counts().writes() > 0);
+}
+
+#[tokio::test]
+async fn a_secret_in_the_prompt_title_tool_traffic_branch_remote_or_commit_message_stops_a_push() {
+    let clean = || Conversation::new("c", "warp");
+    let (_origin, repo) = repo();
+
+    // The prompt.
+    let findings =
+        refused_with_prompt(&repo, &clean(), &MemoryStore::new(), &format!("use {KEY}")).await;
+    assert_eq!(places(&findings), [("prompt", "aws-access-key-id")]);
+
+    // The title.
+    let titled = Conversation::new(format!("deploy with {KEY}"), "warp");
+    let findings = refused(&repo, &titled, &MemoryStore::new()).await;
+    assert_eq!(
+        places(&findings),
+        [("conversation:title", "aws-access-key-id")]
+    );
+
+    // A tool call's input and a tool's result.
+    let mut tools = clean();
+    tools.push(Message::new(
+        Role::Assistant,
+        vec![Part::ToolCall {
+            id: "1".into(),
+            name: "shell".into(),
+            input: serde_json::json!({"command": format!("aws configure set key {KEY}")}),
+        }],
+    ));
+    tools.push(Message::new(
+        Role::Tool,
+        vec![Part::ToolResult {
+            call_id: "1".into(),
+            output: format!("AWS_ACCESS_KEY_ID=\"{KEY}\""),
+            is_error: false,
+        }],
+    ));
+    let findings = refused(&repo, &tools, &MemoryStore::new()).await;
+    assert_eq!(
+        places(&findings),
+        [
+            ("conversation:message/1", "aws-access-key-id"),
+            ("conversation:message/2", "aws-access-key-id")
+        ]
+    );
+
+    // A commit message of a commit not yet pushed.
+    let (_origin, repo) = self::repo();
+    repo.write("notes.txt", "notes\n");
+    repo.commit_all(&format!("use {KEY} for now"));
+    let findings = refused(&repo, &clean(), &MemoryStore::new()).await;
+    assert_eq!(findings.len(), 1, "{findings:?}");
+    assert!(
+        findings[0].path.starts_with("history:commit "),
+        "{findings:?}"
+    );
+
+    // The branch name.
+    let (_origin, repo) = self::repo();
+    repo.git(&["checkout", "-q", "-b", &format!("fix/{KEY}")]);
+    let findings = refused(&repo, &clean(), &MemoryStore::new()).await;
+    assert_eq!(places(&findings), [("base.branch", "aws-access-key-id")]);
+
+    // The remote URL (what is left of it once credentials are removed).
+    let (_origin, repo) = self::repo();
+    repo.git(&[
+        "remote",
+        "set-url",
+        "origin",
+        &format!("https://git.example.invalid/{KEY}/r.git"),
+    ]);
+    let findings = refused(&repo, &clean(), &MemoryStore::new()).await;
+    assert_eq!(places(&findings), [("base.remote", "aws-access-key-id")]);
+}
+
+#[tokio::test]
+async fn credentials_in_the_remote_url_are_removed_not_stored() {
+    let (_origin, repo) = repo();
+    let token = format!("ghp_{}", "Zx9Kq2Lm7Np4Rt6Vw8Yb1Cd3Ef5Gh0Jk2Mn4P");
+    repo.git(&[
+        "remote",
+        "set-url",
+        "origin",
+        &format!("https://x-access-token:{token}@git.example.invalid/o/r.git"),
+    ]);
+    let store = MemoryStore::new();
+    let agent = agent();
+    let conversation = Conversation::new("c", "warp");
+    let pushed = push(
+        &store,
+        Push {
+            workspace: repo.path(),
+            conversation: &conversation,
+            harness: &agent,
+            attachments_from: &store,
+            prompt: None,
+            agent: Default::default(),
+            snapshot: SnapshotOptions::default(),
+            allow_secrets: false,
+            variants: 1,
+        },
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        pushed.record.repositories[0].source.as_deref(),
+        Some("https://git.example.invalid/o/r.git")
+    );
+    let manifest =
+        handoff_workspace::load_manifest(&store, &pushed.record.sessions[0].start[0].snapshot)
+            .await
+            .unwrap();
+    assert_eq!(
+        manifest.base.remote.as_deref(),
+        Some("https://git.example.invalid/o/r.git")
+    );
+}
+
+/// A run pushed from a clean repository, in a counting store.
+async fn pushed_run(store: &Counting<MemoryStore>) -> handoff_engine::RunId {
+    let (_origin, repo) = repo();
+    let agent = agent();
+    let conversation = Conversation::new("c", "warp");
+    let pushed = push(
+        store,
+        Push {
+            workspace: repo.path(),
+            conversation: &conversation,
+            harness: &agent,
+            attachments_from: store,
+            prompt: None,
+            agent: Default::default(),
+            snapshot: SnapshotOptions::default(),
+            allow_secrets: false,
+            variants: 1,
+        },
+    )
+    .await
+    .unwrap();
+    pushed.run
+}
+
+#[tokio::test]
+async fn a_follow_up_prompt_with_a_secret_is_refused_before_anything_is_written() {
+    let store = Counting::new(MemoryStore::new());
+    let run = pushed_run(&store).await;
+    let before = store.counts();
+    let err = handoff_engine::follow_up(&store, run, &agent(), format!("now use {KEY}"))
+        .await
+        .unwrap_err();
+    assert_eq!(places(&refusal(err)), [("prompt", "aws-access-key-id")]);
+    assert_eq!(store.counts(), before, "the store was not even read");
+
+    // Allowed explicitly, it is queued (the run is busy, so that is the
+    // refusal now: the scan let it through).
+    let err = handoff_engine::follow_up_with(
+        &store,
+        run,
+        &agent(),
+        format!("now use {KEY}"),
+        &handoff_engine::FollowUpOptions {
+            allow_secrets: true,
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap_err();
+    assert!(matches!(err, Error::RunBusy { .. }), "{err}");
+}
+
+#[tokio::test]
+async fn an_import_with_a_secret_is_refused_before_anything_is_written() {
+    let store = Counting::new(MemoryStore::new());
+    let mut conversation = Conversation::new("c", "claude-code");
+    conversation.push(Message::text(Role::User, format!("the key is {KEY}")));
+    let err = handoff_engine::conversations::import(&store, &conversation, false)
+        .await
+        .unwrap_err();
+    assert_eq!(
+        places(&refusal(err)),
+        [("conversation:message/1", "aws-access-key-id")]
+    );
+    assert_eq!(store.counts().writes(), 0, "nothing reached the store");
+    handoff_engine::conversations::import(&store, &conversation, true)
+        .await
+        .unwrap();
+    assert!(store.counts().writes() > 0, "allowed, it is stored");
+}
+
+#[tokio::test]
+async fn a_snapshot_that_scans_stops_at_a_secret_before_anything_is_written() {
+    let (_origin, repo) = repo();
+    repo.write("notes.txt", "notes\n");
+    repo.commit_all(&format!("use {KEY} for now"));
+    let store = Counting::new(MemoryStore::new());
+    let scanning = SnapshotOptions {
+        scan_secrets: true,
+        ..SnapshotOptions::default()
+    };
+    let err = handoff_workspace::snapshot(repo.path(), &store, &scanning)
+        .await
+        .unwrap_err();
+    let handoff_workspace::Error::SecretsFound { findings, workdir } = err else {
+        panic!("expected a refusal, got {err}");
+    };
+    assert_eq!(workdir, std::fs::canonicalize(repo.path()).unwrap());
+    assert_eq!(findings.len(), 1, "{findings:?}");
+    assert!(
+        findings[0].path.starts_with("history:commit "),
+        "{findings:?}"
+    );
+    assert_eq!(store.counts().writes(), 0, "nothing reached the store");
 }

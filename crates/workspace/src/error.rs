@@ -178,6 +178,15 @@ pub enum Error {
         #[source]
         source: tokio::task::JoinError,
     },
+    /// The secret scan found likely secrets in a capture that was to be
+    /// stored ([`SnapshotOptions::scan_secrets`](crate::SnapshotOptions)); nothing was stored.
+    #[error("{} likely secret(s) found in {}; nothing was stored", findings.len(), workdir.display())]
+    SecretsFound {
+        /// The working tree.
+        workdir: PathBuf,
+        /// Where and which rule (never the secret).
+        findings: Vec<crate::Finding>,
+    },
     /// Something that cannot happen did (a bug, not bad input).
     #[error("internal error: {what}")]
     Internal {

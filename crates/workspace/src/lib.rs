@@ -79,6 +79,7 @@ pub mod manifest;
 mod merge;
 pub mod paths;
 pub mod progress;
+pub mod remote;
 pub mod secrets;
 pub mod snapshot;
 mod submodule;

@@ -39,7 +39,7 @@
 //! | `format` | always `handoff.snapshot/v1`; readers refuse other values |
 //! | `base.commit` | `HEAD` when the snapshot was taken (`null` before the first commit) |
 //! | `base.branch` | the checked-out branch's short name, `null` when detached |
-//! | `base.remote` | the URL of `origin` (else of the only remote), `null` when there is none |
+//! | `base.remote` | the URL of `origin` (else of the only remote) without credentials ([`remote`](crate::remote)), `null` when there is none |
 //! | `entries[].path` | `/`-separated, relative to the working-tree root, UTF-8 |
 //! | `entries[].status` | `added`, `modified`, `deleted`, `renamed`, `untracked`, `mode_changed`, `type_changed`, `nested_repository`, `index_only` — descriptive only |
 //! | `entries[].from` | for `renamed`: the source path (which has its own `deleted` entry) |
@@ -139,7 +139,7 @@ pub struct Base {
     /// The checked-out branch's short name, or `None` when `HEAD` is detached.
     pub branch: Option<String>,
     /// The URL of the remote the receiving side clones from: `origin`, else
-    /// the only remote; `None` without one.
+    /// the only remote, without credentials; `None` without one.
     pub remote: Option<String>,
 }
 

@@ -9,8 +9,10 @@
 //!
 //! A [`Finding`] says where and which rule — never the matched text — so
 //! findings can be shown, logged and stored without leaking what they found.
-//! Hosts decide what to do with findings; the CLI refuses a push unless the
-//! user passes `--allow-secrets` or excludes the files.
+//! Hosts decide what to do with findings; every command that sends
+//! something off the machine (`push`, `follow-up`, `snapshot`, `import`)
+//! stops unless the user passes `--allow-secrets` or excludes the files
+//! (see `handoff_engine::outgoing`).
 
 use std::sync::LazyLock;
 
@@ -279,14 +281,68 @@ impl Scanner {
         out
     }
 
+    /// Every content rule that matches a JSON value (a conversation's
+    /// message, tool calls and native lines included), labelled `label`
+    /// with no line: its compact encoding, where a key and its value meet
+    /// (`"api_key":"…"`), and each string in it on its own, decoded — JSON
+    /// escaping (`\"`, `\n`) would hide an assignment or a key block from
+    /// the rules — and, when a string is itself JSON (a native line kept as
+    /// text), what it holds.
+    pub fn scan_json(&self, label: &str, value: &serde_json::Value) -> Vec<Finding> {
+        let mut out = Vec::new();
+        if let Ok(compact) = serde_json::to_vec(value) {
+            out.extend(self.scan_content(label, &compact));
+        }
+        let mut stack = vec![value];
+        let mut nested = Vec::new();
+        while let Some(value) = stack.pop() {
+            match value {
+                serde_json::Value::String(text) => {
+                    out.extend(self.scan_content(label, text.as_bytes()));
+                    let trimmed = text.trim_start();
+                    if (trimmed.starts_with('{') || trimmed.starts_with('['))
+                        && let Ok(inner) = serde_json::from_str::<serde_json::Value>(text)
+                    {
+                        nested.push(inner);
+                    }
+                }
+                serde_json::Value::Array(items) => stack.extend(items),
+                serde_json::Value::Object(map) => {
+                    for (key, value) in map {
+                        out.extend(self.scan_content(label, key.as_bytes()));
+                        stack.push(value);
+                    }
+                }
+                _ => {}
+            }
+        }
+        for inner in &nested {
+            out.extend(self.scan_json(label, inner));
+        }
+        for finding in &mut out {
+            finding.line = None;
+        }
+        out.sort();
+        out.dedup();
+        out
+    }
+
     /// Scans everything a captured snapshot would send: the names of every
     /// added or modified file, and every piece of content it stores — each
     /// entry's working-tree, staged and base content and the carried
     /// history's blobs and commit messages — each once, named by where it is
     /// (`path`, `path (staged)`, `path (base)`, `history:<path>`,
-    /// `history:commit <oid>`).
+    /// `history:commit <oid>`) — and the manifest's base: the remote URL
+    /// (`base.remote`, stored without credentials, so what is left there
+    /// is what is scanned) and the branch name (`base.branch`).
     pub fn scan_capture(&self, capture: &Capture) -> Vec<Finding> {
         let mut out = Vec::new();
+        let base = &capture.manifest.base;
+        for (label, text) in [("base.remote", &base.remote), ("base.branch", &base.branch)] {
+            if let Some(text) = text {
+                out.extend(self.scan_content(label, text.as_bytes()));
+            }
+        }
         // Every place each content is, each file once: the same secret in
         // several files is reported in each (fixing one must not hide the
         // others), but a file whose staged or base content is its working

@@ -55,6 +55,13 @@ pub struct SnapshotOptions {
     /// commit, committed or not — for review and diffs — and carries no
     /// history. The commit must be in the repository.
     pub since: Option<Since>,
+    /// Refuse, before anything is stored, a capture in which the secret
+    /// scan ([`Scanner::scan_capture`](crate::Scanner::scan_capture))
+    /// finds likely secrets: [`Error::SecretsFound`]. Hosts that send the
+    /// snapshot off the machine set it (`handoff snapshot` does unless
+    /// `--allow-secrets`); default `false`, for snapshots that stay where
+    /// they were taken (a cloud session's end).
+    pub scan_secrets: bool,
 }
 
 impl Default for SnapshotOptions {
@@ -67,6 +74,7 @@ impl Default for SnapshotOptions {
             carry_history: true,
             known_commits: Vec::new(),
             since: None,
+            scan_secrets: false,
         }
     }
 }
@@ -144,6 +152,18 @@ pub async fn snapshot(
         what: "snapshot capture",
         source,
     })??;
+    if options.scan_secrets {
+        let scanner = crate::Scanner::builtin().map_err(|_| Error::Internal {
+            what: "the built-in secret rules do not compile",
+        })?;
+        let findings = scanner.scan_capture(&capture);
+        if !findings.is_empty() {
+            return Err(Error::SecretsFound {
+                workdir: capture.workdir,
+                findings,
+            });
+        }
+    }
     store_capture(capture, store, options.progress.as_ref()).await
 }
 
@@ -318,7 +338,7 @@ pub fn locate(dir: &Path) -> Result<Option<Located>> {
     }))
 }
 
-/// Reads `HEAD`'s commit, branch and the `origin` URL.
+/// Reads `HEAD`'s commit, branch and the `origin` URL (without credentials).
 pub(crate) fn read_base(repo: &gix::Repository, workdir: &Path) -> Result<Base> {
     let head = repo
         .head()
@@ -332,7 +352,9 @@ pub(crate) fn read_base(repo: &gix::Repository, workdir: &Path) -> Result<Base> 
     let remote = default_remote(repo).and_then(|name| {
         repo.config_snapshot()
             .string(format!("remote.{name}.url").as_str())
-            .map(|url| url.to_str_lossy().into_owned())
+            // Stored and sent to others: never with the credentials that
+            // make it work here.
+            .map(|url| crate::remote::without_credentials(&url.to_str_lossy()))
     });
     Ok(Base {
         commit,

@@ -33,6 +33,46 @@ pub fn parse_id(text: &str) -> anyhow::Result<Digest> {
         .with_context(|| format!("{text:?} is not a snapshot id"))
 }
 
+/// The findings of a secret scan that stopped a command, wherever the
+/// library reported them.
+fn findings_of(error: &anyhow::Error) -> Option<&[handoff_workspace::Finding]> {
+    use handoff_engine::Error as Engine;
+    use handoff_workspace::Error as Workspace;
+    match error.downcast_ref::<Engine>() {
+        Some(Engine::SecretsFound { findings })
+        | Some(Engine::Workspace(Workspace::SecretsFound { findings, .. })) => Some(findings),
+        _ => match error.downcast_ref::<Workspace>() {
+            Some(Workspace::SecretsFound { findings, .. }) => Some(findings),
+            _ => None,
+        },
+    }
+}
+
+/// `error` as `command` reports it: a stop by the secret scan prints every
+/// finding on stderr (where and which rule, never the secret) and becomes
+/// "COMMAND stopped: N likely secret(s); HINT"; any other error is
+/// unchanged. Every command that sends something off the machine reports
+/// its scan this one way.
+pub fn stopped_by_secrets(command: &str, hint: &str, error: anyhow::Error) -> anyhow::Error {
+    let Some(findings) = findings_of(&error) else {
+        return error;
+    };
+    let mut err = io::stderr().lock();
+    for f in findings {
+        let line = f.line.map(|l| format!(":{l}")).unwrap_or_default();
+        // The summary below is the error; a closed stderr loses only detail.
+        let _ = writeln!(
+            err,
+            "handoff: likely secret: {}{line}: {} ({})",
+            f.path, f.description, f.rule
+        );
+    }
+    anyhow::anyhow!(
+        "{command} stopped: {} likely secret(s); {hint}",
+        findings.len()
+    )
+}
+
 /// Writes `value` as one line of JSON on stdout.
 pub fn print_json(value: &impl serde::Serialize) -> anyhow::Result<()> {
     let mut out = stdout();

@@ -122,7 +122,15 @@ pub async fn import(store_flag: Option<&str>, args: ImportArgs) -> anyhow::Resul
         (None, None) => bail!("give a session FILE or --session ID|latest"),
     };
     let store = super::open_store(store_flag)?;
-    let digest = handoff_engine::conversations::save_named(&*store, &conversation).await?;
+    let digest = handoff_engine::conversations::import(&*store, &conversation, args.allow_secrets)
+        .await
+        .map_err(|e| {
+            super::stopped_by_secrets(
+                "import",
+                "take them out of the session or pass --allow-secrets",
+                e.into(),
+            )
+        })?;
     if args.json {
         super::print_json(
             &json!({"conversation": conversation.id.to_string(), "blob": digest.to_string(), "messages": conversation.messages.len(), "from": file}),

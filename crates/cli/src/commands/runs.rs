@@ -10,10 +10,10 @@ use handoff_conversation::{
 };
 use handoff_engine::view::{self, DiffView, Listed, RunQuery, RunRow, RunView, ViewOptions};
 use handoff_engine::{
-    ContinueOptions, ContinuedLocally, GitOptions, HistoryLimits, Isolation, Loaded,
-    LocalEnvironment, Prepared, Push, RunId, RunRecord, RunState, RunStore, Session, WorkEvent,
-    WorkerOptions, continue_locally, delete_runs, diff_view, follow_up_with, list_runs, push,
-    run_session, run_view, work_pass,
+    ContinueOptions, ContinuedLocally, FollowUpOptions, GitOptions, HistoryLimits, Isolation,
+    Loaded, LocalEnvironment, Prepared, Push, RunId, RunRecord, RunState, RunStore, Session,
+    WorkEvent, WorkerOptions, continue_locally, delete_runs, diff_view, follow_up_with, list_runs,
+    push, run_session, run_view, work_pass,
 };
 use handoff_harness::{AgentOptions, Permissions};
 use handoff_store::{BlobStore, Bytes, Digest, MemoryStore, Put, Store};
@@ -269,24 +269,13 @@ pub async fn push_cmd(store_flag: Option<&str>, args: PushArgs) -> anyhow::Resul
         allow_secrets: args.allow_secrets,
         variants: usize::from(args.variants),
     };
-    let pushed = match push(&*store, request).await {
-        Err(handoff_engine::Error::SecretsFound { findings }) => {
-            let mut err = std::io::stderr().lock();
-            for f in &findings {
-                let line = f.line.map(|l| format!(":{l}")).unwrap_or_default();
-                writeln!(
-                    err,
-                    "handoff: likely secret: {}{line}: {} ({})",
-                    f.path, f.description, f.rule
-                )?;
-            }
-            anyhow::bail!(
-                "push stopped: {} likely secret(s); exclude them (--exclude GLOB or .handoffignore) or pass --allow-secrets",
-                findings.len()
-            );
-        }
-        other => other?,
-    };
+    let pushed = push(&*store, request).await.map_err(|e| {
+        super::stopped_by_secrets(
+            "push",
+            "exclude them (--exclude GLOB or .handoffignore) or pass --allow-secrets",
+            e.into(),
+        )
+    })?;
     if !args.json {
         // The ids first: they identify the runs even if waiting fails.
         let mut out = super::stdout();
@@ -459,8 +448,16 @@ pub async fn follow_up_cmd(store_flag: Option<&str>, args: FollowUpArgs) -> anyh
         args.prompt.clone(),
         &args.agent,
         &args.command,
+        args.allow_secrets,
     )
-    .await?;
+    .await
+    .map_err(|e| {
+        super::stopped_by_secrets(
+            "follow-up",
+            "take them out of the prompt or pass --allow-secrets",
+            e,
+        )
+    })?;
     if !args.json {
         writeln!(super::stdout(), "{}", session.id)?;
     }
@@ -480,13 +477,15 @@ pub async fn follow_up_cmd(store_flag: Option<&str>, args: FollowUpArgs) -> anyh
 
 /// Queues a follow-up session on `run`: what `handoff follow-up` does
 /// without `--wait`, and what the Runs page's form does. The agent options
-/// not given are the previous session's.
+/// not given are the previous session's. A prompt with likely secrets is
+/// refused unless `allow_secrets`.
 pub async fn queue_follow_up(
     store: &dyn Store,
     run: RunId,
     prompt: String,
     agent: &AgentArgs,
     command: &AgentCmdArgs,
+    allow_secrets: bool,
 ) -> anyhow::Result<Session> {
     let record = RunStore::new(store).get(run).await?.record;
     let harness = crate::harness::for_queueing(&record.harness, command)?;
@@ -495,7 +494,11 @@ pub async fn queue_follow_up(
         .map(|s| s.agent.clone())
         .unwrap_or_default();
     let agent = agent_options(agent, previous)?;
-    Ok(follow_up_with(store, run, &*harness, prompt, Some(agent)).await?)
+    let options = FollowUpOptions {
+        agent: Some(agent),
+        allow_secrets,
+    };
+    Ok(follow_up_with(store, run, &*harness, prompt, &options).await?)
 }
 
 /// The commands that continue `run` (of `harness`) from a shell: a

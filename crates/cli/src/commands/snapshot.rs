@@ -43,9 +43,17 @@ pub async fn run(store: Option<&str>, args: SnapshotArgs) -> anyhow::Result<u8> 
         exclude: args.exclude,
         limits: args.history.limits(),
         progress: crate::progress::for_output(args.json),
+        // A snapshot leaves this machine (the store may be anywhere).
+        scan_secrets: !args.allow_secrets,
         ..SnapshotOptions::default()
     };
-    let snap = snapshot(&args.repo, &*store, &options).await?;
+    let snap = snapshot(&args.repo, &*store, &options).await.map_err(|e| {
+        super::stopped_by_secrets(
+            "snapshot",
+            "exclude them (--exclude GLOB or .handoffignore) or pass --allow-secrets",
+            e.into(),
+        )
+    })?;
     if args.json {
         let files = snap
             .manifest

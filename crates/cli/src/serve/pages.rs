@@ -899,6 +899,9 @@ pub async fn follow_up(
             agent_cmd: app.agent_cmd.clone(),
             ..AgentCmdArgs::default()
         },
+        // The form has no way to allow secrets: a prompt with one is
+        // shown back, refused, as `handoff follow-up` refuses it.
+        false,
     )
     .await
     {
