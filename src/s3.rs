@@ -98,6 +98,26 @@ impl MotoServer {
         );
     }
 
+    /// The keys of the objects in `bucket` (the first 1,000), to tell what
+    /// a command uploaded.
+    pub fn keys(&self, bucket: &str) -> Vec<String> {
+        let mut stream = TcpStream::connect(("127.0.0.1", self.port)).expect("connect to moto");
+        write!(
+            stream,
+            "GET /{bucket}?list-type=2 HTTP/1.1\r\nHost: 127.0.0.1:{}\r\nConnection: close\r\n\r\n",
+            self.port
+        )
+        .expect("send");
+        let mut response = String::new();
+        stream.read_to_string(&mut response).expect("read");
+        assert!(response.starts_with("HTTP/1.1 200"), "list: {response}");
+        response
+            .split("<Key>")
+            .skip(1)
+            .filter_map(|rest| rest.split_once("</Key>").map(|(key, _)| key.to_owned()))
+            .collect()
+    }
+
     /// The environment variables `object_store` reads to reach this server.
     pub fn env(&self) -> Vec<(&'static str, String)> {
         vec![

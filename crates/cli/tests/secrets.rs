@@ -281,3 +281,65 @@ fn no_credential_in_a_remote_url_reaches_the_store() {
         serde_json::from_str(&handoff(&["show", &run, "--json"])).unwrap();
     assert_eq!(shown["repositories"][0]["source"], stored);
 }
+
+#[test]
+fn on_an_s3_store_nothing_is_uploaded_before_the_stop() {
+    let Some(server) = handoff_dev::s3::MotoServer::start() else {
+        return;
+    };
+    server.create_bucket("secrets");
+    let (_origin, local) = origin_and_clone();
+    local.write("config.txt", format!("key = {KEY}\n"));
+    let sessions = tempfile::tempdir().unwrap();
+    let session = claude_session(sessions.path(), &format!("the key is {KEY}"));
+    let handoff = |args: &[&str]| {
+        let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_handoff"));
+        cmd.current_dir(local.path())
+            .env("HANDOFF_STORE", "s3://secrets/team")
+            .args(args);
+        for (key, value) in server.env() {
+            cmd.env(key, value);
+        }
+        cmd.output().unwrap()
+    };
+    let aws = "an AWS access key id (aws-access-key-id)";
+    for (args, reported) in [
+        (
+            vec!["snapshot"],
+            vec![format!("handoff: likely secret: config.txt:1: {aws}")],
+        ),
+        (
+            vec!["push", "--harness", "scripted", "--prompt", "go"],
+            vec![format!("handoff: likely secret: config.txt:1: {aws}")],
+        ),
+        (
+            vec![
+                "import",
+                "--harness",
+                "claude-code",
+                session.to_str().unwrap(),
+            ],
+            vec![
+                format!("handoff: likely secret: conversation:message/1: {aws}"),
+                format!("handoff: likely secret: conversation:title:1: {aws}"),
+            ],
+        ),
+    ] {
+        let out = handoff(&args);
+        let err = stderr(&out);
+        assert_eq!(out.status.code(), Some(1), "{args:?}: {err}");
+        let lines: Vec<&str> = err
+            .lines()
+            .filter(|l| l.starts_with("handoff: likely secret: "))
+            .collect();
+        assert_eq!(lines, reported, "{args:?}");
+        assert_eq!(server.keys("secrets"), Vec::<String>::new(), "{args:?}");
+    }
+    let out = handoff(&["snapshot", "--allow-secrets"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_ne!(
+        server.keys("secrets"),
+        Vec::<String>::new(),
+        "allowed, it is uploaded"
+    );
+}
