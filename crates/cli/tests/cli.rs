@@ -466,6 +466,54 @@ fn diff_applies_with_git_apply() {
     assert_same_tree(&b.tree_state(), &a.tree_state());
 }
 
+/// Issue 21's report: `*.txt text eol=crlf`, a file modified and one added
+/// in a fresh clone. Applying to another fresh clone exits 0 with both
+/// applied, and `handoff diff` holds git's committed bytes: `git apply`
+/// of it to a third clone gives the same working tree.
+#[test]
+fn a_crlf_checkout_applies_cleanly_and_diffs_as_git_commits() {
+    let env = Env::new();
+    let origin = GitRepo::init();
+    origin
+        .write(".gitattributes", "*.txt text eol=crlf\n")
+        .write("a.txt", "one\ntwo\n");
+    origin.commit_all("base");
+    let (a, b, c) = (
+        GitRepo::clone_from(&origin),
+        GitRepo::clone_from(&origin),
+        GitRepo::clone_from(&origin),
+    );
+    a.write("a.txt", "one\r\ntwo, edited\r\n")
+        .write("new.txt", "new\r\n");
+    let id = snapshot_id(&env, &a);
+    let out = env.handoff(&["apply", &id, "--json"], b.path());
+    assert_eq!(out.status.code(), Some(0), "{}", stdout(&out));
+    assert_eq!(
+        sorted_report(json(&out)),
+        json!({
+            "applied": ["a.txt", "new.txt"],
+            "already_applied": [],
+            "merged": [],
+            "skipped": [],
+            "failed": [],
+            "warnings": [],
+        })
+    );
+    let out = env.handoff(&["diff", &id], a.path());
+    quiet_success(&out);
+    assert!(!stdout(&out).contains('\r'), "{}", stdout(&out));
+    let patch = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(patch.path(), &out.stdout).unwrap();
+    let applied = git_command(c.path())
+        .arg("apply")
+        .arg(patch.path())
+        .status()
+        .unwrap();
+    assert!(applied.success(), "{}", stdout(&out));
+    assert_same_tree(&b.tree_state(), &c.tree_state());
+    assert_same_tree(&b.tree_state(), &a.tree_state());
+}
+
 #[test]
 fn diff_names_what_it_leaves_out() {
     let env = Env::new();
