@@ -66,7 +66,7 @@ pub use outgoing::Outgoing;
 pub use push::{Push, Pushed, discover_repositories, push};
 pub use run::{
     Compaction, HistoryLimits, Loaded, Pending, RepoReport, RepoSnapshot, Repository, RunId,
-    RunRecord, RunState, RunStore, Session, SessionId, Source,
+    RunRecord, RunState, RunStore, Session, SessionId, Source, UnknownState,
 };
 pub use runner::{
     HarnessFor, Isolation, Polled, Ran, WorkEvent, WorkerOptions, poll, reap_if_stale, run_session,

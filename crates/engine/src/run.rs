@@ -124,6 +124,53 @@ pub enum RunState {
     Failed,
 }
 
+impl RunState {
+    /// Every state, in the order a run passes through them.
+    pub const ALL: [RunState; 4] = [
+        RunState::Queued,
+        RunState::Running,
+        RunState::Ended,
+        RunState::Failed,
+    ];
+
+    /// The name records, the command line and the Runs page use.
+    pub fn name(self) -> &'static str {
+        match self {
+            RunState::Queued => "queued",
+            RunState::Running => "running",
+            RunState::Ended => "ended",
+            RunState::Failed => "failed",
+        }
+    }
+}
+
+impl std::fmt::Display for RunState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// A run state name that is not one.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown state {input:?} (expected queued, running, ended or failed)")]
+pub struct UnknownState {
+    /// What was given (at most 64 characters of it).
+    pub input: String,
+}
+
+impl std::str::FromStr for RunState {
+    type Err = UnknownState;
+
+    fn from_str(text: &str) -> std::result::Result<Self, Self::Err> {
+        RunState::ALL
+            .into_iter()
+            .find(|state| state.name() == text)
+            .ok_or_else(|| UnknownState {
+                input: text.chars().take(64).collect(),
+            })
+    }
+}
+
 /// A repository the run works in.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Repository {
@@ -867,6 +914,19 @@ impl<'a> RunStore<'a> {
 mod tests {
     use super::*;
     use handoff_store::{FsStore, MemoryStore};
+
+    #[test]
+    fn states_name_themselves_as_records_spell_them() {
+        for state in RunState::ALL {
+            assert_eq!(state.name().parse::<RunState>(), Ok(state));
+            assert_eq!(state.to_string(), state.name());
+            assert_eq!(serde_json::to_value(state).unwrap(), state.name());
+        }
+        assert_eq!(
+            "done".parse::<RunState>().unwrap_err().to_string(),
+            "unknown state \"done\" (expected queued, running, ended or failed)"
+        );
+    }
 
     #[test]
     fn a_record_without_history_limits_means_the_defaults_and_one_above_the_ceiling_is_refused() {

@@ -685,7 +685,11 @@ pub async fn runs_cmd(store_flag: Option<&str>, args: RunsArgs) -> anyhow::Resul
     }
     let store = super::open_store(store_flag)?;
     let mut query = RunQuery {
-        state: args.state.as_deref().map(parse_state).transpose()?,
+        state: args
+            .state
+            .as_deref()
+            .map(str::parse::<RunState>)
+            .transpose()?,
         harness: args.harness.clone(),
         before: args.before.as_deref().map(parse_run).transpose()?,
         limit: args.limit.unwrap_or(view::MAX_PAGE),
@@ -760,13 +764,6 @@ async fn delete_cmd(store_flag: Option<&str>, args: RunsDeleteArgs) -> anyhow::R
     Ok(super::EXIT_OK)
 }
 
-/// A run state named on the command line or in a query.
-pub fn parse_state(text: &str) -> anyhow::Result<RunState> {
-    serde_json::from_value(json!(text)).map_err(|_| {
-        anyhow::anyhow!("unknown state {text:?} (expected queued, running, ended or failed)")
-    })
-}
-
 fn write_row(out: &mut impl std::io::Write, row: &Listed) -> std::io::Result<()> {
     match row {
         Listed::Run(row) => {
@@ -784,23 +781,13 @@ fn write_row(out: &mut impl std::io::Write, row: &Listed) -> std::io::Result<()>
                 out,
                 "{}  {:<8}  {:<12}  {} session(s)  updated {}{repo}{failed}",
                 row.id,
-                state_name(row.state),
+                row.state.name(),
                 row.harness,
                 row.sessions,
                 row.updated_at.format("%Y-%m-%d %H:%M:%S"),
             )
         }
         Listed::Unreadable { id, error } => writeln!(out, "{id}  unreadable: {error}"),
-    }
-}
-
-/// A run state's name, as the record spells it.
-pub fn state_name(state: RunState) -> &'static str {
-    match state {
-        RunState::Queued => "queued",
-        RunState::Running => "running",
-        RunState::Ended => "ended",
-        RunState::Failed => "failed",
     }
 }
 

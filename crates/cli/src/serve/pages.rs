@@ -21,7 +21,7 @@ use serde::Deserialize;
 
 use super::App;
 use crate::args::{AgentArgs, AgentCmdArgs};
-use crate::commands::runs::{continue_commands, parse_state, queue_follow_up, state_name};
+use crate::commands::runs::{continue_commands, queue_follow_up};
 
 type Shared = State<Arc<App>>;
 
@@ -38,7 +38,7 @@ pub struct ListParams {
 impl ListParams {
     fn query(&self) -> Result<RunQuery, String> {
         let state = match self.state.as_deref().filter(|s| !s.is_empty()) {
-            Some(text) => Some(parse_state(text).map_err(|e| e.to_string())?),
+            Some(text) => Some(text.parse::<RunState>().map_err(|e| e.to_string())?),
             None => None,
         };
         let cursor = |text: &Option<String>| match text.as_deref().filter(|s| !s.is_empty()) {
@@ -60,7 +60,7 @@ impl ListParams {
 fn list_href(query: &RunQuery, cursor: Option<(&str, RunId)>) -> String {
     let mut url = url::form_urlencoded::Serializer::new(String::new());
     if let Some(state) = query.state {
-        url.append_pair("state", state_name(state));
+        url.append_pair("state", state.name());
     }
     if let Some(harness) = &query.harness {
         url.append_pair("harness", harness);
@@ -164,7 +164,7 @@ impl RowView {
                     id: run.id.to_string(),
                     href: format!("/runs/{}", run.id),
                     error: None,
-                    state: state_name(run.state),
+                    state: run.state.name(),
                     harness: run.harness.clone(),
                     title: run.title.clone().unwrap_or_default(),
                     repo: repository_label(&run.repositories),
@@ -269,7 +269,7 @@ pub async fn runs_page(State(app): Shared, Query(params): Query<ListParams>) -> 
         RunState::Ended,
         RunState::Failed,
     ]
-    .map(|s| (state_name(s), query.state == Some(s)))
+    .map(|s| (s.name(), query.state == Some(s)))
     .to_vec();
     let cursor = match (query.before, query.after) {
         (Some(id), _) => Some(("before", id)),
@@ -477,7 +477,7 @@ fn sessions_of(view: &RunView) -> Vec<SessionView> {
         .map(|(i, s)| SessionView {
             number: i + 1,
             id: s.id.to_string(),
-            state: state_name(s.state),
+            state: s.state.name(),
             prompt: s.prompt.clone().unwrap_or_default(),
             started: opt_time(s.started_at),
             ended: opt_time(s.ended_at),
@@ -767,14 +767,14 @@ async fn run_page_with(app: &App, id: RunId, outcome: Outcome, status: StatusCod
         busy: busy.then(|| {
             format!(
                 "The run is {}: a follow-up is queued only after its session ends.",
-                state_name(view.record.state)
+                view.record.state.name()
             )
         }),
         error: outcome.error.clone(),
     });
     let page = RunPageView {
         id: id.to_string(),
-        state: state_name(view.record.state),
+        state: view.record.state.name(),
         harness: view.record.harness.clone(),
         title: view.row.title.clone().unwrap_or_default(),
         created: time(view.record.created_at),
@@ -912,7 +912,7 @@ pub async fn follow_up(
                     "Not queued: run {run} is {} — another follow-up reached it first, or its \
                      session has not ended. Your prompt is still below; send it again once the \
                      run has ended.",
-                    state_name(*state)
+                    state.name()
                 )),
                 Some(handoff_engine::Error::Conflict { .. }) => Some(format!(
                     "Not queued: another follow-up to run {run} was recorded at the same moment \
