@@ -410,3 +410,38 @@ async fn a_secret_in_an_lfs_object_is_named_by_its_file() {
         .collect();
     assert_eq!(paths, ["keys.bin (Git LFS object)"]);
 }
+
+#[tokio::test]
+async fn a_required_filter_that_fails_skips_its_path_with_the_reason() {
+    let origin = origin(&[(".gitattributes", b"*.up filter=broken\n")]);
+    let source = GitRepo::clone_configured(
+        &origin,
+        &[
+            ("filter.broken.clean", "false"),
+            ("filter.broken.smudge", "cat"),
+            ("filter.broken.required", "true"),
+        ],
+    );
+    source.write("a.up", "cannot be cleaned\n");
+    source.write("b.txt", "plain\n");
+    let store = MemoryStore::new();
+    let snap = snapshot(source.path(), &store, &SnapshotOptions::default())
+        .await
+        .unwrap();
+    let paths: Vec<&str> = snap
+        .manifest
+        .entries
+        .iter()
+        .map(|e| e.path.as_str())
+        .collect();
+    assert_eq!(paths, ["b.txt"]);
+    let skipped: Vec<&str> = snap.skipped.iter().map(|s| s.path.as_str()).collect();
+    assert_eq!(skipped, ["a.up"]);
+    assert!(
+        snap.skipped[0]
+            .reason
+            .starts_with("git's clean conversion (attributes, eol, filter) failed: "),
+        "{:?}",
+        snap.skipped
+    );
+}
