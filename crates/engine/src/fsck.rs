@@ -251,7 +251,10 @@ async fn check_snapshot(
     problems: &mut Vec<Problem>,
 ) -> Result<()> {
     let object = format!("snapshot {id}");
-    let manifest = match handoff_workspace::load_manifest(blobs, &id).await {
+    // A run may carry more history than the defaults allow (its push raised
+    // them), up to what any host allows a run; more than that is a problem.
+    let limits = crate::run::HistoryLimits::CEILING.apply(handoff_workspace::Limits::default());
+    let manifest = match handoff_workspace::load_manifest_within(blobs, &id, &limits).await {
         Ok(manifest) => manifest,
         Err(e) => {
             problems.push(Problem {

@@ -160,6 +160,9 @@ async fn a_push_with_raised_history_limits_runs_every_session_within_them() {
         &format!("origin/main..{}", branch.commit),
     ]);
     assert_eq!(carried.trim(), (COMMITS + 2).to_string(), "local + 2 agent");
+    // fsck reads the run's snapshots within what a run may ask for.
+    let report = handoff_engine::fsck::fsck(&store, false).await.unwrap();
+    assert_eq!(report.problems, []);
 }
 
 #[tokio::test]
