@@ -63,16 +63,26 @@ fn any_file_contains(dir: &Path, needle: &str) -> Vec<String> {
 /// not printed.
 #[track_caller]
 fn stopped(me: &Machine, args: &[&str], dir: &Path, reported: &[&str], summary: &str) {
-    let out = me.handoff(args, dir);
-    let err = stderr(&out);
-    assert_eq!(out.status.code(), Some(1), "handoff {args:?}: {err}");
+    assert_stopped(&me.handoff(args, dir), reported, summary);
+}
+
+/// [`stopped`] on a command's output.
+#[track_caller]
+fn assert_stopped<S: AsRef<str> + std::fmt::Debug>(
+    out: &std::process::Output,
+    reported: &[S],
+    summary: &str,
+) {
+    let err = stderr(out);
+    assert_eq!(out.status.code(), Some(1), "{err}");
     let lines: Vec<&str> = err
         .lines()
         .filter(|l| l.starts_with("handoff: likely secret: "))
         .collect();
+    let reported: Vec<&str> = reported.iter().map(AsRef::as_ref).collect();
     assert_eq!(lines, reported, "{err}");
     assert!(err.contains(summary), "{err}");
-    assert!(!err.contains(KEY) && !stdout(&out).contains(KEY), "{err}");
+    assert!(!err.contains(KEY) && !stdout(out).contains(KEY), "{err}");
 }
 
 /// A Claude Code session file whose user message holds `text`.
@@ -325,14 +335,7 @@ fn on_an_s3_store_nothing_is_uploaded_before_the_stop() {
             ],
         ),
     ] {
-        let out = handoff(&args);
-        let err = stderr(&out);
-        assert_eq!(out.status.code(), Some(1), "{args:?}: {err}");
-        let lines: Vec<&str> = err
-            .lines()
-            .filter(|l| l.starts_with("handoff: likely secret: "))
-            .collect();
-        assert_eq!(lines, reported, "{args:?}");
+        assert_stopped(&handoff(&args), &reported, "stopped: ");
         assert_eq!(server.keys("secrets"), Vec::<String>::new(), "{args:?}");
     }
     let out = handoff(&["snapshot", "--allow-secrets"]);

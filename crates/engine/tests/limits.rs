@@ -165,25 +165,47 @@ async fn a_push_with_raised_history_limits_runs_every_session_within_them() {
     assert_eq!(report.problems, []);
 }
 
-#[tokio::test]
-async fn a_record_asking_above_the_workers_ceiling_fails_naming_the_run_and_limit() {
-    let (_origin, local) = ahead_by(1);
-    let store_dir = tempfile::tempdir().unwrap();
-    let envs = tempfile::tempdir().unwrap();
-    let store = FsStore::new(store_dir.path()).with_sync(false);
-    let asked = HistoryLimits::CEILING.max_commits + 1;
-    let run = push_with_limits(
-        &store,
-        &local,
-        Limits {
+/// A run whose record asks for one commit more than the default ceiling.
+struct AboveCeiling {
+    _repos: (GitRepo, GitRepo),
+    store_dir: tempfile::TempDir,
+    envs: tempfile::TempDir,
+    run: RunId,
+    asked: u64,
+}
+
+impl AboveCeiling {
+    async fn pushed() -> Self {
+        let repos = ahead_by(1);
+        let store_dir = tempfile::tempdir().unwrap();
+        let asked = HistoryLimits::CEILING.max_commits + 1;
+        let limits = Limits {
             max_history_commits: asked,
             ..Limits::default()
-        },
-    )
-    .await;
+        };
+        let store = FsStore::new(store_dir.path()).with_sync(false);
+        let run = push_with_limits(&store, &repos.1, limits).await;
+        Self {
+            _repos: repos,
+            store_dir,
+            envs: tempfile::tempdir().unwrap(),
+            run,
+            asked,
+        }
+    }
+
+    fn store(&self) -> FsStore {
+        FsStore::new(self.store_dir.path()).with_sync(false)
+    }
+}
+
+#[tokio::test]
+async fn a_record_asking_above_the_workers_ceiling_fails_naming_the_run_and_limit() {
+    let above = AboveCeiling::pushed().await;
+    let (store, run, asked) = (above.store(), above.run, above.asked);
 
     let agent = committing_agent();
-    let env = LocalEnvironment::new(envs.path());
+    let env = LocalEnvironment::new(above.envs.path());
     let err = run_session(&store, run, &agent, &env, &WorkerOptions::default())
         .await
         .unwrap_err();
@@ -221,25 +243,13 @@ async fn a_record_asking_above_the_workers_ceiling_fails_naming_the_run_and_limi
 
 #[tokio::test]
 async fn a_worker_with_a_raised_ceiling_runs_what_the_default_refuses() {
-    let (_origin, local) = ahead_by(1);
-    let store_dir = tempfile::tempdir().unwrap();
-    let envs = tempfile::tempdir().unwrap();
-    let store = FsStore::new(store_dir.path()).with_sync(false);
-    let asked = HistoryLimits::CEILING.max_commits + 1;
-    let run = push_with_limits(
-        &store,
-        &local,
-        Limits {
-            max_history_commits: asked,
-            ..Limits::default()
-        },
-    )
-    .await;
+    let above = AboveCeiling::pushed().await;
+    let (store, run, asked) = (above.store(), above.run, above.asked);
     let ceiling = HistoryLimits {
         max_commits: asked,
         ..HistoryLimits::CEILING
     };
-    let env = LocalEnvironment::new(envs.path()).with_git(handoff_engine::GitOptions {
+    let env = LocalEnvironment::new(above.envs.path()).with_git(handoff_engine::GitOptions {
         max_history: ceiling,
         ..Default::default()
     });

@@ -9,7 +9,7 @@ use handoff_conversation::{AttachmentLimits, Conversation, Message, Part, Role, 
 use handoff_dev::GitRepo;
 use handoff_engine::{Error, Push, push};
 use handoff_harness::{HarnessKind, ScriptedHarness};
-use handoff_store::{Bytes, Counting, MemoryStore};
+use handoff_store::{Bytes, Counting, MemoryStore, Store};
 use handoff_workspace::{Finding, SnapshotOptions};
 
 /// An AWS access key id in the documented example format.
@@ -146,15 +146,21 @@ async fn a_clean_push_stores_what_it_scanned() {
     let (_origin, repo) = repo();
     repo.write("clean.txt", "nothing secret\n");
     let store = Counting::new(MemoryStore::new());
+    clean_push(&store, &repo).await;
+    assert!(store.counts().writes() > 0);
+}
+
+/// Pushes `repo` with an empty conversation and no prompt.
+async fn clean_push(store: &dyn Store, repo: &GitRepo) -> handoff_engine::Pushed {
     let agent = agent();
     let conversation = Conversation::new("c", "warp");
     push(
-        &store,
+        store,
         Push {
             workspace: repo.path(),
             conversation: &conversation,
             harness: &agent,
-            attachments_from: &MemoryStore::new(),
+            attachments_from: store,
             prompt: None,
             agent: Default::default(),
             snapshot: SnapshotOptions::default(),
@@ -163,8 +169,7 @@ async fn a_clean_push_stores_what_it_scanned() {
         },
     )
     .await
-    .unwrap();
-    assert!(store.counts().writes() > 0);
+    .unwrap()
 }
 
 #[tokio::test]
@@ -252,24 +257,7 @@ async fn credentials_in_the_remote_url_are_removed_not_stored() {
         &format!("https://x-access-token:{token}@git.example.invalid/o/r.git"),
     ]);
     let store = MemoryStore::new();
-    let agent = agent();
-    let conversation = Conversation::new("c", "warp");
-    let pushed = push(
-        &store,
-        Push {
-            workspace: repo.path(),
-            conversation: &conversation,
-            harness: &agent,
-            attachments_from: &store,
-            prompt: None,
-            agent: Default::default(),
-            snapshot: SnapshotOptions::default(),
-            allow_secrets: false,
-            variants: 1,
-        },
-    )
-    .await
-    .unwrap();
+    let pushed = clean_push(&store, &repo).await;
     assert_eq!(
         pushed.record.repositories[0].source.as_deref(),
         Some("https://git.example.invalid/o/r.git")
@@ -287,25 +275,7 @@ async fn credentials_in_the_remote_url_are_removed_not_stored() {
 /// A run pushed from a clean repository, in a counting store.
 async fn pushed_run(store: &Counting<MemoryStore>) -> handoff_engine::RunId {
     let (_origin, repo) = repo();
-    let agent = agent();
-    let conversation = Conversation::new("c", "warp");
-    let pushed = push(
-        store,
-        Push {
-            workspace: repo.path(),
-            conversation: &conversation,
-            harness: &agent,
-            attachments_from: store,
-            prompt: None,
-            agent: Default::default(),
-            snapshot: SnapshotOptions::default(),
-            allow_secrets: false,
-            variants: 1,
-        },
-    )
-    .await
-    .unwrap();
-    pushed.run
+    clean_push(store, &repo).await.run
 }
 
 #[tokio::test]
