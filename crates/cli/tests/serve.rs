@@ -307,6 +307,34 @@ async fn a_follow_up_posted_through_the_form_queues_a_session() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn a_follow_up_prompt_with_a_likely_secret_is_refused_and_nothing_queued() {
+    let world = World::new().await;
+    let server = Server::start(world.store.path(), &[]);
+    let http = Http::default();
+    let page_url = format!("{}/runs/{}", server.url, world.run);
+    let csrf = csrf_of(&http.get(&page_url).await.body);
+    let before = RunStore::new(&world.fs()).get(world.run).await.unwrap();
+    // An AWS access key id in the documented example format.
+    let prompt = format!("deploy with AKIA{}", "IOSFODNN7EXAMPLE");
+    let posted = http
+        .post_form(
+            &format!("{page_url}/follow-up"),
+            &[("csrf", &csrf), ("prompt", &prompt)],
+        )
+        .await;
+    assert_eq!(posted.status, 400, "{}", posted.body);
+    assert!(
+        posted
+            .body
+            .contains("Not queued: 1 likely secret(s) found in what would leave this machine"),
+        "{}",
+        posted.body
+    );
+    let after = RunStore::new(&world.fs()).get(world.run).await.unwrap();
+    assert_eq!(after, before, "nothing was written");
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn racing_follow_ups_queue_one_and_show_the_other_a_conflict() {
     let world = World::new().await;
     let server = Server::start(world.store.path(), &[]);
