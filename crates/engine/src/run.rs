@@ -188,7 +188,8 @@ pub struct Repository {
 /// (`https`, `http`, `ssh`, `git`, `file`), scp-like `[user@]host:path`, or
 /// an absolute local path. Never anything git could read as an option
 /// (a leading `-`) or a transport helper (`ext::…`), never control
-/// characters.
+/// characters, and never with credentials (a URL's are removed, as
+/// [`handoff_workspace::remote`] removes them before storing).
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Source(String);
 
@@ -225,7 +226,10 @@ impl Source {
             if rest.is_empty() || rest.starts_with('-') {
                 return Err(format!("source {:?} has no host or path", shown()));
             }
-            return Ok(Self(text.to_owned()));
+            // A worker clones with its own credentials (its credential
+            // helpers), never with any a record carries: records written
+            // before remotes were stored without them still may.
+            return Ok(Self(handoff_workspace::remote::without_credentials(text)));
         }
         if text.starts_with('/') {
             return Ok(Self(text.to_owned()));
@@ -986,6 +990,13 @@ mod tests {
         ] {
             assert_eq!(Source::parse(good).unwrap().as_str(), good);
         }
+        assert_eq!(
+            Source::parse("https://x-access-token:ghp_abc@example.com/o/r.git")
+                .unwrap()
+                .as_str(),
+            "https://example.com/o/r.git",
+            "a record's credentials are never used"
+        );
         for bad in [
             "",
             "--upload-pack=touch /tmp/pwned",
