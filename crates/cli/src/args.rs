@@ -437,7 +437,8 @@ pub struct ShowArgs {
 /// `handoff snapshot`.
 #[derive(Debug, Args)]
 pub struct SnapshotArgs {
-    /// The working tree to capture (any directory inside it).
+    /// The working tree to capture (any directory inside it), or a folder
+    /// holding several (each is captured; the id names them all).
     #[arg(long, value_name = "DIR", default_value = ".")]
     pub repo: PathBuf,
     /// Leave out paths matching this gitignore-style pattern (repeatable;
@@ -460,7 +461,8 @@ pub struct SnapshotArgs {
 pub struct ApplyArgs {
     /// The snapshot id (`sha256:…`).
     pub snapshot: String,
-    /// The checkout to apply to (any directory inside it).
+    /// The checkout to apply to (any directory inside it), or for a
+    /// folder's snapshot the folder holding its repositories.
     #[arg(long, value_name = "DIR", default_value = ".")]
     pub repo: PathBuf,
     /// Report what would happen without changing anything.
@@ -476,4 +478,11 @@ pub struct ApplyArgs {
 pub struct DiffArgs {
     /// A snapshot id (`sha256:…`) or a run id (its latest end state).
     pub snapshot: String,
+    /// Write one patch per repository into this directory
+    /// (`<repository>.patch`) instead of printing; needed for several.
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
+    /// Only this repository of a folder's snapshot or a run.
+    #[arg(long, value_name = "NAME")]
+    pub repo: Option<String>,
 }

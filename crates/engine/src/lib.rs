@@ -47,6 +47,7 @@ pub mod conversations;
 pub mod delete;
 pub mod environment;
 mod error;
+pub mod folder;
 pub mod follow_up;
 pub mod fsck;
 pub mod gc;

@@ -96,7 +96,7 @@ pub use paths::{PathError, RepoPath};
 pub use progress::{NoProgress, Phase, Progress};
 pub use secrets::{Finding, Scanner};
 pub use snapshot::{
-    Capture, Located, Since, Skipped, Snapshot, SnapshotOptions, capture, load_manifest,
-    load_manifest_within, locate, snapshot,
+    Capture, Located, Since, Skipped, Snapshot, SnapshotOptions, capture, decode_manifest,
+    load_manifest, load_manifest_within, locate, snapshot,
 };
 pub use worktree::TEMP_PREFIX;

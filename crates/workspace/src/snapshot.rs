@@ -254,6 +254,12 @@ pub async fn load_manifest_within(
         }
         Err(e) => return Err(e.into()),
     };
+    decode_manifest(&bytes, id, limits)
+}
+
+/// Decodes the stored manifest `bytes` of snapshot `id` (already read),
+/// with the checks of [`load_manifest_within`].
+pub fn decode_manifest(bytes: &[u8], id: &Digest, limits: &Limits) -> Result<Manifest> {
     if bytes.len() as u64 > limits.max_manifest_bytes {
         return Err(Error::LimitExceeded {
             what: format!("snapshot {id}"),
@@ -263,7 +269,7 @@ pub async fn load_manifest_within(
         });
     }
     let manifest =
-        Manifest::from_json(&bytes).map_err(|source| Error::Manifest { id: *id, source })?;
+        Manifest::from_json(bytes).map_err(|source| Error::Manifest { id: *id, source })?;
     if let Some(history) = &manifest.history {
         history.check(&format!("snapshot {id}"), limits)?;
     }

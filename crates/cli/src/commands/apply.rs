@@ -1,10 +1,28 @@
-//! `handoff apply`: apply a snapshot best-effort and report per entry.
+//! `handoff apply`: apply a snapshot best-effort and report per entry; a
+//! folder's snapshot, per repository.
 
 use std::io::Write as _;
 
-use handoff_workspace::{ApplyOptions, ApplyReport, apply};
+use handoff_engine::folder::{Snapshots, apply_folder, load};
+use handoff_workspace::{ApplyOptions, ApplyReport, apply_manifest};
+use serde::Serialize;
 
 use crate::args::ApplyArgs;
+
+/// One repository of a folder's apply, in `--json`.
+#[derive(Serialize)]
+struct RepoOutput<'a> {
+    repo: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    report: Option<&'a ApplyReport>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    error: Option<String>,
+}
+
+#[derive(Serialize)]
+struct FolderOutput<'a> {
+    repositories: Vec<RepoOutput<'a>>,
+}
 
 /// Runs the command.
 pub async fn run(store: Option<&str>, args: ApplyArgs) -> anyhow::Result<u8> {
@@ -15,17 +33,51 @@ pub async fn run(store: Option<&str>, args: ApplyArgs) -> anyhow::Result<u8> {
         progress: crate::progress::for_output(args.json),
         ..ApplyOptions::default()
     };
-    let report = apply(&args.repo, &*store, &id, &options).await?;
+    let folder = match load(&*store, &id, &options.limits).await? {
+        Snapshots::One(manifest) => {
+            let report = apply_manifest(&args.repo, &*store, &manifest, &options).await?;
+            if args.json {
+                super::print_json(&report)?;
+            } else {
+                print_human(&report, args.dry_run)?;
+            }
+            return Ok(exit_code(report.is_complete()));
+        }
+        Snapshots::Folder(folder) => folder,
+    };
+    let applied = apply_folder(&args.repo, &*store, &folder, &options).await;
+    let complete = applied
+        .iter()
+        .all(|a| a.outcome.as_ref().is_ok_and(ApplyReport::is_complete));
     if args.json {
-        super::print_json(&report)?;
+        super::print_json(&FolderOutput {
+            repositories: applied
+                .iter()
+                .map(|a| RepoOutput {
+                    repo: &a.repo,
+                    report: a.outcome.as_ref().ok(),
+                    error: a.outcome.as_ref().err().map(ToString::to_string),
+                })
+                .collect(),
+        })?;
     } else {
-        print_human(&report, args.dry_run)?;
+        for a in &applied {
+            writeln!(super::stdout(), "repository {}:", a.repo)?;
+            match &a.outcome {
+                Ok(report) => print_human(report, args.dry_run)?,
+                Err(e) => writeln!(super::stdout(), "  FAILED  {e}")?,
+            }
+        }
     }
-    Ok(if report.is_complete() {
+    Ok(exit_code(complete))
+}
+
+fn exit_code(complete: bool) -> u8 {
+    if complete {
         super::EXIT_OK
     } else {
         super::EXIT_PARTIAL
-    })
+    }
 }
 
 fn print_human(report: &ApplyReport, dry_run: bool) -> std::io::Result<()> {
