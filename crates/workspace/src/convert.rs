@@ -87,12 +87,17 @@ impl<'repo> Conversions<'repo> {
         extra_paths: impl IntoIterator<Item = &'p BStr>,
     ) -> Result<Self> {
         let workdir = repo.workdir().unwrap_or(repo.git_dir()).to_owned();
-        let (pipeline, index) = repo
-            .filter_pipeline(None)
-            .map_err(|e| Error::git("set up git's filters", &workdir, e))?;
+        // Decided before anything else is built: most repositories stop
+        // here, having looked at the (shared, already loaded) index only.
+        let index = repo
+            .index_or_empty()
+            .map_err(|e| Error::git("read the index", &workdir, e))?;
         if !may_convert(repo, &index, extra_paths) {
             return Ok(Self::none());
         }
+        let (pipeline, index) = repo
+            .filter_pipeline(None)
+            .map_err(|e| Error::git("set up git's filters", &workdir, e))?;
         let drivers = gix::filter::Pipeline::options(repo)
             .map_err(|e| Error::git("read the filter configuration", &workdir, e))?
             .drivers
