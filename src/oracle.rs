@@ -74,3 +74,38 @@ pub fn diff(repo: &GitRepo) -> String {
 pub fn hash(repo: &GitRepo, path: &str) -> String {
     repo.git(&["hash-object", "--", path]).trim().to_owned()
 }
+
+/// Moves `source`'s uncommitted work to a clean `target` the way
+/// `git checkout` would write it: everything `source` holds is committed
+/// (in a scratch index, onto `HEAD`, under `refs/handoff-oracle/carry`),
+/// fetched into `target`, checked out there by a two-tree
+/// `git read-tree -m -u`, and the index reset to `HEAD`, so changes are
+/// unstaged and new files untracked. Unlike a patch, this never trips over
+/// content `git apply` cannot match (a lone CR at the end of a CRLF
+/// file).
+pub fn checkout_carry(source: &GitRepo, target: &GitRepo) {
+    let scratch = tempfile::tempdir().expect("create a temporary directory");
+    let index = scratch.path().join("index");
+    let git = |args: &[&str]| {
+        let out = git_command(source.path())
+            .args(args)
+            .env("GIT_INDEX_FILE", &index)
+            .output()
+            .expect("run git");
+        assert!(
+            out.status.success(),
+            "git {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).trim().to_owned()
+    };
+    git(&["read-tree", "HEAD"]);
+    git(&["add", "-A"]);
+    let tree = git(&["write-tree"]);
+    let commit = git(&["commit-tree", &tree, "-p", "HEAD", "-m", "carry"]);
+    git(&["update-ref", "refs/handoff-oracle/carry", &commit]);
+    let from = source.path().to_str().expect("a UTF-8 path");
+    target.git(&["fetch", "-q", from, "refs/handoff-oracle/carry"]);
+    target.git(&["read-tree", "-m", "-u", "HEAD", "FETCH_HEAD"]);
+    target.git(&["reset", "-q"]);
+}
