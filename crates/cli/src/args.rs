@@ -451,6 +451,10 @@ pub struct SnapshotArgs {
     /// Store the snapshot even when likely secrets are found.
     #[arg(long)]
     pub allow_secrets: bool,
+    /// The largest file the snapshot may carry, in bytes [default: 256 MiB]
+    /// (files of 8 MiB or more are streamed, never held in memory).
+    #[arg(long, value_name = "BYTES")]
+    pub max_file_bytes: Option<u64>,
     /// Print one JSON object instead of the id.
     #[arg(long)]
     pub json: bool,
@@ -468,6 +472,10 @@ pub struct ApplyArgs {
     /// Report what would happen without changing anything.
     #[arg(long)]
     pub dry_run: bool,
+    /// The largest file an entry may declare, in bytes [default: 256 MiB]
+    /// (files of 8 MiB or more are streamed, never held in memory).
+    #[arg(long, value_name = "BYTES")]
+    pub max_file_bytes: Option<u64>,
     /// Print the report as JSON.
     #[arg(long)]
     pub json: bool,

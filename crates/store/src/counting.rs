@@ -121,6 +121,15 @@ impl<S: BlobStore> BlobStore for Counting<S> {
         self.tick(1);
         self.inner.get_to_file(digest, path).await
     }
+    async fn write_to_file(
+        &self,
+        digest: &Digest,
+        file: std::fs::File,
+        path: &std::path::Path,
+    ) -> Result<u64> {
+        self.tick(1);
+        self.inner.write_to_file(digest, file, path).await
+    }
     async fn list_blobs(&self) -> Result<Vec<Digest>> {
         self.tick(3);
         self.inner.list_blobs().await

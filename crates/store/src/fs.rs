@@ -869,6 +869,68 @@ impl FsStore {
     }
 }
 
+/// Copies `reader` into `out` in [`SPOOL_CHUNK`]s, hashing it on the way;
+/// returns the digest and the length. Memory stays one chunk whatever the
+/// size.
+pub(crate) fn copy_hashing(
+    reader: &mut impl io::Read,
+    out: &mut impl io::Write,
+) -> io::Result<(Digest, u64)> {
+    let mut hasher = crate::Hasher::new();
+    let mut buf = vec![0u8; SPOOL_CHUNK];
+    let mut len = 0u64;
+    loop {
+        let n = match io::Read::read(reader, &mut buf) {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        };
+        hasher.update(&buf[..n]);
+        out.write_all(&buf[..n])?;
+        len += n as u64;
+    }
+    out.flush()?;
+    Ok((hasher.finish(), len))
+}
+
+impl FsStore {
+    fn write_to_file_blocking(
+        &self,
+        digest: &Digest,
+        mut file: std::fs::File,
+        dest: &Path,
+    ) -> Result<Option<u64>> {
+        let source_path = self.blob_path(digest);
+        let mut source = match std::fs::File::open(&source_path) {
+            Ok(source) => source,
+            // Not loose: packed (small), read whole by the caller.
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+            Err(source) => {
+                return Err(Error::Io {
+                    action: "open blob",
+                    path: source_path,
+                    source,
+                });
+            }
+        };
+        let (actual, len) = copy_hashing(&mut source, &mut file).map_err(|source| Error::Io {
+            action: "copy blob to",
+            path: dest.to_owned(),
+            source,
+        })?;
+        if actual != *digest {
+            return Err(Error::Corrupted {
+                digest: *digest,
+                actual,
+                len,
+                store: self.name(),
+            });
+        }
+        Ok(Some(len))
+    }
+}
+
 /// A batch smaller than this per worker is not worth another thread.
 const MIN_PER_WORKER: usize = 16;
 
@@ -1098,6 +1160,47 @@ impl BlobStore for FsStore {
             move || this.put_file_blocking(&owned),
         )
         .await
+    }
+
+    async fn write_to_file(
+        &self,
+        digest: &Digest,
+        file: std::fs::File,
+        path: &Path,
+    ) -> Result<u64> {
+        let this = self.clone();
+        let (owned, d) = (path.to_owned(), *digest);
+        let spare = file.try_clone().map_err(|source| Error::Io {
+            action: "open",
+            path: path.to_owned(),
+            source,
+        })?;
+        let streamed = blocking(
+            || format!("write {d} to a file"),
+            move || this.write_to_file_blocking(&d, file, &owned),
+        )
+        .await?;
+        match streamed {
+            Some(len) => Ok(len),
+            None => {
+                let data = packed::get_one(self, digest).await?;
+                let owned = path.to_owned();
+                let len = data.len() as u64;
+                blocking(
+                    || format!("write {d} to a file"),
+                    move || {
+                        let mut file = spare;
+                        io::Write::write_all(&mut file, &data).map_err(|source| Error::Io {
+                            action: "write",
+                            path: owned,
+                            source,
+                        })
+                    },
+                )
+                .await?;
+                Ok(len)
+            }
+        }
     }
 
     async fn get_to_file(&self, digest: &Digest, path: &Path) -> Result<u64> {

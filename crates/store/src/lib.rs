@@ -202,6 +202,39 @@ pub trait BlobStore: Send + Sync + Debug {
         Ok(len)
     }
 
+    /// Writes the blob into `file`, an open file the caller owns (`path`
+    /// names it in errors), hashing the bytes on the way; returns the size.
+    /// A blob whose bytes do not hash to `digest` is [`Error::Corrupted`]
+    /// once they are written: the caller must then discard the file (it
+    /// makes the file visible only after this returned `Ok`).
+    ///
+    /// Backends override this to stream a large blob in bounded memory,
+    /// whatever its size; the default holds the blob whole.
+    async fn write_to_file(
+        &self,
+        digest: &Digest,
+        file: std::fs::File,
+        path: &std::path::Path,
+    ) -> Result<u64> {
+        let data = self.get(digest).await?;
+        let len = data.len() as u64;
+        let owned = path.to_owned();
+        tokio::task::spawn_blocking(move || {
+            let mut file = file;
+            std::io::Write::write_all(&mut file, &data).map_err(|source| Error::Io {
+                action: "write",
+                path: owned,
+                source,
+            })
+        })
+        .await
+        .map_err(|source| Error::Task {
+            what: format!("write {digest} to a file"),
+            source,
+        })??;
+        Ok(len)
+    }
+
     /// Every stored digest, for integrity checks. Backends that cannot
     /// enumerate say so with [`Error::Unsupported`].
     async fn list_blobs(&self) -> Result<Vec<Digest>> {
@@ -349,6 +382,9 @@ macro_rules! forward_blob_store {
             }
             async fn get_to_file(&self, digest: &Digest, path: &std::path::Path) -> Result<u64> {
                 (**self).get_to_file(digest, path).await
+            }
+            async fn write_to_file(&self, digest: &Digest, file: std::fs::File, path: &std::path::Path) -> Result<u64> {
+                (**self).write_to_file(digest, file, path).await
             }
             async fn list_blobs(&self) -> Result<Vec<Digest>> {
                 (**self).list_blobs().await

@@ -37,7 +37,9 @@ use crate::{
 /// How many documents a handle remembers the newest seen version of.
 const SEEN_DOCUMENTS: usize = 4096;
 
-/// Uploads above this size go as multipart uploads, streamed from disk.
+/// Uploads of at least this size go as multipart uploads, streamed from
+/// disk, in parts of this size (unless [`ObjectStoreBackend::with_part_size`]
+/// says otherwise).
 const MULTIPART_THRESHOLD: u64 = 8 << 20;
 
 /// Blobs and documents on an `object_store` backend.
@@ -47,6 +49,8 @@ pub struct ObjectStoreBackend {
     prefix: Vec<String>,
     name: String,
     packs: Arc<Packs>,
+    /// Files at least this large are uploaded in parts of this size.
+    part_size: usize,
     /// For each document, the newest version this handle saw stored: a
     /// writer that read version n need not check again that n exists
     /// before it creates n + 1 (one request fewer per update).
@@ -66,8 +70,19 @@ impl ObjectStoreBackend {
                 .collect(),
             name: name.into(),
             packs: Arc::default(),
+            part_size: MULTIPART_THRESHOLD as usize,
             seen: Arc::default(),
         }
+    }
+
+    /// Uploads files of at least `bytes` (default 8 MiB) as multipart
+    /// uploads in parts of `bytes`, at most a few parts in flight: the
+    /// memory an upload takes, whatever the file's size. S3 wants parts of
+    /// at least 5 MiB but the last; tests lower it to exercise several
+    /// parts with small files.
+    pub fn with_part_size(mut self, bytes: usize) -> Self {
+        self.part_size = bytes.max(1);
+        self
     }
 
     fn saw(&self, key: &DocKey, version: Version) {
@@ -506,7 +521,7 @@ impl BlobStore for ObjectStoreBackend {
                 new_bytes: 0,
             });
         }
-        if len < MULTIPART_THRESHOLD {
+        if len < self.part_size as u64 {
             let data = tokio::fs::read(path).await.map_err(io_err("read"))?;
             if Digest::of(&data) != digest {
                 return Err(io_err("store")(changed_while_reading()));
@@ -522,8 +537,7 @@ impl BlobStore for ObjectStoreBackend {
             .put_multipart(&target)
             .await
             .map_err(self.backend("start upload of", &target))?;
-        let mut writer =
-            object_store::WriteMultipart::new_with_chunk_size(upload, MULTIPART_THRESHOLD as usize);
+        let mut writer = object_store::WriteMultipart::new_with_chunk_size(upload, self.part_size);
         let mut file = tokio::fs::File::open(path).await.map_err(io_err("open"))?;
         let mut hasher = Hasher::new();
         let mut buf = vec![0u8; 1 << 20];
@@ -557,6 +571,57 @@ impl BlobStore for ObjectStoreBackend {
             digest,
             new_bytes: len,
         })
+    }
+
+    async fn write_to_file(
+        &self,
+        digest: &Digest,
+        file: std::fs::File,
+        dest: &FsPath,
+    ) -> Result<u64> {
+        let io_err = |action: &'static str| {
+            let path = dest.to_owned();
+            move |source: std::io::Error| Error::Io {
+                action,
+                path,
+                source,
+            }
+        };
+        let mut out = tokio::fs::File::from_std(file);
+        let path = self.blob_path(digest);
+        let result = match self.store.get(&path).await {
+            Ok(result) => result,
+            // Not loose: small blobs are packed, and held whole anyway.
+            Err(object_store::Error::NotFound { .. }) => {
+                let data = packed::get_one(self, digest).await?;
+                out.write_all(&data).await.map_err(io_err("write"))?;
+                out.flush().await.map_err(io_err("write"))?;
+                return Ok(data.len() as u64);
+            }
+            Err(e) => return Err(self.backend("read blob", &path)(e)),
+        };
+        // The response body arrives in chunks: memory stays a few of them,
+        // whatever the blob's size.
+        let mut hasher = Hasher::new();
+        let mut len = 0u64;
+        let mut stream = result.into_stream();
+        while let Some(chunk) = stream.next().await {
+            let chunk = chunk.map_err(self.backend("read blob", &path))?;
+            hasher.update(&chunk);
+            len += chunk.len() as u64;
+            out.write_all(&chunk).await.map_err(io_err("write"))?;
+        }
+        out.flush().await.map_err(io_err("write"))?;
+        let actual = hasher.finish();
+        if actual != *digest {
+            return Err(Error::Corrupted {
+                digest: *digest,
+                actual,
+                len,
+                store: self.name(),
+            });
+        }
+        Ok(len)
     }
 
     async fn get_to_file(&self, digest: &Digest, dest: &FsPath) -> Result<u64> {

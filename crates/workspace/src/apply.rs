@@ -64,6 +64,13 @@ pub struct ApplyOptions {
     pub carried_commits: bool,
     /// Where progress goes.
     pub progress: Arc<dyn Progress>,
+    /// Files at least this large (default
+    /// [`STREAM_AT`](crate::snapshot::STREAM_AT)) are never held in memory:
+    /// streamed from the store into a temporary file beside the target,
+    /// checked against their digest and git id, then renamed into place.
+    /// Only in a target that converts nothing, for files changed only in
+    /// the snapshot (a large file changed on both sides is not merged).
+    pub stream_threshold: u64,
 }
 
 impl Default for ApplyOptions {
@@ -74,6 +81,7 @@ impl Default for ApplyOptions {
             limits: Limits::default(),
             carried_commits: true,
             progress: Arc::new(NoProgress),
+            stream_threshold: crate::snapshot::STREAM_AT,
         }
     }
 }
@@ -317,6 +325,8 @@ async fn apply_entries(
         .await?
     };
     let (workdir, git_dir, head, convert) = target;
+    // git's conversions work on whole contents: no streaming through them.
+    let stream_at = convert.is_none().then_some(options.stream_threshold);
     let mut report = ApplyReport::default();
     if head != manifest.base.commit {
         report.warnings.push(Warning::BaseMismatch {
@@ -403,6 +413,7 @@ async fn apply_entries(
                 store,
                 batch
                     .iter()
+                    .filter(|(_, e)| !streamed(e, stream_at))
                     .flat_map(|(_, e)| [&e.result, &e.index])
                     .flatten()
                     .filter_map(|o| o.digest)
@@ -438,12 +449,18 @@ async fn apply_entries(
                     &blobs,
                     dry_run,
                     convert.as_deref(),
+                    stream_at,
                     &*progress,
                     false,
                 ))
             })
             .await?
         };
+        for (outcome, (path, entry)) in outcomes.iter_mut().zip(batch) {
+            if let (Outcome::Stream { absent }, Some(result)) = (&*outcome, &entry.result) {
+                *outcome = stream_entry(store, &workdir, path, result, *absent).await;
+            }
+        }
         let need_base: Vec<usize> = (0..outcomes.len())
             .filter(|&i| matches!(outcomes[i], Outcome::NeedsBase))
             .collect();
@@ -469,6 +486,7 @@ async fn apply_entries(
                     &blobs,
                     dry_run,
                     convert.as_deref(),
+                    stream_at,
                     &NoProgress,
                     true,
                 ))
@@ -494,6 +512,11 @@ async fn apply_entries(
                     path: path.to_string(),
                     kind,
                     reason,
+                }),
+                Outcome::Stream { .. } => report.failed.push(Failure {
+                    path: path.to_string(),
+                    kind: FailureKind::Io,
+                    reason: "internal error: a large file was left unwritten".to_owned(),
                 }),
                 Outcome::NeedsBase => report.failed.push(Failure {
                     path: path.to_string(),
@@ -628,12 +651,17 @@ async fn fetch(store: &dyn BlobStore, mut wanted: Vec<Digest>) -> Blobs {
 /// and retried. With `convert` (the target's common git directory, where
 /// its LFS objects are), files are read and written through the target's
 /// git conversions ([`Conversions`]).
+#[expect(
+    clippy::too_many_arguments,
+    reason = "one call site per pass; every argument is the pass's own"
+)]
 fn apply_batch(
     workdir: &Path,
     batch: &[(RepoPath, Entry)],
     blobs: &Blobs,
     dry_run: bool,
     convert: Option<&Path>,
+    stream_at: Option<u64>,
     progress: &dyn Progress,
     bases_fetched: bool,
 ) -> Vec<Outcome> {
@@ -659,6 +687,7 @@ fn apply_batch(
                 conversions,
                 lfs_dir: convert,
                 blobs,
+                stream_at,
             },
             // Without the target's conversions no file can be judged or
             // written faithfully: every entry says why.
@@ -783,6 +812,92 @@ enum Outcome {
     Failed(FailureKind, String),
     /// A merge needs base content that has not been fetched yet.
     NeedsBase,
+    /// A large file to stream from the store (`absent`: nothing is at its
+    /// path now).
+    Stream {
+        absent: bool,
+    },
+}
+
+/// Whether `entry` is applied by streaming its result ([`stream_entry`]):
+/// a large regular file (at least `stream_at`, when the target converts
+/// nothing) whose staged state is its base.
+fn streamed(entry: &Entry, stream_at: Option<u64>) -> bool {
+    stream_at.is_some_and(|at| {
+        entry.result.as_ref().is_some_and(|r| {
+            matches!(r.kind, Kind::File | Kind::Executable) && r.digest.is_some() && r.size >= at
+        }) && manifest::same_state(entry.index.as_ref(), entry.base.as_ref())
+    })
+}
+
+/// Writes a large result from the store at `path` in bounded memory: into
+/// a temporary file beside it (git's checkout mode), checked against its
+/// digest while it streams and against its git id after, and only then
+/// renamed into place — so a corrupted blob never reaches the target.
+async fn stream_entry(
+    store: &dyn BlobStore,
+    workdir: &Path,
+    path: &RepoPath,
+    result: &Object,
+    absent: bool,
+) -> Outcome {
+    let Some(digest) = result.digest else {
+        return Outcome::Failed(
+            FailureKind::BlobMissing,
+            "the snapshot does not carry this content".to_owned(),
+        );
+    };
+    let failed_io = |e: &dyn std::fmt::Display| {
+        Outcome::Failed(FailureKind::Io, format!("could not write: {e}"))
+    };
+    let (root, at, kind) = (workdir.to_owned(), path.clone(), result.kind);
+    let staged = blocking("stage a large file", move || {
+        Ok(Worktree::new(&root).stage(&at, kind))
+    })
+    .await;
+    let tmp = match staged {
+        Ok(Ok(Ok(tmp))) => tmp,
+        Ok(Ok(Err(blocked))) => return blocked_failure(blocked),
+        Ok(Err(e)) => return failed_io(&e),
+        Err(e) => return failed_io(&e),
+    };
+    let file = match tmp.as_file().try_clone() {
+        Ok(file) => file,
+        Err(e) => return failed_io(&e),
+    };
+    if let Err(e) = store.write_to_file(&digest, file, tmp.path()).await {
+        // The temporary file goes with `tmp`: the target is untouched.
+        return match e {
+            handoff_store::Error::NotFound { .. } => {
+                Outcome::Failed(FailureKind::BlobMissing, e.to_string())
+            }
+            e if e.is_corrupted() => Outcome::Failed(FailureKind::BlobCorrupted, e.to_string()),
+            e => Outcome::Failed(FailureKind::Io, e.to_string()),
+        };
+    }
+    let (root, at, expected) = (workdir.to_owned(), path.clone(), result.clone());
+    let placed = blocking("place a large file", move || {
+        let oid = crate::worktree::git_oid_of_file(tmp.path(), expected.size);
+        if !oid.as_ref().is_ok_and(|oid| *oid == expected.oid) {
+            return Ok(Outcome::Failed(
+                FailureKind::BlobCorrupted,
+                format!(
+                    "blob {digest} does not match the manifest's object {} ({} bytes)",
+                    expected.oid, expected.size
+                ),
+            ));
+        }
+        Ok(match Worktree::new(&root).place(tmp, &at, absent) {
+            Ok(()) => Outcome::Applied,
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Outcome::Failed(
+                FailureKind::AlreadyExists,
+                "something was created at the path while applying".to_owned(),
+            ),
+            Err(e) => Outcome::Failed(FailureKind::Io, format!("could not write: {e}")),
+        })
+    })
+    .await;
+    placed.unwrap_or_else(|e| failed_io(&e))
 }
 
 /// The content of `object`, verified against the manifest's git id.
@@ -829,6 +944,9 @@ struct Checkout<'a, 'repo> {
     lfs_dir: Option<&'a Path>,
     /// Where carried LFS objects are.
     blobs: &'a Blobs,
+    /// Files from this size are streamed ([`streamed`]); `None` when the
+    /// target converts.
+    stream_at: Option<u64>,
 }
 
 impl Checkout<'_, '_> {
@@ -846,6 +964,20 @@ impl Checkout<'_, '_> {
         };
         self.clean(path, current)
             .map_err(|Refused(reason)| Outcome::Failed(FailureKind::Filter, reason))
+    }
+
+    /// What is at `path` now, a file only by its git id (its content is not
+    /// read into memory): for large files, in a target that converts
+    /// nothing.
+    fn current_hashed(&mut self, path: &RepoPath) -> std::result::Result<Current, Outcome> {
+        match self.worktree.current_hashed(path) {
+            Ok(Ok(current)) => Ok(current),
+            Ok(Err(blocked)) => Err(blocked_failure(blocked)),
+            Err(e) => Err(Outcome::Failed(
+                FailureKind::Io,
+                format!("could not inspect: {e}"),
+            )),
+        }
     }
 
     /// `current` with a file's content in its committed form.
@@ -973,6 +1105,7 @@ fn apply_entry(
     dry_run: bool,
     removed_in_dry_run: &HashSet<RepoPath>,
 ) -> Outcome {
+    let large = streamed(entry, checkout.stream_at);
     let gitlink = |o: &Option<Object>| o.as_ref().is_some_and(|o| o.kind == Kind::Gitlink);
     if gitlink(&entry.base) || gitlink(&entry.result) {
         let at = entry
@@ -983,7 +1116,13 @@ fn apply_entry(
             "nested repository{at}: not carried by a snapshot; clone it separately"
         ));
     }
-    let current = match checkout.current(path) {
+    // A large file is judged by its git id, hashed in bounded memory.
+    let current = if large {
+        checkout.current_hashed(path)
+    } else {
+        checkout.current(path)
+    };
+    let current = match current {
         Ok(current) => current,
         Err(outcome) => return outcome,
     };
@@ -1023,6 +1162,10 @@ fn apply_entry(
     if manifest::same_state(now, entry.base.as_ref()) {
         return match &entry.result {
             None => remove(checkout.worktree, path, dry_run),
+            Some(_) if large && dry_run => Outcome::Applied,
+            Some(_) if large => Outcome::Stream {
+                absent: now.is_none(),
+            },
             Some(result) => match content(blobs, result) {
                 Ok(data) => checkout.write(
                     (path, result.kind, data),
@@ -1058,6 +1201,15 @@ fn apply_entry(
         return Outcome::Failed(
             FailureKind::LocalChanges,
             "changed in this checkout, and Git LFS files cannot be merged".to_owned(),
+        );
+    }
+    if large {
+        return Outcome::Failed(
+            FailureKind::Conflict,
+            format!(
+                "changed in this checkout, and files of {} bytes or more are not merged",
+                result.size
+            ),
         );
     }
     let regular = |o: &Object| matches!(o.kind, Kind::File | Kind::Executable);
@@ -1175,6 +1327,9 @@ fn update_index(
         conversions,
         lfs_dir: convert,
         blobs: &no_blobs,
+        // Staged content is held already (streamed entries are never
+        // staged).
+        stream_at: None,
     };
     let mut failures = Vec::new();
     let mut removals: HashSet<PathBuf> = HashSet::new();

@@ -169,6 +169,20 @@ pub enum Error {
         /// git's reason.
         reason: String,
     },
+    /// A large file changed between being captured and being stored: the
+    /// snapshot would name content the store does not hold.
+    #[error(
+        "{} changed while it was being snapshotted (captured as {expected}, stored as {actual}); snapshot again",
+        path.display()
+    )]
+    FileChanged {
+        /// The file.
+        path: std::path::PathBuf,
+        /// The digest the capture computed.
+        expected: handoff_store::Digest,
+        /// The digest of what was stored.
+        actual: handoff_store::Digest,
+    },
     /// A background task did not complete.
     #[error("{what} did not complete")]
     Task {

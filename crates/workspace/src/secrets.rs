@@ -442,9 +442,91 @@ impl Scanner {
                 }
             });
         }
+        // Files too large to hold, read again from the working tree, a
+        // block of whole lines at a time.
+        for (digest, path) in &capture.files {
+            let unnamed = [format!("snapshot content {digest}")];
+            let places = labels
+                .get(digest)
+                .filter(|places| !places.is_empty())
+                .map_or(&unnamed[..], Vec::as_slice);
+            let findings = self.scan_file(&places[0], path);
+            for place in places {
+                out.extend(findings.iter().map(|f| Finding {
+                    path: place.clone(),
+                    ..f.clone()
+                }));
+            }
+        }
         out.sort();
         out.dedup();
         out
+    }
+
+    /// [`Scanner::scan_content`] over the file at `path`, in bounded
+    /// memory: blocks of whole lines, numbered as in the whole file. A
+    /// file that cannot be read is reported as a finding (it would not be
+    /// stored either).
+    pub fn scan_file(&self, label: &str, path: &std::path::Path) -> Vec<Finding> {
+        use std::io::Read as _;
+        /// How much is read at a time; a line longer than this is cut.
+        const BLOCK: usize = 1 << 20;
+        let unreadable = |e: std::io::Error| {
+            vec![Finding {
+                path: label.to_owned(),
+                line: None,
+                rule: "unreadable",
+                description: if e.kind() == std::io::ErrorKind::NotFound {
+                    "the file is gone"
+                } else {
+                    "the file could not be read to scan it"
+                },
+            }]
+        };
+        let mut file = match std::fs::File::open(path) {
+            Ok(file) => file,
+            Err(e) => return unreadable(e),
+        };
+        let mut out = Vec::new();
+        let mut block: Vec<u8> = Vec::with_capacity(2 * BLOCK);
+        let mut lines_before = 0u32;
+        loop {
+            let start = block.len();
+            block.resize(start + BLOCK, 0);
+            let n = match file.read(&mut block[start..]) {
+                Ok(n) => n,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => 0,
+                Err(e) => return unreadable(e),
+            };
+            block.truncate(start + n);
+            // Binary content is not searched (as in `scan_content`).
+            if block[start..].contains(&0) {
+                return Vec::new();
+            }
+            let end = if n == 0 {
+                block.len()
+            } else {
+                match block.iter().rposition(|&b| b == b'\n') {
+                    Some(i) => i + 1,
+                    None if block.len() >= BLOCK => block.len(),
+                    None => continue,
+                }
+            };
+            out.extend(
+                self.scan_content(label, &block[..end])
+                    .into_iter()
+                    .map(|f| Finding {
+                        line: f.line.map(|l| l.saturating_add(lines_before)),
+                        ..f
+                    }),
+            );
+            let lines = block[..end].iter().filter(|&&b| b == b'\n').count();
+            lines_before = lines_before.saturating_add(u32::try_from(lines).unwrap_or(u32::MAX));
+            block.drain(..end);
+            if n == 0 {
+                return out;
+            }
+        }
     }
 }
 
@@ -505,6 +587,48 @@ mod tests {
                 (Some(5), "private-key")
             ]
         );
+    }
+
+    /// A file read in blocks finds what the whole content holds, on the
+    /// same lines: secrets on both sides of a block boundary (one in the
+    /// line the boundary cuts); binary anywhere means nothing is searched.
+    #[test]
+    fn a_file_scanned_in_blocks_finds_secrets_on_their_lines() {
+        let scanner = Scanner::builtin().unwrap();
+        let aws = format!("AKIA{}", "Q3EGRDBSAK7XFZMN");
+        let filler = "x".repeat(99) + "\n";
+        // 1 MiB is 10,485 filler lines and 76 bytes: line 10,486 straddles
+        // the first block's end.
+        let mut text = format!("key = {aws}\n");
+        text.push_str(&filler.repeat(10_484));
+        text.push_str(&format!("{} {aws}\n", "y".repeat(60)));
+        text.push_str(&filler.repeat(20_000));
+        text.push_str(&format!("again {aws}\n"));
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("big.txt");
+        std::fs::write(&path, &text).unwrap();
+        let found: Vec<(Option<u32>, &str)> = scanner
+            .scan_file("big.txt", &path)
+            .into_iter()
+            .map(|f| (f.line, f.rule))
+            .collect();
+        let whole: Vec<(Option<u32>, &str)> = scanner
+            .scan_content("big.txt", text.as_bytes())
+            .into_iter()
+            .map(|f| (f.line, f.rule))
+            .collect();
+        assert_eq!(
+            found,
+            vec![
+                (Some(1), "aws-access-key-id"),
+                (Some(10_486), "aws-access-key-id"),
+                (Some(30_487), "aws-access-key-id"),
+            ]
+        );
+        assert_eq!(found, whole);
+        text.push('\0');
+        std::fs::write(&path, &text).unwrap();
+        assert_eq!(scanner.scan_file("big.txt", &path), Vec::new());
     }
 
     #[test]

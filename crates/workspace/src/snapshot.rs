@@ -62,7 +62,16 @@ pub struct SnapshotOptions {
     /// `--allow-secrets`); default `false`, for snapshots that stay where
     /// they were taken (a cloud session's end).
     pub scan_secrets: bool,
+    /// Working-tree files at least this large (default [`STREAM_AT`]) are
+    /// never held in memory: hashed from the file at capture and stored
+    /// from it, streamed ([`BlobStore::put_file`]). Only in a repository
+    /// that converts nothing (no attributes, no `core.autocrlf`): git's
+    /// conversions work on whole contents.
+    pub stream_threshold: u64,
 }
+
+/// The default [`SnapshotOptions::stream_threshold`] (and apply's): 8 MiB.
+pub const STREAM_AT: u64 = 8 << 20;
 
 impl Default for SnapshotOptions {
     fn default() -> Self {
@@ -75,6 +84,7 @@ impl Default for SnapshotOptions {
             known_commits: Vec::new(),
             since: None,
             scan_secrets: false,
+            stream_threshold: STREAM_AT,
         }
     }
 }
@@ -104,8 +114,12 @@ pub struct Capture {
     pub workdir: PathBuf,
     /// The manifest.
     pub manifest: Manifest,
-    /// The content of every digest the manifest refers to.
+    /// The content of every digest the manifest refers to, but those in
+    /// `files`.
     pub contents: HashMap<Digest, Bytes>,
+    /// Content too large to hold ([`SnapshotOptions::stream_threshold`]):
+    /// the working-tree file each digest is stored from, streamed.
+    pub files: HashMap<Digest, PathBuf>,
     /// Paths that could not be captured.
     pub skipped: Vec<Skipped>,
     /// Paths left out by `.handoffignore` or an exclusion pattern.
@@ -203,6 +217,26 @@ pub async fn store_batch(
         .iter()
         .map(|c| Bytes::from(c.manifest.to_json()))
         .collect();
+    // Large files first, streamed from the working tree: the batch ends
+    // with the manifests naming them.
+    let mut files: Vec<(Digest, &PathBuf)> = captures
+        .iter()
+        .flat_map(|c| c.files.iter().map(|(d, p)| (*d, p)))
+        .collect();
+    files.sort_by_key(|(digest, _)| *digest);
+    files.dedup_by_key(|(digest, _)| *digest);
+    let mut file_bytes = 0;
+    for (expected, path) in files {
+        let put = store.put_file(path).await?;
+        if put.digest != expected {
+            return Err(Error::FileChanged {
+                path: path.clone(),
+                expected,
+                actual: put.digest,
+            });
+        }
+        file_bytes += put.new_bytes;
+    }
     let small = |m: &Bytes| (m.len() as u64) < handoff_store::pack::PACK_THRESHOLD;
     let extra_count = extra.len();
     let mut batch: Vec<Bytes> = extra;
@@ -212,7 +246,7 @@ pub async fn store_batch(
     batch.extend(manifests.iter().filter(|m| small(m)).cloned());
     let puts = store.put_many(batch).await?;
     progress.advance(count);
-    let mut new_bytes: u64 = puts.iter().map(|p| p.new_bytes).sum();
+    let mut new_bytes: u64 = file_bytes + puts.iter().map(|p| p.new_bytes).sum::<u64>();
     for manifest in manifests.iter().filter(|m| !small(m)) {
         new_bytes += store.put_if_absent(manifest.clone()).await?.new_bytes;
     }
@@ -435,7 +469,9 @@ pub fn capture(dir: &Path, options: &SnapshotOptions) -> Result<Capture> {
         repo: &repo,
         workdir: &workdir,
         contents: HashMap::new(),
+        files: HashMap::new(),
         max_file_bytes: limits.max_file_bytes,
+        stream_threshold: options.stream_threshold,
         conversions,
         lfs: Vec::new(),
     };
@@ -521,6 +557,7 @@ pub fn capture(dir: &Path, options: &SnapshotOptions) -> Result<Capture> {
     reader.lfs.sort();
     reader.lfs.dedup();
     manifest.lfs = reader.lfs;
+    let files = reader.files;
     let mut contents = reader.contents;
     let mut history_labels = HashMap::new();
     if options.carry_history
@@ -554,6 +591,7 @@ pub fn capture(dir: &Path, options: &SnapshotOptions) -> Result<Capture> {
         workdir,
         manifest,
         contents,
+        files,
         skipped,
         excluded,
         history_labels,
@@ -798,7 +836,9 @@ struct Reader<'a> {
     repo: &'a gix::Repository,
     workdir: &'a Path,
     contents: HashMap<Digest, Bytes>,
+    files: HashMap<Digest, PathBuf>,
     max_file_bytes: u64,
+    stream_threshold: u64,
     conversions: Conversions<'a>,
     /// The LFS objects the captured pointers name (their content is kept).
     lfs: Vec<crate::manifest::LfsObject>,
@@ -922,6 +962,24 @@ impl Reader<'_> {
                     max: self.max_file_bytes,
                 });
             }
+            let kind = if crate::worktree::is_executable(&meta) {
+                Kind::Executable
+            } else {
+                Kind::File
+            };
+            if meta.len() >= self.stream_threshold && !self.conversions.is_active() {
+                let (oid, digest, size) = crate::worktree::hash_file(&fs_path, meta.len())
+                    .map_err(Error::io("read", &fs_path))?;
+                if !self.contents.contains_key(&digest) {
+                    self.files.entry(digest).or_insert(fs_path);
+                }
+                return Ok(Ok(Some(Object {
+                    kind,
+                    oid,
+                    size,
+                    digest: Some(digest),
+                })));
+            }
             let data = std::fs::read(&fs_path).map_err(Error::io("read", &fs_path))?;
             let data = match self.conversions.clean_with_object(path, data) {
                 Ok((clean, object)) => {
@@ -935,11 +993,6 @@ impl Reader<'_> {
                     clean
                 }
                 Err(refused) => return Ok(Err(refused)),
-            };
-            let kind = if crate::worktree::is_executable(&meta) {
-                Kind::Executable
-            } else {
-                Kind::File
             };
             (kind, data)
         } else if file_type.is_dir() {

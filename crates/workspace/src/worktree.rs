@@ -126,6 +126,52 @@ impl Worktree {
 
     /// What is at `path` now, without following symlinks.
     pub(crate) fn current(&self, path: &RepoPath) -> io::Result<Result<Current, Blocked>> {
+        self.current_reading(path, true)
+    }
+
+    /// [`Worktree::current`], but a regular file only by its git id (the
+    /// content is hashed in bounded memory and not kept: empty).
+    pub(crate) fn current_hashed(&self, path: &RepoPath) -> io::Result<Result<Current, Blocked>> {
+        self.current_reading(path, false)
+    }
+
+    /// A new temporary file (git's checkout mode for `kind`) in the
+    /// directory of `path`, its missing ancestors created: where a large
+    /// file is written before [`Worktree::place`] renames it into place.
+    pub(crate) fn stage(
+        &self,
+        path: &RepoPath,
+        kind: Kind,
+    ) -> io::Result<Result<tempfile::NamedTempFile, Blocked>> {
+        let dir = match self.create_parents(path)? {
+            Ok(dir) => dir,
+            Err(blocked) => return Ok(Err(blocked)),
+        };
+        Ok(Ok(new_file_builder(kind == Kind::Executable)
+            .prefix(TEMP_PREFIX)
+            .tempfile_in(&dir)?))
+    }
+
+    /// Renames a file [`Worktree::stage`]d for `path` over it; with
+    /// `absent` (nothing was there), only if nothing appeared meanwhile
+    /// ([`io::ErrorKind::AlreadyExists`] then, and nothing is replaced).
+    pub(crate) fn place(
+        &self,
+        staged: tempfile::NamedTempFile,
+        path: &RepoPath,
+        absent: bool,
+    ) -> io::Result<()> {
+        let target = self.fs_path(path);
+        crate::crash::point(crate::crash::FILE_WRITTEN);
+        if absent {
+            staged.persist_noclobber(&target).map_err(|e| e.error)?;
+        } else {
+            staged.persist(&target).map_err(|e| e.error)?;
+        }
+        Ok(())
+    }
+
+    fn current_reading(&self, path: &RepoPath, read: bool) -> io::Result<Result<Current, Blocked>> {
         match self.ancestors_ok(path)? {
             // Nothing can exist below a file.
             Err(Blocked::NotADirectory(_)) => return Ok(Ok(Current::Absent)),
@@ -157,12 +203,22 @@ impl Worktree {
             // A fifo, socket or device: treat like a directory (not ours to replace).
             return Ok(Ok(Current::Directory));
         }
-        let data = read_known_size(&fs_path, meta.len())?;
         let kind = if is_executable(&meta) {
             Kind::Executable
         } else {
             Kind::File
         };
+        if !read {
+            let oid = git_oid_of_file(&fs_path, meta.len())?;
+            let hashed = Object {
+                kind,
+                oid,
+                size: meta.len(),
+                digest: None,
+            };
+            return Ok(Ok(Current::Object(hashed, Vec::new())));
+        }
+        let data = read_known_size(&fs_path, meta.len())?;
         Ok(Ok(Current::Object(object(kind, &data), data)))
     }
 
@@ -367,6 +423,56 @@ fn read_known_size(path: &Path, size: u64) -> io::Result<Vec<u8>> {
     }
     data.truncate(len);
     Ok(data)
+}
+
+/// The git id, SHA-256 digest and size of the file at `path`, read once
+/// in bounded memory. `size` is what its metadata said: git's object
+/// header names the size before the content, so a file that turns out
+/// another size changed while it was read (an error, not a guess).
+pub(crate) fn hash_file(path: &Path, size: u64) -> io::Result<(Oid, handoff_store::Digest, u64)> {
+    let mut sha256 = handoff_store::Hasher::new();
+    let oid = hash_blob(path, size, |chunk| sha256.update(chunk))?;
+    Ok((oid, sha256.finish(), size))
+}
+
+/// The git id of the file at `path`, `size` bytes long (else an error),
+/// read in bounded memory.
+pub(crate) fn git_oid_of_file(path: &Path, size: u64) -> io::Result<Oid> {
+    hash_blob(path, size, |_| {})
+}
+
+/// Hashes the file at `path` as a git blob of `size` bytes, handing each
+/// chunk to `also` too.
+fn hash_blob(path: &Path, size: u64, mut also: impl FnMut(&[u8])) -> io::Result<Oid> {
+    use std::io::Read as _;
+    let mut file = std::fs::File::open(path)?;
+    let mut git = gix::hash::hasher(gix::hash::Kind::Sha1);
+    git.update(&gix::objs::encode::loose_header(
+        gix::objs::Kind::Blob,
+        size,
+    ));
+    let mut buf = vec![0u8; 1 << 20];
+    let mut len = 0u64;
+    loop {
+        let n = match file.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        };
+        git.update(&buf[..n]);
+        also(&buf[..n]);
+        len += n as u64;
+    }
+    if len != size {
+        return Err(io::Error::other(format!(
+            "the file changed while it was read ({size} bytes, then {len})"
+        )));
+    }
+    let oid = git
+        .try_finalize()
+        .map_err(|e| io::Error::other(format!("could not hash it: {e}")))?;
+    Ok(Oid(oid))
 }
 
 fn object(kind: Kind, content: &[u8]) -> Object {

@@ -28,8 +28,13 @@ struct FolderOutput<'a> {
 pub async fn run(store: Option<&str>, args: ApplyArgs) -> anyhow::Result<u8> {
     let id = super::parse_id(&args.snapshot)?;
     let store = super::open_store(store)?;
+    let mut limits = handoff_workspace::Limits::default();
+    if let Some(n) = args.max_file_bytes {
+        limits.max_file_bytes = n;
+    }
     let options = ApplyOptions {
         dry_run: args.dry_run,
+        limits,
         progress: crate::progress::for_output(args.json),
         ..ApplyOptions::default()
     };

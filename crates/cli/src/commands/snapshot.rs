@@ -85,9 +85,13 @@ fn output(snap: &Snapshot) -> Output<'_> {
 /// Runs the command.
 pub async fn run(store: Option<&str>, args: SnapshotArgs) -> anyhow::Result<u8> {
     let store = super::open_store(store)?;
+    let mut limits = args.history.limits();
+    if let Some(n) = args.max_file_bytes {
+        limits.max_file_bytes = n;
+    }
     let options = SnapshotOptions {
         exclude: args.exclude,
-        limits: args.history.limits(),
+        limits,
         progress: crate::progress::for_output(args.json),
         // A snapshot leaves this machine (the store may be anywhere).
         scan_secrets: !args.allow_secrets,
