@@ -5,8 +5,8 @@
 //! memory (from `/usr/bin/time -v`), asserted under 200 MiB: large files
 //! stream, so memory does not grow with them.
 //!
-//! The binary is `target/release/handoff` (built first with `cargo build
-//! --release -p handoff-cli`, which this bench runs). Scratch space is
+//! The binary is `target/release/handoff`: run `cargo build --release -p
+//! handoff-cli` first (or point `HANDOFF_BIN` at one). Scratch space is
 //! `HANDOFF_BENCH_DIR`, else `/dev/shm` where it exists (three copies of the
 //! file: source, store, target), else the temporary directory.
 //! `HANDOFF_BENCH_LARGE_MIB` changes the size (default 2048) for smoke
@@ -30,30 +30,28 @@ use handoff_dev::GitRepo;
 /// The peak resident memory allowed to one `handoff` process.
 const MAX_RSS: u64 = 200 << 20;
 
-/// The handoff binary, built in release mode.
+/// The handoff binary: `HANDOFF_BIN`, else `target/release/handoff`
+/// (`cargo build --release -p handoff-cli` first: a nested cargo would wait
+/// on the lock the bench's own cargo holds).
 fn handoff_binary() -> PathBuf {
-    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-    let built = Command::new(cargo)
-        .args([
-            "build",
-            "--release",
-            "-p",
-            "handoff-cli",
-            "--bin",
-            "handoff",
-        ])
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .status()
-        .unwrap();
-    assert!(
-        built.success(),
-        "cargo build --release -p handoff-cli failed"
-    );
-    let target = std::env::var_os("CARGO_TARGET_DIR").map_or_else(
-        || Path::new(env!("CARGO_MANIFEST_DIR")).join("target"),
+    let binary = std::env::var_os("HANDOFF_BIN").map_or_else(
+        || {
+            std::env::var_os("CARGO_TARGET_DIR")
+                .map_or_else(
+                    || Path::new(env!("CARGO_MANIFEST_DIR")).join("target"),
+                    PathBuf::from,
+                )
+                .join("release")
+                .join("handoff")
+        },
         PathBuf::from,
     );
-    target.join("release").join("handoff")
+    assert!(
+        binary.is_file(),
+        "{} is missing: run `cargo build --release -p handoff-cli` first (or set HANDOFF_BIN)",
+        binary.display()
+    );
+    binary
 }
 
 fn scratch_root() -> PathBuf {
