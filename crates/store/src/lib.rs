@@ -67,6 +67,7 @@ pub mod maintain;
 mod memory;
 #[cfg(feature = "object-store")]
 mod object;
+mod overlay;
 pub mod pack;
 mod packed;
 pub mod raw;
@@ -94,6 +95,7 @@ pub use object::ObjectStoreBackend;
 /// clients themselves.
 #[cfg(feature = "object-store")]
 pub use object_store;
+pub use overlay::Overlay;
 pub use packed::{MERGE_INDEXES_AT, PREPARED_TTL, VIEW_TTL};
 pub use raw::{Area, Objects};
 

@@ -16,7 +16,7 @@ use handoff_engine::{
     push, run_session, run_view, work_pass,
 };
 use handoff_harness::{AgentOptions, Permissions};
-use handoff_store::{BlobStore, Bytes, Digest, MemoryStore, Put, Store};
+use handoff_store::{BlobStore, MemoryStore, Store};
 use handoff_workspace::SnapshotOptions;
 use handoff_workspace::diff::{FileChange, FileContent, FileDiff};
 use serde_json::json;
@@ -255,10 +255,9 @@ pub async fn push_cmd(store_flag: Option<&str>, args: PushArgs) -> anyhow::Resul
         workspace: &args.repo,
         conversation: &conversation,
         harness: &*harness,
-        attachments_from: &Staged {
-            staged: &staged,
-            store: &*store,
-        },
+        // Attached files staged in memory over the store (attachments of a
+        // conversation imported earlier).
+        attachments_from: &handoff_store::Overlay::new(&staged, &*store),
         prompt: args.prompt.clone(),
         agent: agent_options(&args.agent, AgentOptions::default())?,
         snapshot: SnapshotOptions {
@@ -315,38 +314,6 @@ pub async fn push_cmd(store_flag: Option<&str>, args: PushArgs) -> anyhow::Resul
         super::print_json(&value)?;
     }
     Ok(records.iter().map(exit_for).max().unwrap_or(0))
-}
-
-/// Where a push reads attachments from: files attached on this command
-/// line (in memory, not yet stored), else the store (attachments of a
-/// conversation imported earlier).
-#[derive(Debug)]
-struct Staged<'a> {
-    staged: &'a MemoryStore,
-    store: &'a dyn Store,
-}
-
-#[async_trait::async_trait]
-impl BlobStore for Staged<'_> {
-    async fn put(&self, data: Bytes) -> handoff_store::Result<Put> {
-        self.staged.put(data).await
-    }
-
-    async fn get(&self, digest: &Digest) -> handoff_store::Result<Bytes> {
-        if self.staged.has(digest).await? {
-            self.staged.get(digest).await
-        } else {
-            self.store.get(digest).await
-        }
-    }
-
-    async fn has(&self, digest: &Digest) -> handoff_store::Result<bool> {
-        Ok(self.staged.has(digest).await? || self.store.has(digest).await?)
-    }
-
-    fn describe(&self) -> String {
-        format!("attachments staged for {}", BlobStore::describe(self.store))
-    }
 }
 
 /// `handoff worker`.
