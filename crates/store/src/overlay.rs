@@ -79,6 +79,19 @@ impl<U: BlobStore, L: BlobStore> BlobStore for Overlay<U, L> {
         }
     }
 
+    async fn write_to_file(
+        &self,
+        digest: &Digest,
+        file: std::fs::File,
+        path: &Path,
+    ) -> Result<u64> {
+        if self.upper.has(digest).await? {
+            self.upper.write_to_file(digest, file, path).await
+        } else {
+            self.lower.write_to_file(digest, file, path).await
+        }
+    }
+
     async fn list_blobs(&self) -> Result<Vec<Digest>> {
         self.upper.list_blobs().await
     }
@@ -158,6 +171,10 @@ mod tests {
         let out = tempfile::tempdir().unwrap();
         let target = out.path().join("below.bin");
         assert_eq!(overlay.get_to_file(&below, &target).await.unwrap(), 5);
+        let open = out.path().join("above.bin");
+        let file = std::fs::File::create(&open).unwrap();
+        assert_eq!(overlay.write_to_file(&above, file, &open).await.unwrap(), 5);
+        assert_eq!(std::fs::read(&open).unwrap(), b"above");
 
         // Nothing was written below, and maintenance sees only the upper
         // store.
