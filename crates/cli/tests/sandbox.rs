@@ -463,3 +463,37 @@ fn read_only_is_kept_by_the_sandbox_for_warp_and_oz_reads_its_history() {
         "{shown}"
     );
 }
+
+/// A bubblewrap that cannot build the sandbox here (as on a host without
+/// user namespaces): the worker refuses to start, saying why, and runs
+/// nothing until told `--no-sandbox` — never a weaker sandbox.
+#[test]
+fn a_worker_refuses_a_bubblewrap_that_cannot_build_the_sandbox() {
+    let scene = Scene::new();
+    let agent = script(scene.bin.path(), "agent.sh", "cat > /dev/null; echo ran");
+    let agent = agent.to_str().unwrap();
+    let broken = script(
+        scene.bin.path(),
+        "bwrap",
+        "echo 'bwrap: No permissions to create new namespace' >&2; exit 1",
+    );
+    let run = scene.push(agent, "go");
+    let out = scene
+        .me
+        .command(
+            &["worker", "--once", "--agent-cmd", agent],
+            scene.repo.path(),
+        )
+        .env("HANDOFF_BWRAP", &broken)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let said = stderr(&out);
+    assert!(
+        said.contains("cannot set up the sandbox")
+            && said.contains("No permissions to create new namespace")
+            && said.contains("--no-sandbox"),
+        "{said}"
+    );
+    assert_eq!(scene.shown(&run)["state"], "queued", "nothing ran");
+}
