@@ -107,21 +107,17 @@ impl Isolation {
     ) -> Result<Confinement> {
         use handoff_harness::{Honour, Permissions};
         let level = agent.permissions;
+        check_level(harness, level)?;
         let nesting = match harness.honours(level) {
             Honour::Agent(nesting) => nesting,
-            Honour::SandboxOnly if self.bwrap.is_none() => {
+            // Only the sandbox keeps the agent to the level; whatever else
+            // an adapter may answer one day is taken the same way, so an
+            // unknown answer fails closed.
+            _ if self.bwrap.is_none() => {
                 return Err(Error::LevelNeedsSandbox {
                     run,
                     level,
                     harness: harness.kind(),
-                });
-            }
-            Honour::SandboxOnly => handoff_harness::confine::Nesting::None,
-            Honour::Refused { reason } => {
-                return Err(Error::LevelRefused {
-                    harness: harness.kind(),
-                    level,
-                    reason,
                 });
             }
             _ => handoff_harness::confine::Nesting::None,
