@@ -608,9 +608,11 @@ fn changed_paths(
     use gix::status::plumbing::index_as_worktree::EntryStatus;
 
     let status_err = |e| Error::git("compute status", workdir, e);
-    let iter = repo
-        .status(gix::progress::Discard)
-        .map_err(status_err)?
+    let mut status = repo.status(gix::progress::Discard).map_err(status_err)?;
+    if let Some(expanded) = expanded_index(repo, workdir)? {
+        status = status.index(gix::worktree::IndexPersistedOrInMemory::InMemory(expanded));
+    }
+    let iter = status
         .untracked_files(gix::status::UntrackedFiles::Files)
         // Nested repositories are recorded by their HEAD, not inspected.
         .index_worktree_submodules(None)
@@ -668,6 +670,51 @@ fn changed_paths(
     touched.extend(nested.touched);
     skipped.extend(nested.skipped);
     Ok((touched, skipped))
+}
+
+/// A sparse index (`index.sparse`: a directory outside the sparse
+/// checkout is one entry, naming its tree) expanded in memory to the
+/// files of those trees, each marked skip-worktree as git expands it:
+/// gix's status compares `HEAD` with an index of files only. `None` when
+/// the index is not sparse.
+fn expanded_index(repo: &gix::Repository, workdir: &Path) -> Result<Option<gix::index::File>> {
+    use gix::index::entry::{Flags, Mode};
+    let index = repo
+        .index_or_empty()
+        .map_err(|e| Error::git("read the index", workdir, e))?;
+    if !index.is_sparse() {
+        return Ok(None);
+    }
+    let mut state = gix::index::State::new(repo.object_hash());
+    for entry in index.entries() {
+        let path = entry.path(&index);
+        if entry.mode != Mode::DIR {
+            state.dangerously_push_entry(entry.stat, entry.id, entry.flags, entry.mode, path);
+            continue;
+        }
+        let subtree = repo
+            .index_from_tree(&entry.id)
+            .map_err(|e| Error::git("expand the sparse index", workdir, e))?;
+        // A sparse directory entry's path ends in '/'.
+        let prefix = path.strip_suffix(b"/").unwrap_or(path);
+        for inner in subtree.entries() {
+            let mut full = BString::from(prefix);
+            full.push(b'/');
+            full.extend_from_slice(inner.path(&subtree));
+            state.dangerously_push_entry(
+                inner.stat,
+                inner.id,
+                inner.flags | Flags::SKIP_WORKTREE,
+                inner.mode,
+                full.as_bstr(),
+            );
+        }
+    }
+    state.sort_entries();
+    Ok(Some(gix::index::File::from_state(
+        state,
+        index.path().to_owned(),
+    )))
 }
 
 /// Adds every path whose entry differs between trees `a` and `b` (`None`:

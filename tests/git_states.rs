@@ -1,0 +1,53 @@
+//! Repository states real checkouts are in, each found wrong by the
+//! differential test (`tests/oracle.rs`) and kept here as a focused
+//! regression test: what handoff does with them, compared with what git
+//! does.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use handoff_dev::GitRepo;
+use handoff_store::MemoryStore;
+use handoff_workspace::{ApplyOptions, SnapshotOptions, apply, snapshot};
+
+/// An origin with files inside and outside `dir/`, and a clone of it.
+fn origin_and_clone() -> (GitRepo, GitRepo) {
+    let origin = GitRepo::init();
+    origin
+        .write("top.txt", "top\n")
+        .write("dir/in.txt", "in\n")
+        .write("out/away.txt", "away\n")
+        .write("out/deeper/more.txt", "more\n");
+    origin.commit_all("base");
+    let source = GitRepo::clone_from(&origin);
+    (origin, source)
+}
+
+#[tokio::test]
+async fn a_sparse_index_is_expanded_and_what_it_leaves_out_is_unchanged() {
+    let (origin, source) = origin_and_clone();
+    source.git(&["sparse-checkout", "set", "--cone", "--sparse-index", "dir"]);
+    assert!(!source.path().join("out").exists());
+    source.write("dir/in.txt", "in, edited\n");
+    source.write("dir/new.txt", "new\n");
+
+    let store = MemoryStore::new();
+    let snap = snapshot(source.path(), &store, &SnapshotOptions::default())
+        .await
+        .expect("a sparse index is read");
+    let paths: Vec<&str> = snap
+        .manifest
+        .entries
+        .iter()
+        .map(|e| e.path.as_str())
+        .collect();
+    // What the sparse checkout leaves out is not deleted.
+    assert_eq!(paths, ["dir/in.txt", "dir/new.txt"]);
+    assert!(snap.skipped.is_empty(), "{:?}", snap.skipped);
+
+    let target = GitRepo::clone_from(&origin);
+    let report = apply(target.path(), &store, &snap.id, &ApplyOptions::default())
+        .await
+        .unwrap();
+    assert_eq!(report.applied, ["dir/in.txt", "dir/new.txt"]);
+    assert_eq!(target.read("out/deeper/more.txt"), "more\n");
+    assert_eq!(target.status(), [" M dir/in.txt", "?? dir/new.txt"]);
+}
