@@ -115,6 +115,12 @@ impl GitRepo {
         Self { dir }
     }
 
+    /// A repository some other git command made in `dir` (a clone with
+    /// options of its own), removed on drop like the others.
+    pub fn adopt(dir: tempfile::TempDir) -> Self {
+        Self { dir }
+    }
+
     /// The working tree's root.
     pub fn path(&self) -> &Path {
         self.dir.path()
