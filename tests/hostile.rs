@@ -500,7 +500,7 @@ mod records {
                     std::fs::write(turn.workdir.join("ran.txt"), "the agent ran").unwrap();
                     Ok("ran".into())
                 })
-                .as_kind(HarnessKind::Warp),
+                .as_kind(HarnessKind::from_static("warp")),
             }
         }
 

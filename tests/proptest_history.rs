@@ -192,7 +192,7 @@ proptest! {
                 *ended.lock().unwrap() = Some(tree_state_of(dir));
                 Ok("done".to_owned())
             })
-            .as_kind(HarnessKind::Warp)
+            .as_kind(HarnessKind::from_static("warp"))
         };
 
         let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();

@@ -75,7 +75,7 @@ pub fn agent() -> ScriptedHarness {
             turn.handoff.not_applied.iter().map(|n| n.path.as_str()).collect::<Vec<_>>().join(", ")
         ))
     })
-    .as_kind(HarnessKind::Warp)
+    .as_kind(HarnessKind::from_static("warp"))
 }
 
 /// A cloud checkout where someone already edited the README on the base:

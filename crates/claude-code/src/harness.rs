@@ -20,10 +20,11 @@
 
 use std::path::{Path, PathBuf};
 
-use handoff_conversation::{Conversation, Message, Mode};
+use handoff_conversation::{Conversation, Message, Mode, Skipped};
 use handoff_harness::confine::Nesting;
 use handoff_harness::native::{Arg, CliSpec, FormatError};
-use handoff_harness::{Grant, Grants, HarnessKind, NativeFormat, NativeHarness};
+use handoff_harness::sessions::Which;
+use handoff_harness::{Direction, Grant, Grants, HarnessKind, NativeFormat, NativeHarness};
 use serde_json::Value;
 
 use crate::{session, transcript};
@@ -31,9 +32,14 @@ use crate::{session, transcript};
 /// The Claude Code harness.
 pub type ClaudeCodeHarness = NativeHarness<ClaudeCode>;
 
-/// Claude Code's CLI, as data.
+/// Claude Code's name.
+pub const KIND: HarnessKind = HarnessKind::from_static("claude-code");
+
+/// Claude Code's CLI, as data: every direction (its adapter carries the
+/// native transcript both ways).
 pub static CLI: CliSpec = CliSpec {
-    kind: HarnessKind::ClaudeCode,
+    kind: KIND,
+    directions: &Direction::ALL,
     programs: &["claude"],
     install_hint: "install Claude Code with `npm install -g @anthropic-ai/claude-code`",
     home_var: "CLAUDE_CONFIG_DIR",
@@ -50,6 +56,7 @@ pub static CLI: CliSpec = CliSpec {
         Arg::Model,
         Arg::Prompt,
     ],
+    resume_local: &[Arg::Lit("claude"), Arg::Lit("--resume"), Arg::Session],
     grants: Grants {
         read_only: Grant {
             args: &["--permission-mode", "plan"],
@@ -101,6 +108,21 @@ impl NativeFormat for ClaudeCode {
 
     fn read_appended(&self, lines: &[u8], label: &str) -> Result<Vec<Message>, FormatError> {
         Ok(transcript::read(lines, Mode::Lenient, label)?.0.messages)
+    }
+
+    fn find(&self, home: &Path, which: Which<'_>, cwd: &str) -> Result<PathBuf, FormatError> {
+        Ok(match which {
+            Which::Id(id) => session::find_by_id(home, id, Some(cwd))?,
+            Which::Latest => session::find_latest(home, cwd)?,
+        })
+    }
+
+    fn read_file(
+        &self,
+        file: &Path,
+        mode: Mode,
+    ) -> Result<(Conversation, Vec<Skipped>), FormatError> {
+        Ok(session::read_file(file, mode)?)
     }
 
     /// The last `result` line of the stream says how the turn ended.

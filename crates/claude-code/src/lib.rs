@@ -39,7 +39,7 @@ pub mod transcript;
 
 use std::path::PathBuf;
 
-pub use harness::{CLI, ClaudeCode, ClaudeCodeHarness};
+pub use harness::{CLI, ClaudeCode, ClaudeCodeHarness, KIND};
 
 /// Result alias for this crate.
 pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -1,78 +1,59 @@
-//! Turns `--harness NAME [--agent-cmd CMD] [--agent-env NAME]` into a
-//! harness.
+//! Turns `--harness NAME [--agent-cmd CMD] [--agent-env NAME]` into an
+//! adapter, once: the names come from `handoff_core::registry`, and no
+//! code after this module asks which adapter it holds.
 
 use std::sync::Arc;
 
-use anyhow::{Context as _, bail};
-use handoff_harness::{CommandHarness, DynHarness, ScriptedHarness};
+use handoff_harness::{Adapter, AdapterConfig, DynHarness};
 
 use crate::args::AgentCmdArgs;
 
-/// The harness a name denotes (`command` runs `--agent-cmd`, which gets
-/// the `--agent-env` variables).
-pub fn resolve(name: &str, command: &AgentCmdArgs) -> anyhow::Result<Arc<DynHarness>> {
-    Ok(match name {
-        "warp" => Arc::new(handoff_warp::WarpHarness::locate()),
-        "command" => {
-            let line = command
-                .agent_cmd
-                .as_deref()
-                .context("--harness command needs --agent-cmd CMD")?;
-            Arc::new(
-                CommandHarness::from_command_line(line)
-                    .context("--agent-cmd is empty")?
-                    .with_env_vars(command.agent_env.iter().cloned()),
-            )
+/// The adapter `name` denotes.
+pub fn adapter(name: &str) -> anyhow::Result<Arc<dyn Adapter>> {
+    Ok(handoff_core::registry().get(name)?)
+}
+
+fn config(command: &AgentCmdArgs) -> AdapterConfig {
+    let mut config = AdapterConfig::new().with_agent_env(command.agent_env.iter().cloned());
+    if let Some(line) = &command.agent_cmd {
+        config = config.with_agent_cmd(line.clone());
+    }
+    config
+}
+
+/// A harness error as the command line says it: a harness that needs an
+/// agent command names the flag that gives one.
+fn flagged(error: handoff_harness::Error) -> anyhow::Error {
+    match error {
+        handoff_harness::Error::NeedsAgentCommand { harness } => {
+            anyhow::anyhow!("--harness {harness} needs --agent-cmd CMD")
         }
-        "scripted" => Arc::new(ScriptedHarness::new("scripted", |turn| {
-            let restored = turn.handoff.applied;
-            let not = turn.handoff.not_applied.len();
-            Ok(format!(
-                "(scripted agent) received {:?} with {} earlier messages; {restored} change(s) restored, {not} not applied",
-                turn.prompt,
-                turn.conversation.messages.len()
-            ))
-        })),
-        "claude-code" => Arc::new(handoff_claude_code::ClaudeCodeHarness::new()),
-        "codex" => Arc::new(handoff_codex::CodexHarness::new()),
-        other => bail!(
-            "unknown harness {other:?} (expected warp, claude-code, codex, command or scripted)"
-        ),
-    })
+        other => other.into(),
+    }
 }
 
-/// The harness a session is queued for: [`resolve`], except that a
-/// `command` run needs no `--agent-cmd` to be queued (the worker that runs
-/// it names the command); what it supports is checked all the same.
+/// The harness that runs `adapter`'s turns here (the command harness runs
+/// `--agent-cmd`, which gets the `--agent-env` variables).
+pub fn harness_of(
+    adapter: &dyn Adapter,
+    command: &AgentCmdArgs,
+) -> anyhow::Result<Arc<DynHarness>> {
+    adapter.harness(&config(command)).map_err(flagged)
+}
+
+/// The harness a session of `adapter` is queued for: [`harness_of`],
+/// except that a harness the worker configures (`command`) needs no
+/// `--agent-cmd` to be queued; what it supports is checked all the same.
+pub fn queued_of(adapter: &dyn Adapter, command: &AgentCmdArgs) -> anyhow::Result<Arc<DynHarness>> {
+    adapter.for_queueing(&config(command)).map_err(flagged)
+}
+
+/// [`harness_of`] the adapter `name` denotes.
+pub fn resolve(name: &str, command: &AgentCmdArgs) -> anyhow::Result<Arc<DynHarness>> {
+    harness_of(&*adapter(name)?, command)
+}
+
+/// [`queued_of`] the adapter `name` denotes.
 pub fn for_queueing(name: &str, command: &AgentCmdArgs) -> anyhow::Result<Arc<DynHarness>> {
-    if name == "command" && command.agent_cmd.is_none() {
-        return Ok(Arc::new(QueueOnly));
-    }
-    resolve(name, command)
-}
-
-/// The `command` harness without its command: enough to say what it
-/// supports (what any command harness supports); it runs no turn.
-#[derive(Debug)]
-struct QueueOnly;
-
-#[async_trait::async_trait]
-impl handoff_harness::Harness for QueueOnly {
-    fn kind(&self) -> handoff_harness::HarnessKind {
-        handoff_harness::HarnessKind::Other("command".to_owned())
-    }
-
-    fn directions(&self) -> Vec<handoff_harness::Direction> {
-        handoff_harness::Direction::ALL.to_vec()
-    }
-
-    async fn run_turn(
-        &self,
-        _turn: handoff_harness::Turn<'_>,
-    ) -> handoff_harness::Result<Vec<handoff_conversation::Message>> {
-        Err(handoff_harness::Error::TurnFailed {
-            harness: self.kind(),
-            reason: "no agent command was given (--agent-cmd CMD)".to_owned(),
-        })
-    }
+    queued_of(&*adapter(name)?, command)
 }

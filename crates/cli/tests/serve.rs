@@ -75,9 +75,7 @@ async fn the_runs_page_and_a_run_page_show_what_the_run_recorded() {
     // The commands to continue.
     let store = world.store.path().display().to_string();
     assert!(html.contains(&format!("handoff --store {store} follow-up {run} --prompt")));
-    assert!(html.contains(&format!(
-        "handoff --store {store} continue-locally {run} --harness scripted"
-    )));
+    assert!(html.contains(&format!("handoff --store {store} continue-locally {run}")));
 
     let image = http.get(&format!("{}{img}", server.url)).await;
     assert_eq!(image.status, 200);

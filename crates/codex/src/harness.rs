@@ -16,11 +16,12 @@
 
 use std::path::{Path, PathBuf};
 
-use handoff_conversation::{Conversation, Message, Mode};
+use handoff_conversation::{Conversation, Message, Mode, Skipped};
 use handoff_harness::confine::Nesting;
 use handoff_harness::native::{Arg, CliSpec, FormatError};
+use handoff_harness::sessions::Which;
 use handoff_harness::{
-    AgentOptions, Grant, Grants, HarnessKind, NativeFormat, NativeHarness, Permissions,
+    AgentOptions, Direction, Grant, Grants, HarnessKind, NativeFormat, NativeHarness, Permissions,
 };
 use serde_json::Value;
 
@@ -29,9 +30,14 @@ use crate::rollout;
 /// The Codex harness.
 pub type CodexHarness = NativeHarness<Codex>;
 
-/// Codex's CLI, as data.
+/// Codex's name.
+pub const KIND: HarnessKind = HarnessKind::from_static("codex");
+
+/// Codex's CLI, as data: every direction (its adapter carries the native
+/// rollout both ways).
 pub static CLI: CliSpec = CliSpec {
-    kind: HarnessKind::Codex,
+    kind: KIND,
+    directions: &Direction::ALL,
     programs: &["codex"],
     install_hint: "install Codex with `npm install -g @openai/codex`",
     home_var: "CODEX_HOME",
@@ -47,6 +53,7 @@ pub static CLI: CliSpec = CliSpec {
         Arg::Session,
         Arg::Prompt,
     ],
+    resume_local: &[Arg::Lit("codex"), Arg::Lit("resume"), Arg::Session],
     grants: Grants {
         read_only: Grant {
             args: &["--sandbox", "read-only"],
@@ -90,6 +97,21 @@ impl NativeFormat for Codex {
 
     fn read_appended(&self, lines: &[u8], label: &str) -> Result<Vec<Message>, FormatError> {
         Ok(rollout::read(lines, Mode::Lenient, label)?.0.messages)
+    }
+
+    fn find(&self, home: &Path, which: Which<'_>, cwd: &str) -> Result<PathBuf, FormatError> {
+        Ok(match which {
+            Which::Id(id) => rollout::find_by_id(home, id)?,
+            Which::Latest => rollout::find_latest(home, cwd)?,
+        })
+    }
+
+    fn read_file(
+        &self,
+        file: &Path,
+        mode: Mode,
+    ) -> Result<(Conversation, Vec<Skipped>), FormatError> {
+        Ok(rollout::read_file(file, mode)?)
     }
 
     /// `turn.failed` carries the reason; a bare `error` event counts only

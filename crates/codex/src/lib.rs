@@ -47,7 +47,7 @@
 mod harness;
 mod rollout;
 
-pub use harness::{CLI, Codex, CodexHarness};
+pub use harness::{CLI, Codex, CodexHarness, KIND};
 pub use rollout::{
     NATIVE, codex_home, find_by_id, find_latest, install, read, read_file, rollout_path, write,
 };

@@ -19,6 +19,19 @@
 //! Features: `warp`, `claude-code` and `codex` (default), `object-store`
 //! (S3, GCS and Azure stores).
 //!
+//! [`registry`] is every harness this build has, by name: the place a
+//! harness name becomes an adapter. A host's own adapter is one more
+//! [`Registry::register`](harness::Registry::register) call:
+//!
+//! ```
+//! let registry = handoff_core::registry();
+//! let names: Vec<String> = registry.kinds().iter().map(|k| k.to_string()).collect();
+//! assert_eq!(names, ["warp", "claude-code", "codex", "command", "scripted"]);
+//! let claude = registry.get("claude-code")?;
+//! assert!(claude.sessions().is_some());
+//! # Ok::<(), handoff_core::harness::Error>(())
+//! ```
+//!
 //! # Example: local → cloud, then a follow-up
 //!
 //! ```
@@ -97,3 +110,23 @@ pub use handoff_store as store;
 #[cfg(feature = "warp")]
 pub use handoff_warp as warp;
 pub use handoff_workspace as workspace;
+
+/// The registry of the built-in adapters this build has: Warp, Claude
+/// Code and Codex (each behind its feature), then the command and
+/// scripted harnesses.
+pub fn registry() -> handoff_harness::Registry {
+    #[allow(unused_mut)]
+    let mut builtin = handoff_harness::Registry::new();
+    #[cfg(feature = "warp")]
+    builtin.register(std::sync::Arc::new(handoff_warp::WarpAdapter));
+    #[cfg(feature = "claude-code")]
+    builtin.register(handoff_harness::NativeAdapter::<
+        handoff_claude_code::ClaudeCode,
+    >::arc());
+    #[cfg(feature = "codex")]
+    builtin.register(handoff_harness::NativeAdapter::<handoff_codex::Codex>::arc());
+    for adapter in handoff_harness::Registry::with_builtin().adapters() {
+        builtin.register(adapter);
+    }
+    builtin
+}

@@ -77,11 +77,11 @@ fn collect(root: &Path, dir: &Path, out: &mut TreeState) {
 fn failing_agent(reason: &'static str) -> ScriptedHarness {
     ScriptedHarness::new("failing", move |_turn: &Turn<'_>| {
         Err(handoff_harness::Error::TurnFailed {
-            harness: HarnessKind::Warp,
+            harness: HarnessKind::from_static("warp"),
             reason: reason.into(),
         })
     })
-    .as_kind(HarnessKind::Warp)
+    .as_kind(HarnessKind::from_static("warp"))
 }
 
 /// A scripted agent that records what it saw and writes `agent-<n>.txt`.
@@ -185,7 +185,7 @@ fn push_request<'a>(s: &'a Setup, harness: &'a ScriptedHarness) -> Push<'a> {
 async fn local_to_cloud_then_follow_up_then_continue_locally() {
     let s = setup().await;
     let store = FsStore::new(s.store_dir.path());
-    let (agent, seen) = recording_agent(HarnessKind::Warp);
+    let (agent, seen) = recording_agent(HarnessKind::from_static("warp"));
     let source_before = s.conversation.clone();
 
     // local → cloud
@@ -308,7 +308,7 @@ impl Environment for Drifted {
 async fn a_conflicting_change_is_reported_to_the_agent_and_the_rest_applies() {
     let s = setup().await;
     let store = FsStore::new(s.store_dir.path());
-    let (agent, seen) = recording_agent(HarnessKind::Warp);
+    let (agent, seen) = recording_agent(HarnessKind::from_static("warp"));
     let pushed = push(&store, push_request(&s, &agent)).await.unwrap();
     let env = Drifted(LocalEnvironment::new(s.envs.path()));
     let ran = run_session(&store, pushed.run, &agent, &env, &WorkerOptions::default())
@@ -324,23 +324,30 @@ async fn a_conflicting_change_is_reported_to_the_agent_and_the_rest_applies() {
     assert_eq!(report.failed[0].path, "README.md");
 }
 
+/// A recording agent of `kind` that declares every direction, except the
+/// kind `none`, which declares none; and whether it supports any.
+fn declaring_agent(kind: &HarnessKind) -> (ScriptedHarness, bool) {
+    let (agent, _) = recording_agent(kind.clone());
+    if *kind == HarnessKind::from_static("none") {
+        (agent.with_directions(&[]), false)
+    } else {
+        (agent, true)
+    }
+}
+
 #[tokio::test]
-async fn the_coverage_matrix_decides_and_unsupported_creates_nothing() {
+async fn declared_directions_decide_and_unsupported_creates_nothing() {
     let s = setup().await;
     let store = FsStore::new(s.store_dir.path());
     for kind in [
-        HarnessKind::Warp,
-        HarnessKind::ClaudeCode,
-        HarnessKind::Codex,
-        HarnessKind::Other("none".into()),
+        HarnessKind::from_static("warp"),
+        HarnessKind::from_static("claude-code"),
+        HarnessKind::from_static("codex"),
+        HarnessKind::from_static("none"),
     ] {
-        let (agent, _) = recording_agent(kind.clone());
+        let (agent, supported) = declaring_agent(&kind);
         let before = RunStore::new(&store).list().await.unwrap().len();
         let result = push(&store, push_request(&s, &agent)).await;
-        let supported = matches!(
-            kind,
-            HarnessKind::Warp | HarnessKind::ClaudeCode | HarnessKind::Codex
-        );
         match result {
             Ok(_) => assert!(supported, "{kind} pushed"),
             Err(Error::Harness(handoff_harness::Error::Unsupported { harness, direction })) => {
@@ -359,20 +366,19 @@ async fn the_coverage_matrix_decides_and_unsupported_creates_nothing() {
         }
     }
     // cloud → cloud and cloud → local for each kind, on an ended run.
-    let (warp, _) = recording_agent(HarnessKind::Warp);
+    let (warp, _) = recording_agent(HarnessKind::from_static("warp"));
     let pushed = push(&store, push_request(&s, &warp)).await.unwrap();
     let env = LocalEnvironment::new(s.envs.path());
     run_session(&store, pushed.run, &warp, &env, &WorkerOptions::default())
         .await
         .unwrap();
     for kind in [
-        HarnessKind::Warp,
-        HarnessKind::ClaudeCode,
-        HarnessKind::Codex,
-        HarnessKind::Other("none".into()),
+        HarnessKind::from_static("warp"),
+        HarnessKind::from_static("claude-code"),
+        HarnessKind::from_static("codex"),
+        HarnessKind::from_static("none"),
     ] {
-        let (agent, _) = recording_agent(kind.clone());
-        let supported = kind != HarnessKind::Other("none".into());
+        let (agent, supported) = declaring_agent(&kind);
         let local = continue_locally(
             &store,
             pushed.run,
@@ -411,7 +417,7 @@ async fn the_coverage_matrix_decides_and_unsupported_creates_nothing() {
 async fn busy_runs_refuse_follow_ups_and_races_have_one_winner() {
     let s = setup().await;
     let store = FsStore::new(s.store_dir.path());
-    let (agent, _) = recording_agent(HarnessKind::Warp);
+    let (agent, _) = recording_agent(HarnessKind::from_static("warp"));
     let pushed = push(&store, push_request(&s, &agent)).await.unwrap();
     let busy = follow_up(&store, pushed.run, &agent, "too early".into())
         .await
@@ -459,7 +465,7 @@ async fn busy_runs_refuse_follow_ups_and_races_have_one_winner() {
 async fn a_failing_turn_or_environment_fails_the_run_with_the_reason() {
     let s = setup().await;
     let store = FsStore::new(s.store_dir.path());
-    let (warp, _) = recording_agent(HarnessKind::Warp);
+    let (warp, _) = recording_agent(HarnessKind::from_static("warp"));
     let failing = failing_agent("the model is overloaded");
     let pushed = push(&store, push_request(&s, &warp)).await.unwrap();
     let env = LocalEnvironment::new(s.envs.path());
@@ -633,7 +639,7 @@ fn a_late_worker_never_ends_someone_elses_session() {
         release_rx.lock().unwrap().recv().unwrap();
         Ok("late answer".into())
     })
-    .as_kind(HarnessKind::Warp);
+    .as_kind(HarnessKind::from_static("warp"));
     let pushed = rt.block_on(push(&*store, push_request(&s, &late))).unwrap();
     let run = pushed.run;
 
@@ -662,7 +668,7 @@ fn a_late_worker_never_ends_someone_elses_session() {
 
     // Meanwhile, on the store: the stale session is reaped by the
     // follow-up, and another worker runs the follow-up.
-    let (agent, seen) = recording_agent(HarnessKind::Warp);
+    let (agent, seen) = recording_agent(HarnessKind::from_static("warp"));
     let other: &handoff_store::MemoryStore = &store.inner;
     let session = rt
         .block_on(follow_up(other, run, &agent, "carry on".into()))
@@ -708,7 +714,7 @@ fn a_late_worker_never_ends_someone_elses_session() {
 #[tokio::test]
 async fn a_store_failing_mid_upload_leaves_no_run() {
     let s = setup().await;
-    let (agent, _) = recording_agent(HarnessKind::Warp);
+    let (agent, _) = recording_agent(HarnessKind::from_static("warp"));
     for budget in [0, 1, 3, 5] {
         let store = FaultyStore::failing_after(budget);
         let err = push(&store, push_request(&s, &agent)).await.unwrap_err();
@@ -742,7 +748,7 @@ async fn a_workspace_of_several_repositories_travels_together() {
     }
     let store_dir = tempfile::tempdir().unwrap();
     let store = FsStore::new(store_dir.path());
-    let (agent, seen) = recording_agent(HarnessKind::Warp);
+    let (agent, seen) = recording_agent(HarnessKind::from_static("warp"));
     let conversation = Conversation::new("two repos", "warp");
     let local_store = handoff_store::MemoryStore::new();
     let pushed = push(
@@ -796,7 +802,7 @@ async fn a_workspace_of_several_repositories_travels_together() {
 async fn a_failure_is_recorded_even_when_another_writer_races_it() {
     let s = setup().await;
     let store = FaultyStore::racing_failures();
-    let (warp, _) = recording_agent(HarnessKind::Warp);
+    let (warp, _) = recording_agent(HarnessKind::from_static("warp"));
     let failing = failing_agent("the sandbox ran out of memory");
     let pushed = push(&store, push_request(&s, &warp)).await.unwrap();
     let env = LocalEnvironment::new(s.envs.path());
@@ -831,7 +837,7 @@ async fn a_failure_is_recorded_even_when_another_writer_races_it() {
 async fn a_worker_pass_runs_queued_sessions_and_reaps_stale_ones() {
     let s = setup().await;
     let store = FsStore::new(s.store_dir.path());
-    let (warp, seen) = recording_agent(HarnessKind::Warp);
+    let (warp, seen) = recording_agent(HarnessKind::from_static("warp"));
     let first = push(&store, push_request(&s, &warp)).await.unwrap();
     let second = push(&store, push_request(&s, &warp)).await.unwrap();
     let elsewhere = push(&store, push_request(&s, &warp)).await.unwrap();

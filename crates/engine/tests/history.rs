@@ -95,7 +95,7 @@ fn shell_agent(scripts: Vec<&'static str>) -> (ScriptedHarness, TurnLog) {
         log.push((seen, left));
         Ok(format!("ran turn {}", log.len()))
     })
-    .as_kind(HarnessKind::Warp);
+    .as_kind(HarnessKind::from_static("warp"));
     (harness, log)
 }
 

@@ -78,7 +78,7 @@ fn committing_agent() -> ScriptedHarness {
         assert!(ok, "the agent's commit");
         Ok("committed".to_owned())
     })
-    .as_kind(HarnessKind::Warp)
+    .as_kind(HarnessKind::from_static("warp"))
 }
 
 async fn push_with_limits(store: &FsStore, local: &GitRepo, limits: Limits) -> RunId {

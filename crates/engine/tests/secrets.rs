@@ -16,7 +16,7 @@ use handoff_workspace::{Finding, SnapshotOptions};
 const KEY: &str = "AKIAIOSFODNN7EXAMPLE";
 
 fn agent() -> ScriptedHarness {
-    ScriptedHarness::echo("warp").as_kind(HarnessKind::Warp)
+    ScriptedHarness::echo("warp").as_kind(HarnessKind::from_static("warp"))
 }
 
 /// A committed, pushed repository with a bare origin.

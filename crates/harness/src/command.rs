@@ -12,12 +12,15 @@
 //! the assistant's reply.
 
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
 use handoff_conversation::{Message, Role};
 
-use crate::{Direction, Error, Harness, HarnessKind, Result, Turn};
+use crate::{
+    Adapter, AdapterConfig, Direction, DynHarness, Error, Harness, HarnessKind, Result, Turn,
+};
 
 /// A harness that runs a program per turn.
 #[derive(Debug, Clone)]
@@ -30,6 +33,9 @@ pub struct CommandHarness {
 }
 
 impl CommandHarness {
+    /// The command harness's name.
+    pub const KIND: HarnessKind = HarnessKind::from_static("command");
+
     /// Runs `program` with `args` (the program is looked up on `PATH` when
     /// it has no `/`).
     pub fn new(program: impl Into<PathBuf>, args: Vec<String>) -> Self {
@@ -37,13 +43,13 @@ impl CommandHarness {
             program: program.into(),
             args,
             timeout: Duration::from_secs(30 * 60),
-            kind: HarnessKind::Other("command".to_owned()),
+            kind: Self::KIND,
             env_vars: Vec::new(),
         }
     }
 
-    /// Reports itself as `kind` (its directions then follow the coverage
-    /// matrix for that kind): for adapters whose agent is driven this way.
+    /// Reports itself as `kind`: for adapters whose agent is driven this
+    /// way.
     pub fn with_kind(mut self, kind: HarnessKind) -> Self {
         self.kind = kind;
         self
@@ -82,11 +88,10 @@ impl Harness for CommandHarness {
         self.kind_of()
     }
 
+    /// A command gets the conversation as files, whatever its origin, and
+    /// hands back what it printed: every direction works.
     fn directions(&self) -> Vec<Direction> {
-        match &self.kind {
-            HarnessKind::Other(_) => Direction::ALL.to_vec(),
-            named => crate::coverage::directions_of(named).to_vec(),
-        }
+        Direction::ALL.to_vec()
     }
 
     fn env_vars(&self) -> Vec<String> {
@@ -175,6 +180,62 @@ impl Harness for CommandHarness {
             Message::text(Role::User, turn.prompt),
             Message::text(Role::Assistant, reply),
         ])
+    }
+}
+
+/// The command harness's registration: it runs the command line of
+/// [`AdapterConfig::agent_cmd`] with the variables of
+/// [`AdapterConfig::agent_env`].
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct CommandAdapter;
+
+impl Adapter for CommandAdapter {
+    fn kind(&self) -> HarnessKind {
+        CommandHarness::KIND
+    }
+
+    fn harness(&self, config: &AdapterConfig) -> Result<Arc<DynHarness>> {
+        let command = config
+            .agent_cmd
+            .as_deref()
+            .and_then(CommandHarness::from_command_line)
+            .ok_or(Error::NeedsAgentCommand {
+                harness: CommandHarness::KIND,
+            })?;
+        Ok(Arc::new(
+            command.with_env_vars(config.agent_env.iter().cloned()),
+        ))
+    }
+
+    /// Without a command, enough to queue a session: the worker that runs
+    /// it names the command.
+    fn for_queueing(&self, config: &AdapterConfig) -> Result<Arc<DynHarness>> {
+        match config.agent_cmd {
+            Some(_) => self.harness(config),
+            None => Ok(Arc::new(Unnamed)),
+        }
+    }
+}
+
+/// The command harness without its command: it declares what any command
+/// harness does and runs no turn.
+#[derive(Debug)]
+struct Unnamed;
+
+#[async_trait]
+impl Harness for Unnamed {
+    fn kind(&self) -> HarnessKind {
+        CommandHarness::KIND
+    }
+
+    fn directions(&self) -> Vec<Direction> {
+        Direction::ALL.to_vec()
+    }
+
+    async fn run_turn(&self, _turn: Turn<'_>) -> Result<Vec<Message>> {
+        Err(Error::NeedsAgentCommand {
+            harness: CommandHarness::KIND,
+        })
     }
 }
 

@@ -86,6 +86,46 @@ pub enum Error {
         #[source]
         source: crate::confine::SandboxError,
     },
+    /// No adapter of that name is registered.
+    #[error(
+        "unknown harness {name:?} (expected {})",
+        crate::registry::listing(known)
+    )]
+    UnknownHarness {
+        /// The name asked for.
+        name: String,
+        /// The names registered.
+        known: Vec<HarnessKind>,
+    },
+    /// The harness runs an agent command the caller names, and none was
+    /// named.
+    #[error("the {harness} harness needs an agent command")]
+    NeedsAgentCommand {
+        /// The harness.
+        harness: HarnessKind,
+    },
+    /// The agent has no home directory to keep its sessions in.
+    #[error("no home directory for {harness}: name one, or set {var} or HOME")]
+    NoHome {
+        /// The harness.
+        harness: HarnessKind,
+        /// The variable that names the agent's home.
+        var: &'static str,
+    },
+    /// The harness keeps no native sessions on this machine.
+    #[error("{harness} keeps no native sessions to read or install")]
+    NoSessions {
+        /// The harness.
+        harness: HarnessKind,
+    },
+    /// The harness's sessions are not installed by handoff at all.
+    #[error("{harness} sessions are not installed by handoff: {reason}")]
+    NotInstallable {
+        /// The harness.
+        harness: HarnessKind,
+        /// Why, and what to do instead.
+        reason: String,
+    },
     /// Converting the conversation failed.
     #[error(transparent)]
     Conversation(#[from] handoff_conversation::Error),

@@ -1,21 +1,21 @@
 //! The conversation so far as a compact document, for agents whose CLI
 //! cannot load a conversation natively.
 //!
-//! Claude Code and Codex resume an installed session that holds the whole
-//! history. Other agents (any [`CommandHarness`](crate::CommandHarness)
-//! program, or Warp's `oz` without a server conversation to continue) get
-//! the history as a Markdown file they are pointed to in the prompt: oldest
+//! Agents with native sessions resume an installed session that holds the
+//! whole history ([`HistoryLoading::Native`]). Other agents (any
+//! [`CommandHarness`](crate::CommandHarness) program, or an agent whose
+//! service has no conversation to continue) get the history as a Markdown file they are pointed to in the prompt: oldest
 //! message first, newest last, text in full, reasoning and tool traffic
 //! summarised in a line each, attachments listed with the paths of the
-//! files the turn provides. Which agents need it is data — see
-//! [`HistoryLoading`] in the [`crate::coverage`] matrix — so the
-//! engine never asks which harness it runs.
+//! files the turn provides. Which agents need it is data each harness
+//! declares ([`Harness::history`](crate::Harness::history)), so the engine
+//! never asks which harness it runs.
 //!
 //! ```
 //! use handoff_conversation::{Conversation, Message, Part, Role};
 //! use handoff_harness::history;
 //!
-//! let mut c = Conversation::new("fix the parser", "claude-code");
+//! let mut c = Conversation::new("fix the parser", "some-agent");
 //! c.push(Message::text(Role::User, "the parser drops the last token"));
 //! c.push(Message::new(Role::Assistant, vec![Part::ToolCall {
 //!     id: "t1".into(),
@@ -203,7 +203,7 @@ mod tests {
     fn newest_last_with_tools_summarised_and_attachments_listed() {
         let dir = tempfile::tempdir().unwrap();
         let file = attachment(dir.path());
-        let mut c = Conversation::new("fix it", "warp");
+        let mut c = Conversation::new("fix it", "some-agent");
         c.push(Message::text(Role::User, "first question"));
         c.push(Message::new(
             Role::Assistant,
@@ -261,9 +261,12 @@ mod tests {
     #[test]
     fn nothing_to_tell_writes_nothing() {
         let dir = tempfile::tempdir().unwrap();
-        assert_eq!(write(dir.path(), "t", "warp", &[], &[]).unwrap(), None);
+        assert_eq!(
+            write(dir.path(), "t", "some-agent", &[], &[]).unwrap(),
+            None
+        );
         let messages = [Message::text(Role::User, "hi")];
-        let path = write(dir.path(), "t", "warp", &messages, &[])
+        let path = write(dir.path(), "t", "some-agent", &messages, &[])
             .unwrap()
             .unwrap();
         assert_eq!(path, dir.path().join(FILE_NAME));

@@ -1,6 +1,6 @@
-//! The small async [`Harness`] trait that agent adapters implement, the
-//! [`coverage`] matrix of which harness supports which direction of
-//! handoff, and two built-in harnesses for people without a hosted agent:
+//! The small async [`Harness`] trait that agent adapters implement,
+//! [`HarnessKind`] (a harness's name), [`coverage`] (whether a harness
+//! supports a direction of handoff, as it declares), and two built-in harnesses for people without a hosted agent:
 //! [`CommandHarness`] runs any agent CLI, [`ScriptedHarness`] is a
 //! deterministic stand-in for examples and tests. [`history`] renders the
 //! conversation so far as a document for agents that cannot load it
@@ -57,9 +57,12 @@ pub mod confine;
 pub mod coverage;
 mod error;
 pub mod history;
+mod kind;
 pub mod native;
+pub mod registry;
 mod scripted;
 pub mod session_file;
+pub mod sessions;
 #[cfg(any(test, feature = "testing"))]
 pub mod testing;
 
@@ -74,10 +77,13 @@ use serde::{Deserialize, Serialize};
 pub use agent::{AgentOptions, Grant, Grants, Honour, Permissions, UnknownPermissions};
 pub use command::CommandHarness;
 pub use confine::{Confinement, Network, Sandbox};
-pub use coverage::{Direction, HarnessKind, HistoryLoading};
+pub use coverage::{Direction, HistoryLoading};
 pub use error::{Error, Result};
+pub use kind::HarnessKind;
 pub use native::{NativeFormat, NativeHarness};
+pub use registry::{Adapter, AdapterConfig, NativeAdapter, Registry};
 pub use scripted::{ScriptedHarness, TurnFn};
+pub use sessions::Sessions;
 
 /// An attachment materialised as a file for the turn.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -167,11 +173,9 @@ pub trait Harness: Send + Sync + Debug {
     /// Which agent this drives.
     fn kind(&self) -> HarnessKind;
 
-    /// The directions of handoff it supports; by default what the
-    /// [`coverage`] matrix says for its kind.
-    fn directions(&self) -> Vec<Direction> {
-        coverage::directions_of(&self.kind()).to_vec()
-    }
+    /// The directions of handoff it supports, as its adapter declares them
+    /// ([`coverage::check`] asks this).
+    fn directions(&self) -> Vec<Direction>;
 
     /// The names of the environment variables its agent reads from the
     /// worker's environment (API keys, endpoints, its home); a worker that
@@ -181,10 +185,11 @@ pub trait Harness: Send + Sync + Debug {
         Vec::new()
     }
 
-    /// How its agent gets the conversation so far; by default what the
-    /// [`coverage`] matrix says for its kind.
+    /// How its agent gets the conversation so far; by default a rendered
+    /// document its prompt points to ([`HistoryLoading::Document`]), which
+    /// any agent can read.
     fn history(&self) -> HistoryLoading {
-        coverage::history_of(&self.kind())
+        HistoryLoading::Document
     }
 
     /// Who keeps its agent to `level`. By default the agent's CLI is

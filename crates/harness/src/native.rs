@@ -21,10 +21,11 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use async_trait::async_trait;
-use handoff_conversation::{Conversation, Message};
+use handoff_conversation::{Conversation, Message, Mode, Skipped};
 
 use crate::session_file::{AgentRun, cut_torn_lines, exit_failure, find_on_path, run_program};
-use crate::{Error, Grants, Harness, HarnessKind, Result, Turn};
+use crate::sessions::{Found, Installed, Sessions, Which};
+use crate::{Direction, Error, Grants, Harness, HarnessKind, HistoryLoading, Result, Turn};
 
 /// One argument of a CLI's resume command line.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -49,6 +50,8 @@ pub enum Arg {
 pub struct CliSpec {
     /// Which agent it is.
     pub kind: HarnessKind,
+    /// The directions of handoff it supports.
+    pub directions: &'static [Direction],
     /// The programs looked for on `PATH`, in order.
     pub programs: &'static [&'static str],
     /// How to install it, for the not-installed error.
@@ -63,6 +66,9 @@ pub struct CliSpec {
     pub home_seed: &'static [&'static str],
     /// The command line that resumes a session and runs one turn.
     pub resume: &'static [Arg],
+    /// The command line a person resumes an installed session with
+    /// ([`Arg::Lit`]s and [`Arg::Session`]).
+    pub resume_local: &'static [Arg],
     /// How each permission level is granted.
     pub grants: Grants,
     /// The flag that chooses the model.
@@ -104,6 +110,23 @@ pub trait NativeFormat: Debug + Clone + Default + Send + Sync + 'static {
     /// The error the CLI reported on its standard output, if it reported one.
     fn reported_error(&self, stdout: &str) -> Option<String>;
 
+    /// The session file of `which` for the working directory `cwd`
+    /// (absolute) under `home`.
+    fn find(
+        &self,
+        home: &Path,
+        which: Which<'_>,
+        cwd: &str,
+    ) -> std::result::Result<PathBuf, FormatError>;
+
+    /// A whole session file's conversation, and the lines `mode` let it
+    /// skip.
+    fn read_file(
+        &self,
+        file: &Path,
+        mode: Mode,
+    ) -> std::result::Result<(Conversation, Vec<Skipped>), FormatError>;
+
     /// Environment variables named by the agent's configuration in `home`
     /// (a provider's key), which the agent needs besides
     /// [`CliSpec::env`].
@@ -130,7 +153,7 @@ pub trait NativeFormat: Debug + Clone + Default + Send + Sync + 'static {
 }
 
 /// A harness that drives an agent CLI with native sessions; each adapter
-/// names it for its format (`ClaudeCodeHarness`, `CodexHarness`).
+/// names it for its format (`NativeHarness<ItsFormat>`).
 #[derive(Debug, Clone)]
 pub struct NativeHarness<F> {
     format: F,
@@ -287,10 +310,122 @@ pub fn resume_args(
     args
 }
 
+/// The command line `spec` gives a person to resume `session`.
+pub fn resume_local(spec: &CliSpec, session: &str) -> String {
+    spec.resume_local
+        .iter()
+        .filter_map(|arg| match arg {
+            Arg::Lit(text) => Some(*text),
+            Arg::Session => Some(session),
+            _ => None,
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+impl<F: NativeFormat> NativeHarness<F> {
+    /// `explicit`, else the agent's home ([`NativeHarness::home`]).
+    fn home_or(&self, explicit: Option<&Path>) -> Result<PathBuf> {
+        let spec = self.format.spec();
+        explicit
+            .map(Path::to_owned)
+            .or_else(|| self.home())
+            .ok_or_else(|| Error::NoHome {
+                harness: spec.kind.clone(),
+                var: spec.home_var,
+            })
+    }
+
+    fn found(&self, file: PathBuf, mode: Mode) -> Result<Found> {
+        let (conversation, skipped) = self
+            .format
+            .read_file(&file, mode)
+            .map_err(self.session_error("read", &file))?;
+        let warnings = skipped
+            .iter()
+            .map(|s| format!("{}: line {} skipped: {}", file.display(), s.line, s.reason))
+            .collect();
+        Ok(Found {
+            conversation,
+            file,
+            warnings,
+        })
+    }
+}
+
+fn absolute(dir: &Path, harness: &HarnessKind) -> Result<String> {
+    std::fs::canonicalize(dir)
+        .map(|dir| dir.to_string_lossy().into_owned())
+        .map_err(|source| Error::Io {
+            action: "resolve the working directory",
+            harness: harness.clone(),
+            source,
+        })
+}
+
+impl<F: NativeFormat> Sessions for NativeHarness<F> {
+    fn read(&self, which: Which<'_>, cwd: &Path, home: Option<&Path>) -> Result<Found> {
+        let home = self.home_or(home)?;
+        let cwd = absolute(cwd, &self.format.spec().kind)?;
+        let file = self
+            .format
+            .find(&home, which, &cwd)
+            .map_err(self.session_error("find", &home))?;
+        self.found(file, Mode::Lenient)
+    }
+
+    fn read_file(&self, file: &Path) -> Result<Found> {
+        self.found(file.to_owned(), Mode::Strict)
+    }
+
+    /// A conversation whose id is taken there becomes a fork with a new id
+    /// (which records its origin where the format has a field for it).
+    fn install(
+        &self,
+        conversation: &Conversation,
+        cwd: &Path,
+        home: Option<&Path>,
+    ) -> Result<Installed> {
+        let home = self.home_or(home)?;
+        let cwd = absolute(cwd, &self.format.spec().kind)?;
+        let taken = self
+            .format
+            .find(&home, Which::Id(&conversation.id.to_string()), &cwd)
+            .is_ok();
+        let forked;
+        let conversation = if taken {
+            forked = conversation.fork(None)?;
+            &forked
+        } else {
+            conversation
+        };
+        let session = conversation.id.to_string();
+        let file = self
+            .format
+            .install(conversation, &home, &cwd, &session)
+            .map_err(self.session_error("install", &home))?;
+        Ok(Installed {
+            resume: resume_local(self.format.spec(), &session),
+            session,
+            file,
+        })
+    }
+}
+
 #[async_trait]
 impl<F: NativeFormat> Harness for NativeHarness<F> {
     fn kind(&self) -> HarnessKind {
         self.format.spec().kind.clone()
+    }
+
+    fn directions(&self) -> Vec<Direction> {
+        self.format.spec().directions.to_vec()
+    }
+
+    /// The CLI resumes the installed session, which holds the whole
+    /// history.
+    fn history(&self) -> HistoryLoading {
+        HistoryLoading::Native
     }
 
     fn env_vars(&self) -> Vec<String> {
@@ -446,7 +581,8 @@ mod tests {
     use handoff_conversation::Role;
 
     static SPEC: CliSpec = CliSpec {
-        kind: HarnessKind::Other(String::new()),
+        kind: HarnessKind::from_static("lines"),
+        directions: &Direction::ALL,
         programs: &["agent"],
         install_hint: "install it",
         home_var: "AGENT_HOME",
@@ -461,6 +597,7 @@ mod tests {
             Arg::Session,
             Arg::Prompt,
         ],
+        resume_local: &[Arg::Lit("agent"), Arg::Lit("--resume"), Arg::Session],
         grants: Grants {
             read_only: Grant {
                 args: &["--read-only"],
@@ -573,6 +710,36 @@ mod tests {
         fn reported_error(&self, stdout: &str) -> Option<String> {
             stdout.strip_prefix("ERROR: ").map(|e| e.trim().to_owned())
         }
+
+        fn find(
+            &self,
+            home: &Path,
+            which: Which<'_>,
+            _cwd: &str,
+        ) -> std::result::Result<PathBuf, FormatError> {
+            let Which::Id(id) = which else {
+                return Err("only by id".into());
+            };
+            let file = home.join(format!("{id}.jsonl"));
+            if file.is_file() {
+                Ok(file)
+            } else {
+                Err(format!("no session {id}").into())
+            }
+        }
+
+        fn read_file(
+            &self,
+            file: &Path,
+            _mode: Mode,
+        ) -> std::result::Result<(Conversation, Vec<Skipped>), FormatError> {
+            let messages = self.read_appended(&std::fs::read(file)?, "file")?;
+            let mut conversation = Conversation::new("read", "lines");
+            for message in messages {
+                conversation.push(message);
+            }
+            Ok((conversation, Vec::new()))
+        }
     }
 
     /// A fake agent: appends per the prompt's last word, to the session
@@ -658,6 +825,43 @@ esac
         assert_eq!(added.unwrap()[0].plain_text(), "half");
         let text = std::fs::read_to_string(file).unwrap();
         assert!(text.ends_with("\"half\"}\n"), "{text}");
+    }
+
+    #[test]
+    fn an_install_never_overwrites_a_session_and_says_how_to_resume() {
+        let home = tempfile::tempdir().unwrap();
+        let work = tempfile::tempdir().unwrap();
+        let harness = NativeHarness::<Lines>::new();
+        let mut conversation = Conversation::new("c", "lines");
+        conversation.push(Message::text(Role::User, "earlier"));
+        let first = harness
+            .install(&conversation, work.path(), Some(home.path()))
+            .unwrap();
+        let id = conversation.id.to_string();
+        assert_eq!(
+            first,
+            Installed {
+                session: id.clone(),
+                file: home.path().join(format!("{id}.jsonl")),
+                resume: format!("agent --resume {id}"),
+            }
+        );
+        let read = harness
+            .read(Which::Id(&id), work.path(), Some(home.path()))
+            .unwrap();
+        assert_eq!(read.file, first.file);
+        assert_eq!(read.conversation.messages[0].plain_text(), "earlier");
+        let second = harness
+            .install(&conversation, work.path(), Some(home.path()))
+            .unwrap();
+        assert_ne!(second.session, id, "a fork, with an id of its own");
+        assert_eq!(
+            std::fs::read_to_string(&first.file)
+                .unwrap()
+                .lines()
+                .count(),
+            1
+        );
     }
 
     #[test]

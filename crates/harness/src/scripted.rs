@@ -9,7 +9,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use handoff_conversation::{Message, Role};
 
-use crate::{Direction, Harness, HarnessKind, Result, Turn};
+use crate::{Adapter, AdapterConfig, Direction, DynHarness, Harness, HarnessKind, Result, Turn};
 
 /// What a scripted turn does: returns the agent's reply text (the prompt
 /// message is added by the harness) or an error.
@@ -39,7 +39,7 @@ impl ScriptedHarness {
         turn: impl Fn(&Turn<'_>) -> Result<String> + Send + Sync + 'static,
     ) -> Self {
         Self {
-            kind: HarnessKind::Other(name.to_owned()),
+            kind: HarnessKind::new(name),
             directions: Direction::ALL.to_vec(),
             turn: Arc::new(turn),
         }
@@ -50,11 +50,16 @@ impl ScriptedHarness {
         Self::new(name, |turn| Ok(format!("echo: {}", turn.prompt)))
     }
 
-    /// Pretends to be another kind of harness (its directions follow the
-    /// coverage matrix for that kind), for coverage tests.
+    /// Pretends to be another kind of harness (by name), for tests of
+    /// what the engine records.
     pub fn as_kind(mut self, kind: HarnessKind) -> Self {
-        self.directions = crate::coverage::directions_of(&kind).to_vec();
         self.kind = kind;
+        self
+    }
+
+    /// Supports only `directions`, for coverage tests.
+    pub fn with_directions(mut self, directions: &[Direction]) -> Self {
+        self.directions = directions.to_vec();
         self
     }
 }
@@ -83,6 +88,29 @@ impl Harness for ScriptedHarness {
     }
 }
 
+/// The scripted harness's registration: a stand-in agent that says what
+/// it received, for trying handoff without an agent.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct ScriptedAdapter;
+
+impl Adapter for ScriptedAdapter {
+    fn kind(&self) -> HarnessKind {
+        HarnessKind::from_static("scripted")
+    }
+
+    fn harness(&self, _config: &AdapterConfig) -> Result<Arc<DynHarness>> {
+        Ok(Arc::new(ScriptedHarness::new("scripted", |turn| {
+            let restored = turn.handoff.applied;
+            let not = turn.handoff.not_applied.len();
+            Ok(format!(
+                "(scripted agent) received {:?} with {} earlier messages; {restored} change(s) restored, {not} not applied",
+                turn.prompt,
+                turn.conversation.messages.len()
+            ))
+        })))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -91,7 +119,7 @@ mod tests {
     async fn conformance() {
         crate::testing::harness_conformance(&ScriptedHarness::echo("scripted")).await;
         crate::testing::harness_conformance(
-            &ScriptedHarness::echo("scripted").as_kind(HarnessKind::ClaudeCode),
+            &ScriptedHarness::echo("scripted").as_kind(HarnessKind::from_static("pretender")),
         )
         .await;
     }

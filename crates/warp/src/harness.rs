@@ -30,11 +30,14 @@ use std::time::Duration;
 use async_trait::async_trait;
 use handoff_conversation::{Message, Role};
 use handoff_harness::session_file::{AgentRun, run_program};
-use handoff_harness::{Error, Harness, HarnessKind, Result, Turn, history};
+use handoff_harness::{
+    Direction, Error, Harness, HarnessKind, HistoryLoading, Honour, Permissions, Result, Turn,
+    history,
+};
 use serde_json::{Map, Value};
 
 use crate::events::{self, Stream};
-use crate::{NATIVE, TurnError, server_conversation};
+use crate::{KIND, NATIVE, TurnError, server_conversation};
 
 /// The programs looked for on `PATH`, in order: `oz`, then its older name.
 /// (The newer `warp` agent CLI has no non-interactive mode.)
@@ -98,7 +101,7 @@ impl WarpHarness {
     fn io(action: &'static str) -> impl FnOnce(std::io::Error) -> Error {
         move |source| Error::Io {
             action,
-            harness: HarnessKind::Warp,
+            harness: KIND,
             source,
         }
     }
@@ -172,7 +175,7 @@ impl WarpHarness {
         }
         prompt.push_str(turn.prompt);
         let args = self.args(&prompt, workdir, conversation, turn.agent.model.as_deref());
-        let kind = HarnessKind::Warp;
+        let kind = KIND;
         let inherit = self.env_vars();
         let output = run_program(AgentRun {
             kind: &kind,
@@ -228,7 +231,32 @@ fn judge(output: &std::process::Output, stream: &Stream) -> std::result::Result<
 #[async_trait]
 impl Harness for WarpHarness {
     fn kind(&self) -> HarnessKind {
-        HarnessKind::Warp
+        KIND
+    }
+
+    /// Every direction: a local Warp conversation is read from Warp's
+    /// database, a cloud one continues on Warp's server, and one continued
+    /// locally is opened by its link.
+    fn directions(&self) -> Vec<Direction> {
+        Direction::ALL.to_vec()
+    }
+
+    fn history(&self) -> HistoryLoading {
+        HistoryLoading::ResumeOrDocument
+    }
+
+    /// `oz` has no flag for a permission level: what its agent may do is
+    /// the Warp profile's (`--profile`), kept on Warp's side. So `edits`
+    /// and `full` run with the profile's permissions, and `read-only` is
+    /// kept by the sandbox alone, which mounts the workspace read-only: a
+    /// worker without one refuses the session.
+    fn honours(&self, level: Permissions) -> Honour {
+        match level {
+            Permissions::ReadOnly => Honour::SandboxOnly,
+            Permissions::Edits | Permissions::Full => {
+                Honour::Agent(handoff_harness::confine::Nesting::None)
+            }
+        }
     }
 
     fn env_vars(&self) -> Vec<String> {
@@ -271,7 +299,7 @@ impl Harness for WarpHarness {
             continued = None;
         }
         judge(&output, &stream).map_err(|error| Error::AgentFailed {
-            harness: HarnessKind::Warp,
+            harness: KIND,
             error: Box::new(error),
         })?;
 

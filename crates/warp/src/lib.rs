@@ -17,11 +17,11 @@
 //!
 //! ```
 //! use handoff_conversation::{Conversation, Message, Role};
-//! use handoff_harness::{Direction, Harness, HarnessKind, HistoryLoading};
+//! use handoff_harness::{Direction, Harness, HistoryLoading};
 //! use handoff_warp::{WarpHarness, server_conversation};
 //!
 //! let warp = WarpHarness::at(None);
-//! assert_eq!(warp.kind(), HarnessKind::Warp);
+//! assert_eq!(warp.kind(), handoff_warp::KIND);
 //! assert_eq!(warp.history(), HistoryLoading::ResumeOrDocument);
 //! assert!(handoff_harness::coverage::check(&warp, Direction::LocalToCloud).is_ok());
 //!
@@ -34,6 +34,7 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+mod adapter;
 pub mod database;
 pub mod events;
 mod harness;
@@ -48,9 +49,13 @@ use std::path::PathBuf;
 use handoff_conversation::Conversation;
 use serde_json::Value;
 
+pub use adapter::{WarpAdapter, WarpSessions};
 pub use database::{Database, Imported, OpenOptions, TaskProblem, Which, import};
 pub use events::NATIVE;
 pub use harness::{ENVIRONMENT, PROGRAMS, WarpHarness};
+
+/// Warp's name, in records and on the command line.
+pub const KIND: handoff_harness::HarnessKind = handoff_harness::HarnessKind::from_static("warp");
 
 /// Result alias for this crate.
 pub type Result<T, E = Error> = std::result::Result<T, E>;

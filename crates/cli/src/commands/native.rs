@@ -1,124 +1,62 @@
 //! `handoff import` and `handoff export`: native agent sessions to and from
-//! stored handoff conversations. Warp's local conversations are read from
-//! its database and never written: a conversation continued locally in
-//! Warp is opened by its server link instead.
+//! stored handoff conversations, through the adapter's [`Sessions`] — the
+//! same calls whichever agent it is. Warp's local conversations are read
+//! from its database and never written: a conversation continued locally
+//! in Warp is opened by its server link instead.
 
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
-use anyhow::{Context as _, bail};
-use handoff_claude_code::{paths, session};
-use handoff_conversation::{Conversation, ConversationId, Mode};
+use anyhow::bail;
+use handoff_conversation::{Conversation, ConversationId};
+use handoff_harness::sessions::{Found, Installed, OpenLink, Sessions, Which};
+use handoff_harness::{Adapter, Error};
 use serde_json::json;
 
 use crate::args::{ExportArgs, ImportArgs};
 
-fn absolute(dir: &Path) -> anyhow::Result<String> {
-    Ok(std::fs::canonicalize(dir)
-        .with_context(|| format!("cannot open {}", dir.display()))?
-        .to_string_lossy()
-        .into_owned())
+/// The native sessions of `adapter`; an error naming it when it keeps none.
+fn sessions_of(adapter: &dyn Adapter) -> anyhow::Result<Arc<dyn Sessions>> {
+    adapter.sessions().ok_or_else(|| {
+        Error::NoSessions {
+            harness: adapter.kind(),
+        }
+        .into()
+    })
 }
 
-fn claude_home(home: Option<&Path>) -> anyhow::Result<PathBuf> {
-    paths::config_dir(home)
-        .context("no Claude Code config dir: pass --home, or set CLAUDE_CONFIG_DIR or HOME")
-}
-
-/// Reads a Warp conversation from the databases under `home` (or Warp's
-/// own state directories), warning about tasks that could not be read.
-fn read_warp(
-    databases: &[PathBuf],
-    which: handoff_warp::Which<'_>,
-) -> anyhow::Result<(Conversation, PathBuf)> {
-    let imported = handoff_warp::import(databases, which, &handoff_warp::OpenOptions::default())?;
-    for problem in &imported.problems {
-        writeln!(
-            std::io::stderr().lock(),
-            "handoff: warning: {}: task {} (row {}) skipped: {}",
-            imported.row.database.display(),
-            problem.task_id,
-            problem.row,
-            problem.reason
-        )?;
+/// Prints what reading a session skipped.
+fn warn(found: &Found) -> anyhow::Result<()> {
+    for warning in &found.warnings {
+        writeln!(std::io::stderr().lock(), "handoff: warning: {warning}")?;
     }
-    Ok((imported.conversation, imported.row.database))
+    Ok(())
 }
 
-/// Reads a native session named by id or `latest` (for `cwd`).
+/// Reads `adapter`'s native session named by id or `latest` (for `cwd`),
+/// printing what it skipped.
 pub fn read_session(
-    harness: &str,
+    adapter: &dyn Adapter,
     which: &str,
     cwd: &Path,
     home: Option<&Path>,
 ) -> anyhow::Result<(Conversation, PathBuf)> {
-    if harness == "warp" {
-        let databases = handoff_warp::paths::databases(home);
-        let cwd = PathBuf::from(absolute(cwd)?);
-        let which = if which == "latest" {
-            handoff_warp::Which::Latest(Some(&cwd))
-        } else {
-            handoff_warp::Which::Id(which)
-        };
-        return read_warp(&databases, which);
-    }
-    if harness == "codex" {
-        let home = handoff_codex::codex_home(home)
-            .context("no Codex home: pass --home, or set CODEX_HOME or HOME")?;
-        let cwd = absolute(cwd)?;
-        let file = if which == "latest" {
-            handoff_codex::find_latest(&home, &cwd)?
-        } else {
-            handoff_codex::find_by_id(&home, which)?
-        };
-        let (conversation, _) = handoff_codex::read_file(&file, Mode::Lenient)?;
-        return Ok((conversation, file));
-    }
-    if harness != "claude-code" {
-        bail!(
-            "native sessions of {harness:?} cannot be read (supported: claude-code, codex, warp)"
-        );
-    }
-    let config = claude_home(home)?;
-    let cwd = absolute(cwd)?;
-    let file = if which == "latest" {
-        session::find_latest(&config, &cwd)?
-    } else {
-        session::find_by_id(&config, which, Some(&cwd))?
-    };
-    let (conversation, skipped) = session::read_file(&file, Mode::Lenient)?;
-    for s in &skipped {
-        writeln!(
-            std::io::stderr().lock(),
-            "handoff: warning: {}: line {} skipped: {}",
-            file.display(),
-            s.line,
-            s.reason
-        )?;
-    }
-    Ok((conversation, file))
+    let found = sessions_of(adapter)?.read(Which::parse(which), cwd, home)?;
+    warn(&found)?;
+    Ok((found.conversation, found.file))
 }
 
 /// `handoff import`.
 pub async fn import(store_flag: Option<&str>, args: ImportArgs) -> anyhow::Result<u8> {
+    let adapter = crate::harness::adapter(&args.harness)?;
     let (conversation, file) = match (&args.file, &args.session) {
-        (Some(file), _) => match args.harness.as_str() {
-            "claude-code" => (session::read_file(file, Mode::Strict)?.0, file.clone()),
-            "codex" => (
-                handoff_codex::read_file(file, Mode::Strict)?.0,
-                file.clone(),
-            ),
-            "warp" => read_warp(
-                std::slice::from_ref(file),
-                handoff_warp::Which::Latest(None),
-            )?,
-            other => {
-                bail!(
-                    "native sessions of {other:?} cannot be read (supported: claude-code, codex, warp)"
-                )
-            }
-        },
-        (None, Some(which)) => read_session(&args.harness, which, &args.cwd, args.home.as_deref())?,
+        (Some(file), _) => {
+            let found = sessions_of(&*adapter)?.read_file(file)?;
+            warn(&found)?;
+            (found.conversation, found.file)
+        }
+        (None, Some(which)) => read_session(&*adapter, which, &args.cwd, args.home.as_deref())?,
         (None, None) => bail!("give a session FILE or --session ID|latest"),
     };
     let store = super::open_store(store_flag)?;
@@ -141,135 +79,70 @@ pub async fn import(store_flag: Option<&str>, args: ImportArgs) -> anyhow::Resul
     Ok(0)
 }
 
-/// `conversation` as it can be installed as a native session of `harness`
-/// in `home` without overwriting one that is there: itself when its id is
-/// free, else a fork with a new id (which records its origin where the
-/// format has a field for it, such as Codex's `forked_from_id`).
-fn free_session(
-    harness: &str,
-    conversation: &Conversation,
-    home: &Path,
-) -> anyhow::Result<Conversation> {
-    let id = conversation.id.to_string();
-    let taken = match harness {
-        "claude-code" => session::find_by_id(home, &id, None).is_ok(),
-        "codex" => handoff_codex::find_by_id(home, &id).is_ok(),
-        _ => false,
-    };
-    if taken {
-        Ok(conversation.fork(None)?)
-    } else {
-        Ok(conversation.clone())
-    }
-}
-
-/// Installs `conversation` as a native session of `harness` for `cwd`
-/// (absolute) under `home`, never over an existing session; returns the
-/// session id, the file and the command that resumes it.
-fn install_native(
-    harness: &str,
-    conversation: &Conversation,
-    home: &Path,
-    cwd: &str,
-) -> anyhow::Result<(String, PathBuf, String)> {
-    let conversation = free_session(harness, conversation, home)?;
-    let id = conversation.id.to_string();
-    match harness {
-        "claude-code" => {
-            let file = session::install(&conversation, home, cwd, &id)?;
-            Ok((id.clone(), file, format!("claude --resume {id}")))
-        }
-        "codex" => {
-            let file = handoff_codex::install(&conversation, home, cwd, &id)?;
-            Ok((id.clone(), file, format!("codex resume {id}")))
-        }
-        other => {
-            bail!("conversations cannot be installed for {other:?} (supported: claude-code, codex)")
-        }
-    }
-}
-
-fn native_home(harness: &str, home: Option<&Path>) -> anyhow::Result<PathBuf> {
-    match harness {
-        "codex" => handoff_codex::codex_home(home)
-            .context("no Codex home: pass --home, or set CODEX_HOME or HOME"),
-        _ => claude_home(home),
-    }
-}
-
 /// `handoff export`.
 pub async fn export(store_flag: Option<&str>, args: ExportArgs) -> anyhow::Result<u8> {
     let id: ConversationId = args.conversation.parse()?;
+    let adapter = crate::harness::adapter(&args.harness)?;
+    let sessions = sessions_of(&*adapter)?;
     let store = super::open_store(store_flag)?;
     let conversation = handoff_engine::conversations::load_named(&*store, id).await?;
-    let cwd = absolute(&args.cwd)?;
-    if args.harness == "warp" {
-        bail!(
-            "handoff never writes into Warp's database; continue a Warp run with `handoff continue-locally RUN --harness warp`, which prints how to open it in Warp"
-        );
-    }
-    if !matches!(args.harness.as_str(), "claude-code" | "codex") {
-        bail!(
-            "conversations cannot be installed for {:?} (supported: claude-code, codex)",
-            args.harness
-        );
-    }
-    let home = native_home(&args.harness, args.home.as_deref())?;
-    let (session_id, file, resume) = install_native(&args.harness, &conversation, &home, &cwd)?;
+    let installed = match sessions.install(&conversation, &args.cwd, args.home.as_deref()) {
+        Err(error @ Error::NotInstallable { .. }) => bail!(
+            "{error}; continue the run with `handoff continue-locally RUN`, which prints how to open it"
+        ),
+        other => other?,
+    };
+    let cwd = std::fs::canonicalize(&args.cwd)?;
+    let Installed {
+        session,
+        file,
+        resume,
+    } = installed;
+    let forked = session != conversation.id.to_string();
     if args.json {
         super::print_json(&json!({
-            "session": session_id,
+            "session": session,
             "file": file,
-            "forked_from": (session_id != conversation.id.to_string()).then(|| conversation.id.to_string()),
+            "forked_from": forked.then(|| conversation.id.to_string()),
         }))?;
     } else {
         let mut out = super::stdout();
-        writeln!(out, "{session_id}\t{}", file.display())?;
-        if session_id != conversation.id.to_string() {
+        writeln!(out, "{session}\t{}", file.display())?;
+        if forked {
             writeln!(
                 out,
                 "session {} already exists there; installed a fork with a new id",
                 conversation.id
             )?;
         }
-        writeln!(out, "resume with: (cd {cwd} && {resume})")?;
+        writeln!(out, "resume with: (cd {} && {resume})", cwd.display())?;
     }
     Ok(0)
 }
 
-/// Installs `conversation` as a native session of `harness` for the
-/// working directory `cwd`, when that harness has native sessions (never
-/// over an existing one); returns the file and the command that resumes it.
+/// Installs `conversation` as a native session of `adapter` for the
+/// working directory `cwd`, when that agent's sessions are installed here
+/// (never over an existing one); returns the file and the command that
+/// resumes it.
 pub fn install_for(
-    harness: &str,
+    adapter: &dyn Adapter,
     conversation: &Conversation,
     cwd: &Path,
 ) -> anyhow::Result<Option<(PathBuf, String)>> {
-    if !matches!(harness, "claude-code" | "codex") {
+    let Some(sessions) = adapter.sessions() else {
         return Ok(None);
+    };
+    match sessions.install(conversation, cwd, None) {
+        Err(Error::NotInstallable { .. }) => Ok(None),
+        other => {
+            let installed = other?;
+            Ok(Some((installed.file, installed.resume)))
+        }
     }
-    let home = native_home(harness, None)?;
-    let cwd = absolute(cwd)?;
-    let (_, file, resume) = install_native(harness, conversation, &home, &cwd)?;
-    Ok(Some((file, resume)))
 }
 
-/// How to open `conversation` in the app of a `harness` whose conversations
-/// live on its own service (Warp): the app, the link, and how many of the
-/// conversation's messages came after what that service holds. Nothing is
-/// installed.
-pub fn open_link(
-    harness: &str,
-    conversation: &Conversation,
-) -> Option<(&'static str, String, usize)> {
-    match harness {
-        "warp" => handoff_warp::server_conversation(conversation).map(|s| {
-            (
-                "Warp",
-                handoff_warp::open_url(s.token),
-                conversation.messages.len() - s.known,
-            )
-        }),
-        _ => None,
-    }
+/// How to open `conversation` in the app of an agent whose conversations
+/// live on its own service (Warp). Nothing is installed.
+pub fn open_link(adapter: &dyn Adapter, conversation: &Conversation) -> Option<OpenLink> {
+    adapter.sessions()?.open_link(conversation)
 }

@@ -15,6 +15,7 @@ use handoff_engine::{
     WorkEvent, WorkerOptions, continue_locally, delete_runs, diff_view, follow_up_with, list_runs,
     push, run_session, run_view, work_pass,
 };
+use handoff_harness::sessions::OpenLink;
 use handoff_harness::{AgentOptions, Permissions};
 use handoff_store::{BlobStore, MemoryStore, Store};
 use handoff_workspace::SnapshotOptions;
@@ -222,19 +223,14 @@ fn exit_for(loaded: &Loaded) -> u8 {
 /// `handoff push`.
 pub async fn push_cmd(store_flag: Option<&str>, args: PushArgs) -> anyhow::Result<u8> {
     let store = super::open_store(store_flag)?;
-    let harness = crate::harness::resolve(&args.harness.harness, &args.harness.command)?;
+    let adapter = crate::harness::adapter(&args.harness.harness)?;
+    let harness = crate::harness::harness_of(&*adapter, &args.harness.command)?;
     // Attached files wait in memory: nothing reaches the store before the
     // push has scanned everything that would leave.
     let staged = MemoryStore::new();
     let mut conversation = match (&args.conversation, &args.session) {
         (_, Some(session)) => {
-            super::native::read_session(
-                &args.harness.harness,
-                session,
-                &args.repo,
-                args.home.as_deref(),
-            )?
-            .0
+            super::native::read_session(&*adapter, session, &args.repo, args.home.as_deref())?.0
         }
         (Some(path), None) => read_conversation(path)?,
         (None, None) => Conversation::new(
@@ -468,20 +464,16 @@ pub async fn queue_follow_up(
     Ok(follow_up_with(store, run, &*harness, prompt, &options).await?)
 }
 
-/// The commands that continue `run` (of `harness`) from a shell: a
-/// follow-up and continue-locally, with `--store` when one was named.
-pub fn continue_commands(run: RunId, harness: &str, store_flag: Option<&str>) -> [String; 2] {
+/// The commands that continue `run` from a shell: a follow-up and
+/// continue-locally, with `--store` when one was named.
+pub fn continue_commands(run: RunId, store_flag: Option<&str>) -> [String; 2] {
     let store = store_flag
         .map(|s| format!(" --store {}", shell_quote(s)))
         .unwrap_or_default();
-    let local_harness = if harness == "warp" {
-        String::new()
-    } else {
-        format!(" --harness {}", shell_quote(harness))
-    };
+    // continue-locally follows the run's own harness: no --harness needed.
     [
         format!("handoff{store} follow-up {run} --prompt '…'"),
-        format!("handoff{store} continue-locally {run}{local_harness}"),
+        format!("handoff{store} continue-locally {run}"),
     ]
 }
 
@@ -509,7 +501,8 @@ pub async fn continue_cmd(store_flag: Option<&str>, args: ContinueArgs) -> anyho
         Some(name) => name.clone(),
         None => RunStore::new(&*store).get(run).await?.record.harness,
     };
-    let harness = crate::harness::for_queueing(&name, &args.command)?;
+    let adapter = crate::harness::adapter(&name)?;
+    let harness = crate::harness::queued_of(&*adapter, &args.command)?;
     let options = ContinueOptions {
         apply: args.apply,
         branch: args.branch.clone(),
@@ -538,7 +531,7 @@ pub async fn continue_cmd(store_flag: Option<&str>, args: ContinueArgs) -> anyho
     std::fs::write(&file, jsonl).with_context(|| format!("cannot write {}", file.display()))?;
     // For agents with native sessions, also install it where the agent's own
     // resume finds it.
-    let native = super::native::install_for(&name, &done.conversation, &args.repo)?;
+    let native = super::native::install_for(&*adapter, &done.conversation, &args.repo)?;
     // An agent that cannot load the conversation natively gets it as a
     // document beside the conversation file, and, where its service keeps
     // conversations (Warp), the link that opens it there.
@@ -555,7 +548,7 @@ pub async fn continue_cmd(store_flag: Option<&str>, args: ContinueArgs) -> anyho
         std::fs::write(&doc, text).with_context(|| format!("cannot write {}", doc.display()))?;
         Some(doc)
     };
-    let open = super::native::open_link(&name, &done.conversation);
+    let open = super::native::open_link(&*adapter, &done.conversation);
     let failed: usize = done.applied.iter().map(|(_, r)| r.failed.len()).sum();
     if args.json {
         super::print_json(&json!({
@@ -563,7 +556,7 @@ pub async fn continue_cmd(store_flag: Option<&str>, args: ContinueArgs) -> anyho
             "conversation_file": file,
             "native_session": native.as_ref().map(|(path, resume)| json!({"file": path, "resume": resume})),
             "history_file": history_file,
-            "open": open.as_ref().map(|(app, url, since)| json!({"app": app, "url": url, "messages_since": since})),
+            "open": open.as_ref().map(|o| json!({"app": o.app, "url": o.url, "messages_since": o.messages_since})),
             "branches": done.branches.iter().map(|(repo, dir, b)| json!({"repo": repo, "dir": dir, "branch": b.reference, "commit": b.commit.to_string()})).collect::<Vec<_>>(),
             "applied": done.applied.iter().map(|(repo, r)| json!({"repo": repo, "report": r})).collect::<Vec<_>>(),
         }))?;
@@ -582,7 +575,12 @@ pub async fn continue_cmd(store_flag: Option<&str>, args: ContinueArgs) -> anyho
                 path.display()
             )?;
         }
-        if let Some((app, url, since)) = &open {
+        if let Some(OpenLink {
+            app,
+            url,
+            messages_since: since,
+        }) = &open
+        {
             writeln!(out, "open in {app}: {url}")?;
             if *since > 0 {
                 writeln!(
@@ -850,7 +848,7 @@ fn print_view(view: &RunView, diff: &DiffView, store_flag: Option<&str>) -> std:
         )?,
         Err(e) => writeln!(out, "  conversation: cannot be shown: {e}")?,
     }
-    for command in continue_commands(record.id, &record.harness, store_flag) {
+    for command in continue_commands(record.id, store_flag) {
         writeln!(out, "  continue: {command}")?;
     }
     Ok(())

@@ -784,7 +784,7 @@ async fn run_page_with(app: &App, id: RunId, outcome: Outcome, status: StatusCod
         problem: view.problem.clone(),
         notice: outcome.notice,
         conflict: outcome.conflict,
-        commands: continue_commands(id, &view.record.harness, app.store_flag.as_deref()),
+        commands: continue_commands(id, app.store_flag.as_deref()),
         sessions: sessions_of(&view),
         failed_entries: view.row.failed_entries,
         diff: diff_section(&view, &diff),

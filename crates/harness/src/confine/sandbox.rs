@@ -67,7 +67,7 @@ pub enum Nesting {
     #[default]
     None,
     /// The agent's CLI runs its commands in a bubblewrap sandbox of its
-    /// own (Codex's `read-only` and `workspace-write`): it may create user
+    /// own (as some agent CLIs do at some levels): it may create user
     /// namespaces and mount inside them. Every mount of this sandbox stays
     /// locked there — the kernel refuses to unmount or remount, from a
     /// namespace that does not own it, what that namespace inherited — so
