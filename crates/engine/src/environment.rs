@@ -259,13 +259,102 @@ fn valid_branch(name: &str) -> Option<&str> {
     handoff_workspace::branch::is_valid_name(name).then_some(name)
 }
 
+/// Clones the submodules an apply must initialise
+/// ([`handoff_workspace::CloneRepository`]) with the `git` program, as
+/// [`check_out`] clones a run's repository: the URL validated as a
+/// [`Source`] (no transport helpers, no options), no prompts, a timeout,
+/// the user's own credential helpers.
+#[derive(Debug, Clone)]
+pub struct GitClone {
+    /// How long the clone may take before it is killed.
+    pub timeout: Duration,
+}
+
+impl Default for GitClone {
+    fn default() -> Self {
+        Self {
+            timeout: GitOptions::default().timeout,
+        }
+    }
+}
+
+impl GitClone {
+    /// The [`ApplyOptions`](handoff_workspace::ApplyOptions) field that
+    /// lets an apply initialise submodules this way.
+    pub fn shared() -> Option<std::sync::Arc<dyn handoff_workspace::CloneRepository>> {
+        Some(std::sync::Arc::new(Self::default()))
+    }
+}
+
+impl handoff_workspace::CloneRepository for GitClone {
+    fn clone_repository<'a>(
+        &'a self,
+        url: &'a str,
+        dest: &'a Path,
+    ) -> futures_util::future::BoxFuture<'a, std::result::Result<(), String>> {
+        Box::pin(async move {
+            let source = Source::parse(url)?;
+            let dest_text = dest
+                .to_str()
+                .ok_or_else(|| format!("path {} is not UTF-8", dest.display()))?;
+            let parent = dest.parent().unwrap_or(dest);
+            run_git(
+                parent,
+                &[
+                    "clone",
+                    "--quiet",
+                    "--no-checkout",
+                    "--",
+                    source.as_str(),
+                    dest_text,
+                ],
+                self.timeout,
+            )
+            .await
+            .map_err(|e| match e {
+                GitFailure::Io(e) => format!("git could not be run: {e}"),
+                GitFailure::Failed(reason) => reason,
+            })
+        })
+    }
+}
+
 struct Git {
     run: RunId,
     timeout: Duration,
 }
 
+/// Why a git command did not succeed.
+enum GitFailure {
+    /// git could not be started.
+    Io(std::io::Error),
+    /// It failed or timed out; what it said.
+    Failed(String),
+}
+
 impl Git {
     async fn run(&self, dir: &Path, args: &[&str]) -> Result<()> {
+        run_git(dir, args, self.timeout).await.map_err(|e| match e {
+            GitFailure::Io(source) => Error::Io {
+                action: "run git in",
+                path: dir.to_owned(),
+                source,
+            },
+            GitFailure::Failed(reason) => Error::Environment {
+                run: self.run,
+                reason,
+            },
+        })
+    }
+}
+
+/// Runs git in `dir`, safely (see the module's documentation).
+async fn run_git(
+    dir: &Path,
+    args: &[&str],
+    timeout: Duration,
+) -> std::result::Result<(), GitFailure> {
+    {
         let mut command = tokio::process::Command::new("git");
         command
             .current_dir(dir)
@@ -285,32 +374,23 @@ impl Git {
         if std::env::var_os("GIT_SSH_COMMAND").is_none() {
             command.env("GIT_SSH_COMMAND", "ssh -o BatchMode=yes");
         }
-        let output = tokio::time::timeout(self.timeout, command.output())
+        let output = tokio::time::timeout(timeout, command.output())
             .await
-            .map_err(|_| Error::Environment {
-                run: self.run,
-                reason: format!(
-                    "git {} did not finish within {:?} and was stopped",
+            .map_err(|_| {
+                GitFailure::Failed(format!(
+                    "git {} did not finish within {timeout:?} and was stopped",
                     args.first().copied().unwrap_or_default(),
-                    self.timeout
-                ),
+                ))
             })?
-            .map_err(|source| Error::Io {
-                action: "run git in",
-                path: dir.to_owned(),
-                source,
-            })?;
+            .map_err(GitFailure::Io)?;
         if output.status.success() {
             Ok(())
         } else {
-            Err(Error::Environment {
-                run: self.run,
-                reason: format!(
-                    "git {} failed: {}",
-                    args.join(" "),
-                    String::from_utf8_lossy(&output.stderr).trim()
-                ),
-            })
+            Err(GitFailure::Failed(format!(
+                "git {} failed: {}",
+                args.join(" "),
+                String::from_utf8_lossy(&output.stderr).trim()
+            )))
         }
     }
 }

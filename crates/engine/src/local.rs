@@ -147,6 +147,7 @@ pub async fn continue_locally(
             let options = ApplyOptions {
                 limits,
                 carried_commits: false,
+                clone_repository: crate::environment::GitClone::shared(),
                 ..ApplyOptions::default()
             };
             let report =

@@ -668,6 +668,8 @@ async fn execute(
         let apply_options = ApplyOptions {
             limits,
             carried_commits: false,
+            // Submodules the snapshot carries are cloned where they are not.
+            clone_repository: crate::environment::GitClone::shared(),
             ..ApplyOptions::default()
         };
         let report = handoff_workspace::apply(dir, blobs, &start.snapshot, &apply_options).await?;

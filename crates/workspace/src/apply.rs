@@ -71,6 +71,11 @@ pub struct ApplyOptions {
     /// Only in a target that converts nothing, for files changed only in
     /// the snapshot (a large file changed on both sides is not merged).
     pub stream_threshold: u64,
+    /// How to clone a submodule the snapshot carries work of that is not
+    /// initialised in the target (default `None`: such a submodule fails,
+    /// named, and the rest applies). Hosts pass theirs (`handoff-engine`'s
+    /// runs the `git` program with the user's credentials).
+    pub clone_repository: Option<Arc<dyn crate::submodule::CloneRepository>>,
 }
 
 impl Default for ApplyOptions {
@@ -82,6 +87,7 @@ impl Default for ApplyOptions {
             carried_commits: true,
             progress: Arc::new(NoProgress),
             stream_threshold: crate::snapshot::STREAM_AT,
+            clone_repository: None,
         }
     }
 }
@@ -123,6 +129,10 @@ pub enum FailureKind {
     /// driver, an encoding) failed, or the driver the path's attributes
     /// name is not configured in this checkout.
     Filter,
+    /// A submodule the snapshot carries work of could not be initialised
+    /// (no URL, not reachable, not a repository), or its carried commits
+    /// could not be brought in.
+    Submodule,
 }
 
 /// An entry that was left untouched, and why.
@@ -214,8 +224,84 @@ pub async fn apply(
 }
 
 /// Applies an already loaded manifest: its carried commits first (see
-/// [`ApplyOptions::carried_commits`]), then its entries.
+/// [`ApplyOptions::carried_commits`]), then its entries, then its
+/// submodules' snapshots (each reported under its path, `sub/file.txt`)
+/// and last their gitlinks.
 pub async fn apply_manifest(
+    dir: &Path,
+    store: &dyn BlobStore,
+    manifest: &Manifest,
+    options: &ApplyOptions,
+) -> Result<ApplyReport> {
+    if manifest.submodules.is_empty() {
+        return apply_repository(dir, store, manifest, options).await;
+    }
+    // A carried submodule's gitlink is judged once the submodule is
+    // applied: its HEAD is what moves it.
+    let carried: HashSet<&str> = manifest
+        .submodules
+        .iter()
+        .map(|s| s.path.as_str())
+        .collect();
+    let (links, own): (Vec<Entry>, Vec<Entry>) = manifest
+        .entries
+        .iter()
+        .cloned()
+        .partition(|e| carried.contains(e.path.as_str()));
+    let outer = Manifest {
+        entries: own,
+        submodules: Vec::new(),
+        ..manifest.clone()
+    };
+    let mut report = apply_repository(dir, store, &outer, options).await?;
+    let (_, workdir) = {
+        let dir = dir.to_owned();
+        blocking("open target", move || open_repo(&dir)).await?
+    };
+    let moved = crate::submodule::apply_all(&workdir, store, manifest, options, &mut report).await;
+    if !links.is_empty() {
+        let gitlinks = Manifest {
+            entries: links,
+            history: None,
+            submodules: Vec::new(),
+            ..manifest.clone()
+        };
+        let linked = apply_entries(
+            &workdir,
+            store,
+            &gitlinks,
+            &ApplyOptions {
+                carried_commits: false,
+                ..options.clone()
+            },
+        )
+        .await?;
+        for path in linked.already_applied {
+            if moved.contains(&path) {
+                report.applied.push(path);
+            } else {
+                report.already_applied.push(path);
+            }
+        }
+        report.applied.extend(linked.applied);
+        report.skipped.extend(linked.skipped);
+        report.failed.extend(linked.failed);
+    }
+    for list in [
+        &mut report.applied,
+        &mut report.already_applied,
+        &mut report.merged,
+    ] {
+        list.sort();
+    }
+    report.skipped.sort_by(|a, b| a.path.cmp(&b.path));
+    report.failed.sort_by(|a, b| a.path.cmp(&b.path));
+    Ok(report)
+}
+
+/// [`apply_manifest`] for one repository: its carried commits, then its
+/// entries.
+async fn apply_repository(
     dir: &Path,
     store: &dyn BlobStore,
     manifest: &Manifest,
@@ -1096,6 +1182,52 @@ impl Checkout<'_, '_> {
     }
 }
 
+/// A gitlink entry: a submodule's (or nested repository's) `HEAD`, which
+/// only its own snapshot moves. It is applied when the target's
+/// repository there is at the snapshot's commit (the index then records
+/// it), or when the snapshot adds a submodule the target has nothing of
+/// (an empty directory, the index recording the commit, as `git checkout`
+/// leaves a submodule not initialised).
+fn apply_gitlink(
+    checkout: &mut Checkout<'_, '_>,
+    path: &RepoPath,
+    entry: &Entry,
+    dry_run: bool,
+) -> Outcome {
+    let result = entry.result.as_ref().filter(|o| o.kind == Kind::Gitlink);
+    let at = result.map_or_else(String::new, |o| format!(" at {}", o.oid));
+    let staged_link = result.is_some()
+        && entry.base.is_none()
+        && manifest::same_state(entry.index.as_ref(), result);
+    match checkout.worktree.current(path) {
+        Ok(Ok(Current::Repository(head))) if result.is_some_and(|r| r.oid == head) => {
+            Outcome::AlreadyApplied
+        }
+        Ok(Ok(Current::Repository(head))) => Outcome::Skipped(format!(
+            "nested repository{at}: its HEAD here is {head}; a snapshot moves it only when it carries the submodule's own snapshot"
+        )),
+        Ok(Ok(Current::Absent)) if staged_link => {
+            if !dry_run && let Err(e) = std::fs::create_dir_all(checkout.worktree.fs_path(path)) {
+                return Outcome::Failed(
+                    FailureKind::Io,
+                    format!("could not create the submodule's directory: {e}"),
+                );
+            }
+            Outcome::Applied
+        }
+        Ok(Ok(Current::Directory))
+            if staged_link
+                && std::fs::read_dir(checkout.worktree.fs_path(path))
+                    .is_ok_and(|mut d| d.next().is_none()) =>
+        {
+            Outcome::Applied
+        }
+        _ => Outcome::Skipped(format!(
+            "nested repository{at}: not carried by this snapshot (not initialised where it was taken, or not a submodule); clone it separately"
+        )),
+    }
+}
+
 fn apply_entry(
     checkout: &mut Checkout<'_, '_>,
     bases: &mut BaseSource<'_>,
@@ -1108,13 +1240,7 @@ fn apply_entry(
     let large = streamed(entry, checkout.stream_at);
     let gitlink = |o: &Option<Object>| o.as_ref().is_some_and(|o| o.kind == Kind::Gitlink);
     if gitlink(&entry.base) || gitlink(&entry.result) {
-        let at = entry
-            .result
-            .as_ref()
-            .map_or_else(String::new, |o| format!(" at {}", o.oid));
-        return Outcome::Skipped(format!(
-            "nested repository{at}: not carried by a snapshot; clone it separately"
-        ));
+        return apply_gitlink(checkout, path, entry, dry_run);
     }
     // A large file is judged by its git id, hashed in bounded memory.
     let current = if large {

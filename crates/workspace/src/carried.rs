@@ -216,6 +216,49 @@ pub(crate) async fn move_head(workdir: &Path, head: Option<Oid>, base: Oid) -> R
     .await
 }
 
+/// Points `HEAD` of `workdir` at `commit`, detached (as `git submodule
+/// update` leaves a submodule), whatever it was.
+pub(crate) async fn detach_head(workdir: &Path, commit: Oid) -> Result<()> {
+    let dir = workdir.to_owned();
+    blocking("detach HEAD", move || {
+        use gix::refs::transaction::{Change, LogChange, PreviousValue, RefEdit, RefLog};
+        let (repo, workdir) = open_repo(&dir)?;
+        let name = "HEAD"
+            .try_into()
+            .map_err(|e| Error::git("name HEAD", &workdir, e))?;
+        repo.edit_reference(RefEdit {
+            change: Change::Update {
+                log: LogChange {
+                    mode: RefLog::AndReference,
+                    force_create_reflog: false,
+                    message: format!("handoff apply: check out {commit}").into(),
+                },
+                expected: PreviousValue::Any,
+                new: gix::refs::Target::Object(commit.0),
+            },
+            name,
+            deref: false,
+        })
+        .map_err(|e| Error::git("detach HEAD", &workdir, e))?;
+        Ok(())
+    })
+    .await
+}
+
+/// The entries that write `commit`'s whole tree into an empty checkout
+/// (each staged), with their content: a checkout done through apply.
+pub(crate) async fn tree_of_commit(workdir: &Path, commit: Oid) -> Result<(Manifest, MemoryStore)> {
+    let dir = workdir.to_owned();
+    let (manifest, contents) = blocking("read a commit's tree", move || {
+        let (repo, workdir) = open_repo(&dir)?;
+        fast_forward(&repo, &workdir, None, commit)
+    })
+    .await?;
+    let memory = MemoryStore::new();
+    memory.put_many(contents).await?;
+    Ok((manifest, memory))
+}
+
 fn head_commit(repo: &gix::Repository, workdir: &Path) -> Result<Option<Oid>> {
     let head = repo
         .head()
@@ -367,6 +410,7 @@ fn fast_forward(
         // Carried history holds git objects only: no LFS object travels
         // with these entries.
         lfs: Vec::new(),
+        submodules: Vec::new(),
     };
     Ok((manifest, contents))
 }

@@ -830,6 +830,7 @@ mod tests {
             .collect(),
             history: None,
             lfs: Vec::new(),
+            submodules: Vec::new(),
         };
         let files = file_diffs(&manifest, &store, &DisplayLimits::default())
             .await

@@ -82,7 +82,7 @@ pub mod progress;
 pub mod remote;
 pub mod secrets;
 pub mod snapshot;
-mod submodule;
+pub mod submodule;
 mod worktree;
 
 pub use apply::{ApplyOptions, ApplyReport, Failure, FailureKind, Warning, apply, apply_manifest};
@@ -91,7 +91,7 @@ pub use error::{Error, GitError, Result};
 pub use exclude::Exclusions;
 pub use history::{History, HistoryObject, Imported, ObjectKind, import as import_history};
 pub use limits::{Limit, Limits};
-pub use manifest::{Base, Entry, Kind, LfsObject, Manifest, Object, Oid, Status};
+pub use manifest::{Base, Entry, Kind, LfsObject, Manifest, Object, Oid, Status, Submodule};
 pub use paths::{PathError, RepoPath};
 pub use progress::{NoProgress, Phase, Progress};
 pub use secrets::{Finding, Scanner};
@@ -99,4 +99,5 @@ pub use snapshot::{
     Capture, Located, Since, Skipped, Snapshot, SnapshotOptions, capture, decode_manifest,
     load_manifest, load_manifest_within, locate, snapshot,
 };
+pub use submodule::CloneRepository;
 pub use worktree::TEMP_PREFIX;

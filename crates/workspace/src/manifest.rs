@@ -78,6 +78,24 @@
 //!
 //! See [`history`](crate::history) for what is carried and why.
 //!
+//! **Version 3** adds `submodules`, written only when a submodule of the
+//! working tree holds work of its own (a moved `HEAD`, commits its remote
+//! lacks, uncommitted or untracked files): each is a nested snapshot of the
+//! submodule's repository, recursively. A v1 or v2 reader would silently
+//! drop that work, so it gets the new tag; `history` is optional in v3.
+//!
+//! ```json
+//! "submodules": [
+//!   { "path": "vendor/lib", "url": "https://example.com/lib.git", "snapshot": { "format": "handoff.snapshot/v2", … } }
+//! ]
+//! ```
+//!
+//! | field | meaning |
+//! |---|---|
+//! | `submodules[].path` | the submodule's path in this working tree (its gitlink entry's path) |
+//! | `submodules[].url` | the submodule's own remote URL, without credentials, `null` when it has none (used when the target's `.gitmodules` names none) |
+//! | `submodules[].snapshot` | the submodule's own manifest, in any of these formats, relative to its `HEAD` |
+//!
 //! Readers ignore unknown fields, so later versions may add fields without
 //! changing the format tag; a change of meaning gets a new tag.
 //!
@@ -101,10 +119,15 @@ pub const FORMAT_V1: &str = "handoff.snapshot/v1";
 /// The format tag of version 2 manifests (carried history).
 pub const FORMAT_V2: &str = "handoff.snapshot/v2";
 
+/// The format tag of version 3 manifests (submodules carried, with or
+/// without history).
+pub const FORMAT_V3: &str = "handoff.snapshot/v3";
+
 /// A snapshot manifest.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Manifest {
-    /// [`FORMAT_V1`], or [`FORMAT_V2`] when `history` is present.
+    /// [`FORMAT_V1`], [`FORMAT_V2`] when `history` is present, or
+    /// [`FORMAT_V3`] when `submodules` is not empty.
     pub format: String,
     /// What the snapshot is relative to.
     pub base: Base,
@@ -118,6 +141,23 @@ pub struct Manifest {
     /// SHA-256 (which is the pointer's oid), sorted.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub lfs: Vec<LfsObject>,
+    /// The submodules holding work of their own, each with its own
+    /// snapshot, sorted by path.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub submodules: Vec<Submodule>,
+}
+
+/// A submodule's own work: a nested snapshot of the repository at `path`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Submodule {
+    /// The submodule's path in the outer working tree, `/`-separated. Kept
+    /// as text, validated ([`RepoPath`]) when applied.
+    pub path: String,
+    /// The submodule's own remote URL, without credentials; `None` when
+    /// it has none.
+    pub url: Option<String>,
+    /// What the submodule holds, relative to its own `HEAD`.
+    pub snapshot: Box<Manifest>,
 }
 
 /// A Git LFS object a snapshot carries: the content an LFS pointer
@@ -337,7 +377,9 @@ pub enum DecodeError {
     #[error("manifest is not valid: {0}")]
     Json(#[from] serde_json::Error),
     /// A format this version does not understand.
-    #[error("manifest format {found:?} is not supported (expected {FORMAT_V1:?} or {FORMAT_V2:?})")]
+    #[error(
+        "manifest format {found:?} is not supported (expected {FORMAT_V1:?}, {FORMAT_V2:?} or {FORMAT_V3:?})"
+    )]
     Format {
         /// The format tag found.
         found: String,
@@ -350,6 +392,14 @@ pub enum DecodeError {
         /// Whether the manifest carries history.
         has_history: bool,
     },
+    /// A v3 manifest without submodules, or a v1 or v2 one with them.
+    #[error(
+        "manifest format {found:?} does not match its content: submodules are only in {FORMAT_V3:?}"
+    )]
+    Submodules {
+        /// The format tag found.
+        found: String,
+    },
 }
 
 impl Manifest {
@@ -361,39 +411,82 @@ impl Manifest {
             entries: Vec::new(),
             history: None,
             lfs: Vec::new(),
+            submodules: Vec::new(),
         }
     }
 
     /// Sets (or clears) the carried history, and the format tag with it.
     pub fn set_history(&mut self, history: Option<History>) {
-        self.format = if history.is_some() {
+        self.history = history;
+        self.format = self.expected_format().to_owned();
+    }
+
+    /// Sets the submodules' snapshots (sorted by path here), and the format
+    /// tag with them.
+    pub fn set_submodules(&mut self, mut submodules: Vec<Submodule>) {
+        submodules.sort_by(|a, b| a.path.cmp(&b.path));
+        self.submodules = submodules;
+        self.format = self.expected_format().to_owned();
+    }
+
+    /// The format tag this manifest's content calls for: the oldest that
+    /// can express it.
+    fn expected_format(&self) -> &'static str {
+        if !self.submodules.is_empty() {
+            FORMAT_V3
+        } else if self.history.is_some() {
             FORMAT_V2
         } else {
             FORMAT_V1
         }
-        .to_owned();
-        self.history = history;
     }
 
-    /// Decodes a manifest, checking its format tag.
+    /// This manifest and every nested submodule's, depth first, each with
+    /// the path prefix (`sub/`, `sub/inner/`) its paths are under.
+    pub fn walk(&self) -> Vec<(String, &Manifest)> {
+        let mut out = Vec::new();
+        let mut stack = vec![(String::new(), self)];
+        while let Some((prefix, manifest)) = stack.pop() {
+            for sub in manifest.submodules.iter().rev() {
+                stack.push((format!("{prefix}{}/", sub.path), &sub.snapshot));
+            }
+            out.push((prefix, manifest));
+        }
+        out
+    }
+
+    /// Decodes a manifest, checking its format tag (and its submodules').
     pub fn from_json(bytes: &[u8]) -> Result<Self, DecodeError> {
         let manifest: Manifest = serde_json::from_slice(bytes)?;
-        let expects_history = match manifest.format.as_str() {
-            FORMAT_V1 => false,
-            FORMAT_V2 => true,
+        for (_, manifest) in manifest.walk() {
+            manifest.check_format()?;
+        }
+        Ok(manifest)
+    }
+
+    fn check_format(&self) -> Result<(), DecodeError> {
+        let (expects_history, expects_submodules) = match self.format.as_str() {
+            FORMAT_V1 => (Some(false), false),
+            FORMAT_V2 => (Some(true), false),
+            FORMAT_V3 => (None, true),
             other => {
                 return Err(DecodeError::Format {
                     found: other.chars().take(64).collect(),
                 });
             }
         };
-        if manifest.history.is_some() != expects_history {
+        if expects_history.is_some_and(|expected| self.history.is_some() != expected) {
             return Err(DecodeError::Inconsistent {
-                found: manifest.format.clone(),
-                has_history: manifest.history.is_some(),
+                found: self.format.clone(),
+                has_history: self.history.is_some(),
             });
         }
-        Ok(manifest)
+        if self.submodules.is_empty() == expects_submodules {
+            return Err(DecodeError::Submodules {
+                found: self.format.clone(),
+            });
+        }
+        Ok(())
     }
 
     /// The canonical encoding: compact JSON, fields in declaration order,
@@ -404,21 +497,26 @@ impl Manifest {
         serde_json::to_vec(self).unwrap_or_default()
     }
 
-    /// Every digest the manifest refers to (entries' content and carried
-    /// history), deduplicated.
+    /// Every digest the manifest refers to (entries' content, carried
+    /// history and LFS objects, its submodules' too), deduplicated.
     pub fn digests(&self) -> Vec<Digest> {
-        let mut out: Vec<Digest> = self
-            .entries
-            .iter()
-            .flat_map(|e| [&e.base, &e.index, &e.result])
-            .filter_map(|o| o.as_ref().and_then(|o| o.digest))
-            .chain(
-                self.history
+        let mut out: Vec<Digest> = Vec::new();
+        for (_, manifest) in self.walk() {
+            out.extend(
+                manifest
+                    .entries
                     .iter()
-                    .flat_map(|h| h.objects.iter().map(|o| o.digest)),
-            )
-            .chain(self.lfs.iter().map(|o| o.digest))
-            .collect();
+                    .flat_map(|e| [&e.base, &e.index, &e.result])
+                    .filter_map(|o| o.as_ref().and_then(|o| o.digest))
+                    .chain(
+                        manifest
+                            .history
+                            .iter()
+                            .flat_map(|h| h.objects.iter().map(|o| o.digest)),
+                    )
+                    .chain(manifest.lfs.iter().map(|o| o.digest)),
+            );
+        }
         out.sort();
         out.dedup();
         out

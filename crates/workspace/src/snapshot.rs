@@ -304,16 +304,26 @@ pub fn decode_manifest(bytes: &[u8], id: &Digest, limits: &Limits) -> Result<Man
     }
     let manifest =
         Manifest::from_json(bytes).map_err(|source| Error::Manifest { id: *id, source })?;
-    if let Some(history) = &manifest.history {
-        history.check(&format!("snapshot {id}"), limits)?;
-    }
-    if manifest.entries.len() > limits.max_entries {
-        return Err(Error::LimitExceeded {
-            what: format!("snapshot {id}"),
-            limit: Limit::Entries,
-            actual: manifest.entries.len() as u64,
-            max: limits.max_entries as u64,
-        });
+    for (prefix, nested) in manifest.walk() {
+        let what = if prefix.is_empty() {
+            format!("snapshot {id}")
+        } else {
+            format!(
+                "submodule {} of snapshot {id}",
+                prefix.trim_end_matches('/')
+            )
+        };
+        if let Some(history) = &nested.history {
+            history.check(&what, limits)?;
+        }
+        if nested.entries.len() > limits.max_entries {
+            return Err(Error::LimitExceeded {
+                what,
+                limit: Limit::Entries,
+                actual: nested.entries.len() as u64,
+                max: limits.max_entries as u64,
+            });
+        }
     }
     Ok(manifest)
 }
@@ -414,7 +424,7 @@ pub fn capture(dir: &Path, options: &SnapshotOptions) -> Result<Capture> {
     let (repo, workdir) = open_repo(dir)?;
     let mut base = read_base(&repo, &workdir)?;
     let head_commit = base.commit;
-    let (mut touched, skipped_status) = changed_paths(&repo, &workdir)?;
+    let (mut touched, skipped_status, submodules) = changed_paths(&repo, &workdir)?;
     let limits = options.limits;
     if let Some(since) = options.since {
         // Everything that differs between `since` and `HEAD` is an entry
@@ -578,6 +588,17 @@ pub fn capture(dir: &Path, options: &SnapshotOptions) -> Result<Capture> {
         history_labels = collected.labels;
         manifest.set_history(Some(collected.history));
     }
+    let mut capture = Capture {
+        workdir: workdir.clone(),
+        manifest,
+        contents,
+        files,
+        skipped,
+        excluded,
+        history_labels,
+    };
+    capture_submodules(&mut capture, submodules, options);
+    let manifest = &capture.manifest;
     let total = manifest.result_bytes() + manifest.lfs.iter().map(|o| o.size).sum::<u64>();
     if total > limits.max_total_bytes {
         return Err(Error::LimitExceeded {
@@ -587,23 +608,89 @@ pub fn capture(dir: &Path, options: &SnapshotOptions) -> Result<Capture> {
             max: limits.max_total_bytes,
         });
     }
-    Ok(Capture {
-        workdir,
-        manifest,
-        contents,
-        files,
-        skipped,
-        excluded,
-        history_labels,
-    })
+    Ok(capture)
 }
+
+/// Captures each initialised submodule (path, directory, the commit the
+/// index records) as a nested snapshot of its own, recursively, into
+/// `capture`: its content joins the capture's, what it skipped or excluded
+/// is named under its path, and one that cannot be captured is named in
+/// `skipped` with why.
+fn capture_submodules(
+    outer: &mut Capture,
+    submodules: Vec<(BString, PathBuf, Oid)>,
+    options: &SnapshotOptions,
+) {
+    let nested_options = SnapshotOptions {
+        // The outer repository's commits and base say nothing of the
+        // submodule's: it carries what its own remote lacks.
+        known_commits: Vec::new(),
+        since: None,
+        ..options.clone()
+    };
+    let mut carried = Vec::new();
+    for (rel, dir, recorded) in submodules {
+        let shown = rel.to_str_lossy().into_owned();
+        let nested = match capture(&dir, &nested_options) {
+            Ok(nested) => nested,
+            Err(e) => {
+                outer.skipped.push(Skipped {
+                    path: shown,
+                    reason: format!(
+                        "submodule whose work could not be captured ({e}): not carried"
+                    ),
+                });
+                continue;
+            }
+        };
+        let under = |p: &str| format!("{shown}/{p}");
+        outer
+            .skipped
+            .extend(nested.skipped.into_iter().map(|s| Skipped {
+                path: under(&s.path),
+                ..s
+            }));
+        outer
+            .excluded
+            .extend(nested.excluded.iter().map(|p| under(p)));
+        if !crate::submodule::holds_work(&nested.manifest, recorded) {
+            continue;
+        }
+        for (digest, data) in nested.contents {
+            outer.contents.entry(digest).or_insert(data);
+        }
+        for (digest, file) in nested.files {
+            outer.files.entry(digest).or_insert(file);
+        }
+        for (digest, label) in nested.history_labels {
+            outer
+                .history_labels
+                .entry(digest)
+                .or_insert_with(|| format!("{shown}/{label}"));
+        }
+        carried.push(manifest::Submodule {
+            path: shown,
+            url: nested.manifest.base.remote.clone(),
+            snapshot: Box::new(nested.manifest),
+        });
+    }
+    if !carried.is_empty() {
+        outer.manifest.set_submodules(carried);
+    }
+}
+
+/// What [`changed_paths`] finds: the paths, those that cannot be carried,
+/// and the initialised submodules (path, directory, the commit the index
+/// records).
+type Changed = (
+    BTreeSet<BString>,
+    Vec<Skipped>,
+    Vec<(BString, PathBuf, Oid)>,
+);
 
 /// Every path status reports as different between `HEAD`, index and working
 /// tree, plus untracked files; sorted and deduplicated.
-fn changed_paths(
-    repo: &gix::Repository,
-    workdir: &Path,
-) -> Result<(BTreeSet<BString>, Vec<Skipped>)> {
+fn changed_paths(repo: &gix::Repository, workdir: &Path) -> Result<Changed> {
     use gix::status::index_worktree::Item as Iw;
     use gix::status::plumbing::index_as_worktree::EntryStatus;
 
@@ -665,11 +752,11 @@ fn changed_paths(
         }
     }
     // Submodules are not inspected by the walk above: a moved HEAD is a
-    // changed gitlink, and their own work is named, never dropped silently.
+    // changed gitlink; their own work is captured by the caller.
     let nested = crate::submodule::inspect(repo, workdir);
     touched.extend(nested.touched);
     skipped.extend(nested.skipped);
-    Ok((touched, skipped))
+    Ok((touched, skipped, nested.initialised))
 }
 
 /// A sparse index (`index.sparse`: a directory outside the sparse

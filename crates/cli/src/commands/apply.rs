@@ -36,6 +36,7 @@ pub async fn run(store: Option<&str>, args: ApplyArgs) -> anyhow::Result<u8> {
         dry_run: args.dry_run,
         limits,
         progress: crate::progress::for_output(args.json),
+        clone_repository: handoff_engine::environment::GitClone::shared(),
         ..ApplyOptions::default()
     };
     let folder = match load(&*store, &id, &options.limits).await? {
