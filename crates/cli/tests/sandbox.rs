@@ -497,3 +497,90 @@ fn a_worker_refuses_a_bubblewrap_that_cannot_build_the_sandbox() {
     );
     assert_eq!(scene.shown(&run)["state"], "queued", "nothing ran");
 }
+
+/// A command agent that reads every file its prompt and environment name
+/// (the history document, the conversation, each attachment, its home
+/// and temporary directory) and says which it could not.
+fn reading_agent(dir: &std::path::Path) -> String {
+    script(
+        dir,
+        "reader.sh",
+        r#"set +e
+prompt=$(cat)
+missing=
+doc=$(printf '%s\n' "$prompt" | sed -n 's/^The conversation so far .* is in \(.*\)\. Read it before you continue.*$/\1/p' | head -n 1)
+[ -n "$doc" ] && [ "$doc" = "$HANDOFF_HISTORY" ] && grep -q . "$doc" || missing="$missing history($doc)"
+grep -q handoff.conversation "$HANDOFF_CONVERSATION" || missing="$missing conversation($HANDOFF_CONVERSATION)"
+n=0
+while IFS= read -r file; do
+    n=$((n + 1))
+    grep -q "attached bytes" "$file" || missing="$missing attachment($file)"
+done < "$HANDOFF_ATTACHMENTS"
+[ "$n" = 1 ] || missing="$missing attachments($n)"
+[ -d "$HOME" ] && [ -d "$TMPDIR" ] || missing="$missing dirs($HOME $TMPDIR)"
+echo "files: ${missing:-all read}""#,
+    )
+    .display()
+    .to_string()
+}
+
+/// Every file an agent is told about exists at the path it is given,
+/// inside the sandbox — also when the worker's `TMPDIR` (where the
+/// sessions' environments are) is reached through a symbolic link, which
+/// the sandbox cannot show as such: the command agent reads its history,
+/// conversation and attachment, and Warp's `oz` its history document.
+#[test]
+fn a_sandboxed_agent_reads_every_file_it_is_told_about() {
+    if !bwrap() {
+        return;
+    }
+    let scene = Scene::new();
+    let tmp = std::path::Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .join(format!("linked-tmp-{}", std::process::id()));
+    let _ = std::fs::remove_file(&tmp);
+    std::os::unix::fs::symlink(scene.me.home.path(), &tmp).unwrap();
+    let oz = probing_oz(scene.bin.path());
+    let path = format!(
+        "{}:{}",
+        oz.parent().unwrap().display(),
+        std::env::var("PATH").unwrap()
+    );
+    let handoff = |args: &[&str]| -> String {
+        let out = scene
+            .me
+            .command(args, scene.repo.path())
+            .env("TMPDIR", &tmp)
+            .env("PATH", &path)
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(0), "{args:?}: {}", stderr(&out));
+        stdout(&out)
+    };
+    let attachment = scene.bin.path().join("notes.txt");
+    std::fs::write(&attachment, "attached bytes\n").unwrap();
+
+    let agent = reading_agent(scene.bin.path());
+    let attach = attachment.display().to_string();
+    let run = handoff(&[
+        "push",
+        "--harness",
+        "command",
+        "--agent-cmd",
+        &agent,
+        "--prompt",
+        "read",
+        "--attach",
+        &attach,
+        "--wait",
+    ]);
+    let run = run.lines().next().unwrap().to_owned();
+    let transcript = scene.me.transcript(&run, scene.repo.path());
+    assert!(transcript.contains("files: all read"), "{transcript}");
+
+    let run = handoff(&["push", "--harness", "warp", "--prompt", "look", "--wait"]);
+    let run = run.lines().next().unwrap().to_owned();
+    handoff(&["follow-up", &run, "--prompt", "look again", "--wait"]);
+    let transcript = scene.me.transcript(&run, scene.repo.path());
+    assert!(transcript.contains("history: read"), "{transcript}");
+    std::fs::remove_file(&tmp).unwrap();
+}

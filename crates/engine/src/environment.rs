@@ -108,10 +108,8 @@ impl Environment for LocalEnvironment {
             .last_session()
             .ok_or(Error::UnknownRun { run: run.id })?;
         let top = self.base.join(format!("{}-{}", run.id, session.id));
-        let root = top.join("workspace");
-        let scratch = top.join("scratch");
-        for dir in [&root, &scratch] {
-            tokio::fs::create_dir_all(dir)
+        for dir in [top.join("workspace"), top.join("scratch")] {
+            tokio::fs::create_dir_all(&dir)
                 .await
                 .map_err(|source| Error::Io {
                     action: "create the environment",
@@ -119,6 +117,17 @@ impl Environment for LocalEnvironment {
                     source,
                 })?;
         }
+        // Every path the agent is told about derives from these: as real
+        // paths, they name in the sandbox (which shows each directory at
+        // its real path, never the links above it) what they name here.
+        let top = tokio::fs::canonicalize(&top)
+            .await
+            .map_err(|source| Error::Io {
+                action: "resolve the environment",
+                path: top.clone(),
+                source,
+            })?;
+        let (root, scratch) = (top.join("workspace"), top.join("scratch"));
         let git = GitOptions {
             limits: run
                 .history_limits_within(&self.git.max_history)?

@@ -119,12 +119,24 @@ impl Confinement {
         inherit: &[String],
         env: &[(&str, &OsStr)],
     ) -> Result<Confined, SandboxError> {
+        // The sandbox shows each directory at its real path, never the
+        // links above it: what the agent is told must be real paths too.
+        let real = |path: &Path| match &self.sandbox {
+            Some(_) => std::fs::canonicalize(path).unwrap_or_else(|_| path.to_owned()),
+            None => path.to_owned(),
+        };
         let (mut command, seccomp) = match &self.sandbox {
             Some(sandbox) => {
                 let filter = sandbox::seccomp_fd(sandbox.nesting)?;
                 let mut command = std::process::Command::new(&sandbox.bwrap);
                 command.arg("--seccomp").arg(filter.number.to_string());
                 command.args(sandbox.arguments(program, cwd, self));
+                // The program keeps its own name (a link to an npm
+                // package's script stays the link); its directory is real.
+                let program = match (program.parent(), program.file_name()) {
+                    (Some(dir), Some(name)) if !dir.as_os_str().is_empty() => real(dir).join(name),
+                    _ => program.to_owned(),
+                };
                 command.arg("--").arg(program).args(args);
                 (command, Some(filter))
             }
@@ -148,10 +160,10 @@ impl Confinement {
             }
         }
         if let Some(home) = &self.home {
-            command.env("HOME", home);
+            command.env("HOME", real(home));
         }
         if let Some(tmp) = &self.tmp {
-            command.env("TMPDIR", tmp);
+            command.env("TMPDIR", real(tmp));
         }
         for (name, value) in env {
             command.env(name, value);
@@ -207,6 +219,42 @@ pub fn find_bwrap() -> Option<PathBuf> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_sandboxed_agent_is_told_real_paths() {
+        let dir = tempfile::tempdir().unwrap();
+        let real = std::fs::canonicalize(dir.path()).unwrap();
+        for name in ["home", "tmp", "bin"] {
+            std::fs::create_dir(real.join(name)).unwrap();
+        }
+        let link = real.join("link");
+        std::os::unix::fs::symlink(&real, &link).unwrap();
+        let confinement = Confinement {
+            home: Some(link.join("home")),
+            tmp: Some(link.join("tmp")),
+            sandbox: Some(Sandbox::new("/usr/bin/bwrap")),
+            ..Confinement::default()
+        };
+        let mut confined = confinement
+            .command(&link.join("bin/agent"), &[], &real, &[], &[])
+            .unwrap();
+        let command = confined.command_mut();
+        let env: Vec<_> = command
+            .get_envs()
+            .filter(|(name, _)| *name == "HOME" || *name == "TMPDIR")
+            .map(|(name, value)| (name.to_owned(), value.map(std::path::PathBuf::from)))
+            .collect();
+        assert_eq!(
+            env,
+            [
+                ("HOME".into(), Some(real.join("home"))),
+                ("TMPDIR".into(), Some(real.join("tmp")))
+            ]
+        );
+        let args: Vec<_> = command.get_args().collect();
+        let program = args.iter().position(|a| *a == "--").unwrap() + 1;
+        assert_eq!(args[program], real.join("bin/agent").as_os_str());
+    }
 
     #[test]
     fn networks_parse_and_name_themselves() {
