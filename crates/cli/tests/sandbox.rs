@@ -399,28 +399,36 @@ echo '{"type":"agent","text":"history: '"$history"'; workspace: '"$write"'"}'"#,
     )
 }
 
+/// `PATH` with the probing `oz` first.
+fn path_with_probing_oz(scene: &Scene) -> String {
+    let oz = probing_oz(scene.bin.path());
+    format!(
+        "{}:{}",
+        oz.parent().unwrap().display(),
+        std::env::var("PATH").unwrap()
+    )
+}
+
+impl Scene {
+    /// `handoff ARGS` in the repository with `env` set, asserting exit 0;
+    /// returns stdout.
+    fn ok_with(&self, args: &[&str], env: &[(&str, &std::ffi::OsStr)]) -> String {
+        let mut command = self.me.command(args, self.repo.path());
+        command.envs(env.iter().copied());
+        let out = command.output().unwrap();
+        assert_eq!(out.status.code(), Some(0), "{args:?}: {}", stderr(&out));
+        stdout(&out)
+    }
+}
+
 #[test]
 fn read_only_is_kept_by_the_sandbox_for_warp_and_oz_reads_its_history() {
     if !bwrap() {
         return;
     }
     let scene = Scene::new();
-    let oz = probing_oz(scene.bin.path());
-    let path = format!(
-        "{}:{}",
-        oz.parent().unwrap().display(),
-        std::env::var("PATH").unwrap()
-    );
-    let handoff = |args: &[&str]| -> String {
-        let out = scene
-            .me
-            .command(args, scene.repo.path())
-            .env("PATH", &path)
-            .output()
-            .unwrap();
-        assert_eq!(out.status.code(), Some(0), "{args:?}: {}", stderr(&out));
-        stdout(&out)
-    };
+    let path = path_with_probing_oz(&scene);
+    let handoff = |args: &[&str]| scene.ok_with(args, &[("PATH", path.as_ref())]);
     // The first session has no history yet; the follow-up's agent is
     // pointed at the conversation so far, and must find it.
     let run = handoff(&[
@@ -539,23 +547,9 @@ fn a_sandboxed_agent_reads_every_file_it_is_told_about() {
         .join(format!("linked-tmp-{}", std::process::id()));
     let _ = std::fs::remove_file(&tmp);
     std::os::unix::fs::symlink(scene.me.home.path(), &tmp).unwrap();
-    let oz = probing_oz(scene.bin.path());
-    let path = format!(
-        "{}:{}",
-        oz.parent().unwrap().display(),
-        std::env::var("PATH").unwrap()
-    );
-    let handoff = |args: &[&str]| -> String {
-        let out = scene
-            .me
-            .command(args, scene.repo.path())
-            .env("TMPDIR", &tmp)
-            .env("PATH", &path)
-            .output()
-            .unwrap();
-        assert_eq!(out.status.code(), Some(0), "{args:?}: {}", stderr(&out));
-        stdout(&out)
-    };
+    let path = path_with_probing_oz(&scene);
+    let handoff =
+        |args: &[&str]| scene.ok_with(args, &[("TMPDIR", tmp.as_ref()), ("PATH", path.as_ref())]);
     let attachment = scene.bin.path().join("notes.txt");
     std::fs::write(&attachment, "attached bytes\n").unwrap();
 
