@@ -299,3 +299,83 @@ async fn an_unreachable_submodule_fails_by_name_and_the_rest_applies() {
         "{bare:?}"
     );
 }
+
+#[tokio::test]
+async fn a_submodules_changes_are_in_the_patch_under_its_path_and_git_apply_takes_them() {
+    let (outer, _inner) = with_submodule();
+    let sub = outer.path().join("sub");
+    work_in(&sub);
+    let store = MemoryStore::new();
+    let snap = snapshot(outer.path(), &store, &SnapshotOptions::default())
+        .await
+        .unwrap();
+    let mut patch = Vec::new();
+    let outcome = handoff_workspace::diff::export_diff(&snap.manifest, &store, &mut patch)
+        .await
+        .unwrap();
+    // The moved HEAD is not patch material: named, not dropped.
+    let left_out: Vec<&str> = outcome
+        .unrepresentable
+        .iter()
+        .map(|u| u.path.as_str())
+        .collect();
+    assert_eq!(left_out, ["sub"]);
+    let text = String::from_utf8(patch.clone()).unwrap();
+    assert!(
+        text.contains("diff --git a/sub/lib.txt b/sub/lib.txt"),
+        "{text}"
+    );
+    assert!(
+        text.contains("diff --git a/sub/new.txt b/sub/new.txt"),
+        "{text}"
+    );
+
+    // A checkout whose submodule is at the snapshot's submodule HEAD takes
+    // the patch in the outer working tree.
+    let target = GitRepo::clone_from(&outer);
+    git_in(
+        target.path(),
+        &[
+            "-c",
+            "protocol.file.allow=always",
+            "submodule",
+            "update",
+            "-q",
+            "--init",
+        ],
+    );
+    let there = target.path().join("sub");
+    git_in(&there, &["fetch", "-q", sub.to_str().unwrap(), "HEAD"]);
+    git_in(&there, &["checkout", "-q", "FETCH_HEAD"]);
+    std::fs::write(target.path().join("p.patch"), &patch).unwrap();
+    git_in(target.path(), &["apply", "p.patch"]);
+    for file in ["lib.txt", "new.txt"] {
+        assert_eq!(
+            std::fs::read(there.join(file)).unwrap(),
+            std::fs::read(sub.join(file)).unwrap()
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_secret_in_a_submodule_stops_the_snapshot_and_is_named_under_its_path() {
+    let (outer, _inner) = with_submodule();
+    let sub = outer.path().join("sub");
+    std::fs::write(
+        sub.join("keys.txt"),
+        format!("aws = AKIA{}\n", "Q3EGRDBSAK7XFZMN"),
+    )
+    .unwrap();
+    let store = MemoryStore::new();
+    let options = SnapshotOptions {
+        scan_secrets: true,
+        ..SnapshotOptions::default()
+    };
+    match snapshot(outer.path(), &store, &options).await {
+        Err(handoff_workspace::Error::SecretsFound { findings, .. }) => {
+            let paths: Vec<&str> = findings.iter().map(|f| f.path.as_str()).collect();
+            assert_eq!(paths, ["sub/keys.txt"], "{findings:?}");
+        }
+        other => panic!("expected the secret to stop the snapshot, got {other:?}"),
+    }
+}

@@ -9,6 +9,12 @@
 //! paths, content the snapshot does not carry — is left out and listed in
 //! the [`DiffOutcome`].
 //!
+//! A submodule's own changes are in the same patch, under its path
+//! (`sub/file.txt`, see [`Manifest::flattened`]): `git apply` in the outer
+//! working tree writes them into the submodule's files. Its moved `HEAD`
+//! and carried commits are not patch material; its gitlink is listed as
+//! left out.
+//!
 //! [`file_diffs`] gives the same diff as data, one [`FileDiff`] per file,
 //! for people to read: a web page, a summary. It is bounded
 //! ([`DisplayLimits`]) where the patch is complete.
@@ -59,6 +65,7 @@ pub async fn export_diff_in_batches(
     out: &mut (dyn Write + Send),
     batch_bytes: u64,
 ) -> Result<DiffOutcome> {
+    let manifest = &*manifest.flattened();
     let mut outcome = DiffOutcome::default();
     let plan = Plan::new(manifest);
     let mut start = 0;
@@ -108,6 +115,7 @@ pub fn write_diff(
     contents: &HashMap<Digest, Bytes>,
     out: &mut dyn Write,
 ) -> io::Result<DiffOutcome> {
+    let manifest = &*manifest.flattened();
     let mut outcome = DiffOutcome::default();
     let plan = Plan::new(manifest);
     for entry in &manifest.entries {
@@ -363,6 +371,7 @@ pub async fn file_diffs(
     store: &dyn BlobStore,
     limits: &DisplayLimits,
 ) -> Result<Vec<FileDiff>> {
+    let manifest = &*manifest.flattened();
     let plan = Plan::new(manifest);
     let mut files = Vec::new();
     let mut shown = 0usize;

@@ -455,6 +455,43 @@ impl Manifest {
         out
     }
 
+    /// This manifest with its submodules' entries in it, each under its
+    /// submodule's path (`sub/file.txt`), sorted: what a patch applied in
+    /// the outer working tree (`git apply`, which writes through a
+    /// submodule's directory) shows. Carried history is left as it is;
+    /// the submodules' gitlink entries stay, for a patch cannot move them.
+    pub fn flattened(&self) -> std::borrow::Cow<'_, Manifest> {
+        if self.submodules.is_empty() {
+            return std::borrow::Cow::Borrowed(self);
+        }
+        let mut entries = Vec::new();
+        for (prefix, manifest) in self.walk() {
+            entries.extend(manifest.entries.iter().map(|e| Entry {
+                path: format!("{prefix}{}", e.path),
+                from: e.from.as_ref().map(|f| format!("{prefix}{f}")),
+                ..e.clone()
+            }));
+        }
+        entries.sort_by(|a, b| a.path.cmp(&b.path));
+        std::borrow::Cow::Owned(Manifest {
+            format: if self.history.is_some() {
+                FORMAT_V2
+            } else {
+                FORMAT_V1
+            }
+            .to_owned(),
+            base: self.base.clone(),
+            entries,
+            history: self.history.clone(),
+            lfs: self
+                .walk()
+                .iter()
+                .flat_map(|(_, m)| m.lfs.iter().copied())
+                .collect(),
+            submodules: Vec::new(),
+        })
+    }
+
     /// Decodes a manifest, checking its format tag (and its submodules').
     pub fn from_json(bytes: &[u8]) -> Result<Self, DecodeError> {
         let manifest: Manifest = serde_json::from_slice(bytes)?;

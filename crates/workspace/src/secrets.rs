@@ -337,62 +337,62 @@ impl Scanner {
     /// is what is scanned) and the branch name (`base.branch`).
     pub fn scan_capture(&self, capture: &Capture) -> Vec<Finding> {
         let mut out = Vec::new();
-        let base = &capture.manifest.base;
-        for (label, text) in [("base.remote", &base.remote), ("base.branch", &base.branch)] {
-            if let Some(text) = text {
-                out.extend(self.scan_content(label, text.as_bytes()));
-            }
-        }
         // Every place each content is, each file once: the same secret in
         // several files is reported in each (fixing one must not hide the
         // others), but a file whose staged or base content is its working
-        // content is reported once.
+        // content is reported once. Submodules' entries are named under
+        // their path (`sub/file`).
         let mut labels: std::collections::HashMap<handoff_store::Digest, Vec<String>> =
             std::collections::HashMap::new();
-        for entry in &capture.manifest.entries {
-            let content = |o: &Option<crate::Object>| {
-                o.as_ref()
-                    .filter(|o| matches!(o.kind, Kind::File | Kind::Executable))
-                    .and_then(|o| o.digest)
-            };
-            if content(&entry.result).is_some()
-                && let Some(finding) = self.scan_name(&entry.path)
-            {
-                out.push(finding);
-            }
-            let mut this_file = Vec::new();
-            for (digest, label) in [
-                (content(&entry.result), entry.path.clone()),
-                (content(&entry.index), format!("{} (staged)", entry.path)),
-                (content(&entry.base), format!("{} (base)", entry.path)),
-            ] {
-                if let Some(digest) = digest
-                    && !this_file.contains(&digest)
-                {
-                    this_file.push(digest);
-                    labels.entry(digest).or_default().push(label);
+        for (prefix, manifest) in capture.manifest.walk() {
+            let base = &manifest.base;
+            for (label, text) in [("base.remote", &base.remote), ("base.branch", &base.branch)] {
+                if let Some(text) = text {
+                    out.extend(self.scan_content(&format!("{prefix}{label}"), text.as_bytes()));
                 }
             }
-        }
-        // A Git LFS object is named by the file whose pointer names it.
-        for entry in &capture.manifest.entries {
-            let pointer = entry
-                .result
-                .as_ref()
-                .and_then(|o| o.digest)
-                .and_then(|d| capture.contents.get(&d))
-                .and_then(|data| crate::lfs::Pointer::parse(data));
-            if let Some(pointer) = pointer
-                && capture
-                    .manifest
-                    .lfs
-                    .iter()
-                    .any(|o| o.digest == pointer.digest)
-            {
-                labels
-                    .entry(pointer.digest)
-                    .or_default()
-                    .push(format!("{} (Git LFS object)", entry.path));
+            for entry in &manifest.entries {
+                let path = format!("{prefix}{}", entry.path);
+                let content = |o: &Option<crate::Object>| {
+                    o.as_ref()
+                        .filter(|o| matches!(o.kind, Kind::File | Kind::Executable))
+                        .and_then(|o| o.digest)
+                };
+                if content(&entry.result).is_some()
+                    && let Some(finding) = self.scan_name(&path)
+                {
+                    out.push(finding);
+                }
+                let mut this_file = Vec::new();
+                for (digest, label) in [
+                    (content(&entry.result), path.clone()),
+                    (content(&entry.index), format!("{path} (staged)")),
+                    (content(&entry.base), format!("{path} (base)")),
+                ] {
+                    if let Some(digest) = digest
+                        && !this_file.contains(&digest)
+                    {
+                        this_file.push(digest);
+                        labels.entry(digest).or_default().push(label);
+                    }
+                }
+            }
+            // A Git LFS object is named by the file whose pointer names it.
+            for entry in &manifest.entries {
+                let pointer = entry
+                    .result
+                    .as_ref()
+                    .and_then(|o| o.digest)
+                    .and_then(|d| capture.contents.get(&d))
+                    .and_then(|data| crate::lfs::Pointer::parse(data));
+                if let Some(pointer) = pointer
+                    && manifest.lfs.iter().any(|o| o.digest == pointer.digest)
+                {
+                    labels
+                        .entry(pointer.digest)
+                        .or_default()
+                        .push(format!("{prefix}{} (Git LFS object)", entry.path));
+                }
             }
         }
         for (digest, label) in &capture.history_labels {
