@@ -626,6 +626,10 @@ fn capture_submodules(
         // submodule's: it carries what its own remote lacks.
         known_commits: Vec::new(),
         since: None,
+        // A snapshot `since` a commit carries no history of the outer
+        // repository (it travels another way, or not at all); the
+        // submodule's own commits have no other way.
+        carry_history: options.carry_history || options.since.is_some(),
         ..options.clone()
     };
     let mut carried = Vec::new();
