@@ -102,6 +102,7 @@ fn through_handoff(
         handoff: &Handoff::default(),
         agent: &AgentOptions::default(),
         confinement: &handoff_harness::Confinement::default(),
+        live: handoff_harness::Live::IDLE,
     };
     let t = Instant::now();
     let added = rt.block_on(sides.harness.run_turn(turn)).unwrap();

@@ -116,6 +116,7 @@ async fn an_agent_without_native_history_is_pointed_to_the_whole_conversation() 
         handoff: &Handoff::default(),
         agent: &handoff_harness::AgentOptions::default(),
         confinement: &handoff_harness::Confinement::default(),
+        live: handoff_harness::Live::IDLE,
     };
     let added = CommandHarness::new(&agent, vec![])
         .run_turn(turn)

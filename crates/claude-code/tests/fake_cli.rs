@@ -62,6 +62,7 @@ fn turn<'a>(
         handoff,
         agent: AGENT,
         confinement: UNCONFINED,
+        live: handoff_harness::Live::IDLE,
     }
 }
 

@@ -229,6 +229,7 @@ async fn conformance_and_turns_with_a_fake_codex() {
         handoff: &handoff,
         agent: &AgentOptions::default(),
         confinement: &handoff_harness::Confinement::default(),
+        live: handoff_harness::Live::IDLE,
     };
     let added = harness.run_turn(turn).await.unwrap();
     let prompt = added[0].plain_text();

@@ -740,6 +740,7 @@ async fn execute(
         handoff: &handoff,
         agent: &session.agent,
         confinement: &confinement,
+        live: handoff_harness::Live::IDLE,
     };
     let added = harness.run_turn(turn).await?;
     conversation.extend(added);

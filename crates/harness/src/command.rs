@@ -151,6 +151,15 @@ impl Harness for CommandHarness {
         input.push_str(turn.prompt);
         let args: Vec<std::ffi::OsString> = self.args.iter().map(Into::into).collect();
         let kind = self.kind_of();
+        // Its output is its reply: each line, as it comes, is what a
+        // watcher sees of the turn.
+        let live = turn.live;
+        let heard = |line: &[u8]| {
+            live.message(Message::text(
+                Role::Assistant,
+                String::from_utf8_lossy(line).into_owned(),
+            ))
+        };
         let run = crate::session_file::AgentRun {
             kind: &kind,
             program: &self.program,
@@ -168,6 +177,8 @@ impl Harness for CommandHarness {
             timeout: self.timeout,
             install_hint: "install it, put it on PATH, or name it by its full path",
             confinement: turn.confinement,
+            live: turn.live,
+            on_line: live.hears().then_some(crate::session_file::OnLine(&heard)),
             inherit: &self.env_vars,
         };
         let outcome = crate::session_file::run_agent(run).await;
@@ -300,6 +311,7 @@ mod tests {
             handoff: &handoff,
             agent: &crate::AgentOptions::default(),
             confinement: &crate::Confinement::default(),
+            live: crate::Live::IDLE,
         };
         let added = CommandHarness::new(agent, vec![])
             .run_turn(turn)
@@ -343,6 +355,7 @@ mod tests {
             handoff: &handoff,
             agent: &crate::AgentOptions::default(),
             confinement: &crate::Confinement::default(),
+            live: crate::Live::IDLE,
         };
         let missing = CommandHarness::new("definitely-not-an-agent-binary", vec![])
             .run_turn(turn)

@@ -53,6 +53,15 @@ pub enum Error {
         /// The adapter's error.
         error: Box<dyn std::error::Error + Send + Sync + 'static>,
     },
+    /// The host stopped the turn ([`crate::live`]): interrupted to take a
+    /// new message, or cancelled.
+    #[error("{harness} turn {}", stop.name())]
+    Stopped {
+        /// The harness.
+        harness: HarnessKind,
+        /// What the host asked.
+        stop: crate::Stop,
+    },
     /// Preparing or reading the turn's files failed.
     #[error("could not {action} for the {harness} turn")]
     Io {

@@ -41,6 +41,7 @@
 //!     handoff: &Handoff::default(),
 //!     agent: &AgentOptions::default(),
 //!     confinement: &Confinement::default(),
+//!     live: &Default::default(),
 //! };
 //! let added = harness.run_turn(turn).await?;
 //! assert_eq!(added[0].role, Role::User);
@@ -58,6 +59,7 @@ pub mod coverage;
 mod error;
 pub mod history;
 mod kind;
+pub mod live;
 pub mod native;
 pub mod registry;
 mod scripted;
@@ -80,6 +82,7 @@ pub use confine::{Confinement, Network, Sandbox};
 pub use coverage::{Direction, HistoryLoading};
 pub use error::{Error, Result};
 pub use kind::HarnessKind;
+pub use live::{Live, LiveControl, Stop};
 pub use native::{NativeFormat, NativeHarness};
 pub use registry::{Adapter, AdapterConfig, NativeAdapter, Registry};
 pub use scripted::{ScriptedHarness, TurnFn};
@@ -157,6 +160,10 @@ pub struct Turn<'a> {
     /// How the agent's process is confined (its environment, its sandbox);
     /// [`Confinement::default`] confines nothing.
     pub confinement: &'a Confinement,
+    /// The turn while it runs: where the agent's messages go as they come,
+    /// and whether the host asks it to stop ([`live`]); [`Live::default`]
+    /// hears nothing and never stops.
+    pub live: &'a Live,
 }
 
 impl Turn<'_> {

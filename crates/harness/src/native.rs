@@ -526,6 +526,8 @@ impl<F: NativeFormat> Harness for NativeHarness<F> {
             timeout: self.timeout,
             install_hint: spec.install_hint,
             confinement: turn.confinement,
+            live: turn.live,
+            on_line: None,
             inherit: &inherit,
         };
         let outcome = run_program(run).await;
@@ -774,6 +776,7 @@ esac
             handoff: &crate::Handoff::default(),
             agent: &AgentOptions::default(),
             confinement: &crate::Confinement::default(),
+            live: crate::Live::IDLE,
         };
         let harness = NativeHarness::<Lines>::new()
             .with_program(&program)

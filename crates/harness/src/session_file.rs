@@ -125,6 +125,22 @@ pub struct AgentRun<'a> {
     /// The variables the harness declares it needs, passed through from
     /// this process's environment when the environment is clean.
     pub inherit: &'a [String],
+    /// The running turn: stops the program when its host asks
+    /// ([`crate::live`]).
+    pub live: &'a crate::Live,
+    /// Hears each line of its standard output as it is written (the line
+    /// without its newline); the whole output is returned either way.
+    pub on_line: Option<OnLine<'a>>,
+}
+
+/// What hears each line a program writes to its standard output.
+#[derive(Clone, Copy)]
+pub struct OnLine<'a>(pub &'a (dyn Fn(&[u8]) + Send + Sync));
+
+impl std::fmt::Debug for OnLine<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("OnLine(..)")
+    }
 }
 
 /// Runs an agent CLI to completion: a missing program is
@@ -201,7 +217,20 @@ pub async fn run_program(run: AgentRun<'_>) -> crate::Result<std::process::Outpu
         // An agent that does not read its input is not an error.
         let _ = stdin.write_all(input).await;
     }
-    match tokio::time::timeout(run.timeout, child.wait_with_output()).await {
+    let pid = child.id();
+    let output = collect_output(child, run.on_line);
+    tokio::pin!(output);
+    let waited = tokio::select! {
+        waited = tokio::time::timeout(run.timeout, &mut output) => waited,
+        stop = run.live.stopped() => {
+            stop_tree(pid, stop, run.confinement.is_sandboxed(), &mut output).await;
+            return Err(crate::Error::Stopped {
+                harness: run.kind.clone(),
+                stop,
+            });
+        }
+    };
+    match waited {
         Ok(output) => output.map_err(|source| crate::Error::Io {
             action: "wait for the agent program",
             harness: run.kind.clone(),
@@ -215,6 +244,79 @@ pub async fn run_program(run: AgentRun<'_>) -> crate::Result<std::process::Outpu
                 run.timeout
             ),
         }),
+    }
+}
+
+/// Reads the child's output to its end and waits for it, telling
+/// `on_line` each line of standard output as it comes.
+async fn collect_output(
+    mut child: tokio::process::Child,
+    on_line: Option<OnLine<'_>>,
+) -> std::io::Result<std::process::Output> {
+    use tokio::io::{AsyncBufReadExt, AsyncReadExt};
+    let stdout = child.stdout.take();
+    let stderr = child.stderr.take();
+    let read_stdout = async {
+        let mut all = Vec::new();
+        let Some(stdout) = stdout else {
+            return Ok(all);
+        };
+        let mut reader = tokio::io::BufReader::new(stdout);
+        loop {
+            let start = all.len();
+            if reader.read_until(b'\n', &mut all).await? == 0 {
+                return Ok(all);
+            }
+            if let Some(OnLine(on_line)) = on_line {
+                let line = &all[start..];
+                on_line(line.strip_suffix(b"\n").unwrap_or(line));
+            }
+        }
+    };
+    let read_stderr = async {
+        let mut all = Vec::new();
+        if let Some(mut stderr) = stderr {
+            stderr.read_to_end(&mut all).await?;
+        }
+        Ok::<_, std::io::Error>(all)
+    };
+    let (stdout, stderr) = tokio::try_join!(read_stdout, read_stderr)?;
+    let status = child.wait().await?;
+    Ok(std::process::Output {
+        status,
+        stdout,
+        stderr,
+    })
+}
+
+/// Stops a running agent as `stop` asks: its signal to the agent's
+/// processes (inside a sandbox, not to bubblewrap itself, whose death would
+/// kill them at once), [`STOP_GRACE`](crate::live::STOP_GRACE) to exit,
+/// then `SIGKILL` to the whole tree. Returns once `output` is done.
+async fn stop_tree(
+    pid: Option<u32>,
+    stop: crate::Stop,
+    sandboxed: bool,
+    output: &mut (impl std::future::Future<Output = std::io::Result<std::process::Output>> + Unpin),
+) {
+    use rustix::process::Signal;
+    let Some(pid) = pid else {
+        let _ = output.await;
+        return;
+    };
+    let signal = match stop {
+        crate::Stop::Interrupt => Signal::INT,
+        _ => Signal::TERM,
+    };
+    let tree = crate::live::process_tree(pid);
+    let asked = if sandboxed { &tree[1..] } else { &tree[..] };
+    crate::live::signal_all(asked, signal);
+    if tokio::time::timeout(crate::live::STOP_GRACE, &mut *output)
+        .await
+        .is_err()
+    {
+        crate::live::signal_all(&crate::live::process_tree(pid), Signal::KILL);
+        let _ = output.await;
     }
 }
 

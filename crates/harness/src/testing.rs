@@ -83,6 +83,7 @@ async fn run(harness: &dyn Harness, handoff: &Handoff) -> (Conversation, Vec<Mes
         handoff,
         agent: &AgentOptions::default(),
         confinement: &crate::Confinement::default(),
+        live: crate::Live::IDLE,
     };
     let added = harness.run_turn(turn).await.expect("the turn succeeds");
     assert_eq!(

@@ -187,6 +187,8 @@ impl WarpHarness {
             timeout: self.timeout,
             install_hint: INSTALL_HINT,
             confinement: turn.confinement,
+            live: turn.live,
+            on_line: None,
             inherit: &inherit,
         })
         .await?;

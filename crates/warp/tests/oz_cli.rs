@@ -56,6 +56,7 @@ async fn turn_on(
         handoff: &Handoff::default(),
         agent: &handoff_harness::AgentOptions::default(),
         confinement: &handoff_harness::Confinement::default(),
+        live: handoff_harness::Live::IDLE,
     };
     let result = harness.run_turn(turn).await;
     (result, work.path().to_owned(), work)
@@ -359,6 +360,7 @@ async fn the_sessions_model_reaches_oz() {
             handoff: &Handoff::default(),
             agent: &agent,
             confinement: &handoff_harness::Confinement::default(),
+            live: handoff_harness::Live::IDLE,
         };
         harness.run_turn(turn).await.unwrap();
         assert_eq!(oz.logged("model", run).as_deref(), Some(expected));
