@@ -66,6 +66,7 @@ pub async fn permission_levels(
             handoff: &Handoff::default(),
             agent: &agent,
             confinement: &handoff_harness::Confinement::default(),
+            live: handoff_harness::Live::IDLE,
         };
         let added = make(&server, home.path())
             .run_turn(turn)
@@ -132,6 +133,7 @@ pub async fn model_error_fails_the_turn(
         handoff: &Handoff::default(),
         agent: &AgentOptions::default(),
         confinement: &handoff_harness::Confinement::default(),
+        live: handoff_harness::Live::IDLE,
     };
     let err = make(&server, home.path())
         .run_turn(turn)

@@ -146,7 +146,21 @@ pub(crate) async fn delete_loaded(
     let docs: &dyn DocumentStore = store;
     let record = &loaded.record;
     let id = record.id;
-    let documents = documents(record);
+    let mut documents = documents(record);
+    // Its sessions' checkpoints are its documents too.
+    let live = crate::live::LiveStore::new(docs);
+    for session in &record.sessions {
+        for (_, segment) in live.segments(id, session.id).await? {
+            if let Some(checkpoint) = segment.checkpoint {
+                for snapshot in checkpoint.end {
+                    documents.push(snapshot.snapshot);
+                    documents.extend(snapshot.since_base);
+                }
+            }
+        }
+    }
+    documents.sort();
+    documents.dedup();
     let record_key = DocKey::new(format!("runs/{id}"))?;
     let versions = docs
         .versions(&record_key)
@@ -195,6 +209,7 @@ pub(crate) async fn delete_loaded(
     let runs = RunStore::new(docs);
     for session in &record.sessions {
         runs.dequeue(id, session.id).await?;
+        live.remove(id, session.id).await?;
     }
     for info in &versions {
         docs.delete_version(&record_key, info.version)

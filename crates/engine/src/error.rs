@@ -68,6 +68,44 @@ pub enum Error {
         /// The harness.
         harness: handoff_harness::HarnessKind,
     },
+    /// A session's live document (its progress segments or its inbox) is
+    /// damaged or not what it should be.
+    #[error("run {run}: the live document {key} is damaged: {reason}")]
+    LiveDocument {
+        /// The run.
+        run: RunId,
+        /// The document.
+        key: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// Others kept writing something of the run at the same moment; the
+    /// change was retried and did not get through.
+    #[error("run {run}: {what} kept changing under this change; try again")]
+    Busy {
+        /// The run.
+        run: RunId,
+        /// What kept changing.
+        what: &'static str,
+    },
+    /// The run is not running, so there is nothing to stop or steer.
+    #[error("run {run} is {state}: nothing runs to {action}")]
+    NotRunning {
+        /// The run.
+        run: RunId,
+        /// Its state.
+        state: crate::RunState,
+        /// What was asked (`cancel`, `steer`).
+        action: &'static str,
+    },
+    /// The running session is being cancelled; it takes no more messages.
+    #[error("run {run} is being cancelled (asked from {by}); follow it up once it stops")]
+    Cancelling {
+        /// The run.
+        run: RunId,
+        /// The machine that asked for the cancel.
+        by: String,
+    },
     /// The harness cannot keep its agent to this permission level at all.
     #[error("{harness} cannot run an agent at the {level} permission level: {reason}")]
     LevelRefused {

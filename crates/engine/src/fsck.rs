@@ -174,7 +174,28 @@ pub async fn fsck(store: &dyn Store, repair: bool) -> Result<Report> {
         };
         let mut snapshots = BTreeSet::new();
         let mut plain = BTreeSet::new();
+        let live = crate::live::LiveStore::new(docs);
         for session in &record.sessions {
+            // Its progress and inbox, and the checkpoints they name.
+            match live.segments(id, session.id).await {
+                Ok(segments) => {
+                    for (_, segment) in segments {
+                        if let Some(checkpoint) = segment.checkpoint {
+                            snapshots.extend(checkpoint.end.iter().map(|s| s.snapshot));
+                        }
+                    }
+                }
+                Err(e) => report.problems.push(Problem {
+                    object: format!("run {id}"),
+                    problem: e.to_string(),
+                }),
+            }
+            if let Err(e) = live.inbox(id, session.id).await {
+                report.problems.push(Problem {
+                    object: format!("run {id}"),
+                    problem: e.to_string(),
+                });
+            }
             snapshots.extend(session.start.iter().chain(&session.end).map(|s| s.snapshot));
             plain.extend(session.attachments.iter().copied());
             plain.extend(session.conversation_at_end);

@@ -178,7 +178,7 @@ pub async fn gc(store: &dyn Store, options: &GcOptions) -> Result<GcReport> {
     for Pending { run, session } in &pending {
         let done = match runs.get(*run).await {
             Ok(loaded) => match loaded.record.sessions.iter().find(|s| s.id == *session) {
-                Some(s) => matches!(s.state, RunState::Ended | RunState::Failed),
+                Some(s) => s.state.is_over(),
                 // Written before its record, or left by a write that lost
                 // its race: only an old one is known to be left over.
                 None => entry_is_old(docs, *run, *session, options).await?,

@@ -51,6 +51,7 @@ pub mod folder;
 pub mod follow_up;
 pub mod fsck;
 pub mod gc;
+pub mod live;
 pub mod local;
 pub mod outgoing;
 pub mod push;
@@ -62,12 +63,16 @@ pub use delete::{Deleted, Skipped, delete_runs};
 pub use environment::{Environment, GitOptions, LocalEnvironment, Prepared, check_out};
 pub use error::{Error, Result};
 pub use follow_up::{FollowUpOptions, follow_up, follow_up_with};
+pub use live::{
+    Ask, CancelOutcome, Checkpoint, LiveOptions, LiveStore, Steered, Watch, WatchEvent,
+    WatchOptions, cancel, steer,
+};
 pub use local::{ContinueOptions, ContinuedLocally, continue_locally, run_marker};
 pub use outgoing::Outgoing;
 pub use push::{Push, Pushed, discover_repositories, push};
 pub use run::{
-    Compaction, HistoryLimits, Loaded, Pending, RepoReport, RepoSnapshot, Repository, RunId,
-    RunRecord, RunState, RunStore, Session, SessionId, Source, UnknownState,
+    Cancelled, Compaction, HistoryLimits, Loaded, Pending, RepoReport, RepoSnapshot, Repository,
+    RunId, RunRecord, RunState, RunStore, Session, SessionId, Source, UnknownState,
 };
 pub use runner::{
     HarnessFor, Isolation, Polled, Ran, WorkEvent, WorkerOptions, poll, reap_if_stale, run_session,

@@ -17,7 +17,7 @@ use handoff_harness::{Direction, Harness, coverage};
 use handoff_store::{BlobStore, Store};
 use handoff_workspace::{ApplyOptions, ApplyReport, BranchCommit, BranchOptions, Oid, Replace};
 
-use crate::run::{HistoryLimits, RunRecord, RunState, RunStore};
+use crate::run::{HistoryLimits, RunRecord, RunStore};
 use crate::{Error, Result, RunId, conversations};
 
 /// What continuing locally produced.
@@ -172,11 +172,7 @@ async fn end_heads(
     limits: &handoff_workspace::Limits,
 ) -> Result<Vec<Oid>> {
     let mut heads = Vec::new();
-    for session in record
-        .sessions
-        .iter()
-        .filter(|s| s.state == RunState::Ended)
-    {
+    for session in record.sessions.iter().filter(|s| s.has_end()) {
         for end in session.end.iter().filter(|e| e.repo == repo) {
             let manifest =
                 handoff_workspace::load_manifest_within(store, &end.snapshot, limits).await?;

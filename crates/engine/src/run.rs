@@ -122,15 +122,19 @@ pub enum RunState {
     Ended,
     /// The last session failed (see the session's `failure`).
     Failed,
+    /// The last session was cancelled (see the session's `cancelled`);
+    /// a follow-up may start another from where it stopped.
+    Cancelled,
 }
 
 impl RunState {
     /// Every state, in the order a run passes through them.
-    pub const ALL: [RunState; 4] = [
+    pub const ALL: [RunState; 5] = [
         RunState::Queued,
         RunState::Running,
         RunState::Ended,
         RunState::Failed,
+        RunState::Cancelled,
     ];
 
     /// The name records, the command line and the Runs page use.
@@ -140,7 +144,17 @@ impl RunState {
             RunState::Running => "running",
             RunState::Ended => "ended",
             RunState::Failed => "failed",
+            RunState::Cancelled => "cancelled",
         }
+    }
+
+    /// Whether a session (or run) in this state is over: ended, failed or
+    /// cancelled.
+    pub fn is_over(self) -> bool {
+        matches!(
+            self,
+            RunState::Ended | RunState::Failed | RunState::Cancelled
+        )
     }
 }
 
@@ -152,7 +166,7 @@ impl std::fmt::Display for RunState {
 
 /// A run state name that is not one.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("unknown state {input:?} (expected queued, running, ended or failed)")]
+#[error("unknown state {input:?} (expected queued, running, ended, failed or cancelled)")]
 pub struct UnknownState {
     /// What was given (at most 64 characters of it).
     pub input: String,
@@ -333,9 +347,47 @@ pub struct Session {
     /// written before these existed read as the defaults).
     #[serde(flatten)]
     pub agent: AgentOptions,
+    /// The inbox entries delivered to the agent as later turns of this
+    /// session, in order ([`crate::live`]).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub delivered: Vec<uuid::Uuid>,
+    /// Messages sent to the session that it never took (it was cancelled
+    /// first), kept so that nothing asked is lost.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub undelivered: Vec<crate::live::Entry>,
+    /// Who cancelled the session, and when.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cancelled: Option<Cancelled>,
+    /// When `end` is a checkpoint rather than the session's own end: its
+    /// worker stopped, and `end` is the workspace as last checkpointed at
+    /// this time.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub end_checkpoint: Option<DateTime<Utc>>,
+}
+
+/// Who cancelled a session, and when.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Cancelled {
+    /// When the cancel was asked.
+    pub at: DateTime<Utc>,
+    /// The machine that asked.
+    pub by: String,
 }
 
 impl Session {
+    /// Whether the session recorded an end a follow-up, a diff or a local
+    /// continuation can start from: it ended, it was cancelled (its end is
+    /// where it stopped), or it failed after a checkpoint (its end is that
+    /// checkpoint).
+    pub fn has_end(&self) -> bool {
+        match self.state {
+            RunState::Ended => true,
+            RunState::Cancelled => !self.end.is_empty(),
+            RunState::Failed => self.end_checkpoint.is_some(),
+            _ => false,
+        }
+    }
+
     /// A queued session.
     pub fn queued(prompt: Option<String>, start: Vec<RepoSnapshot>) -> Self {
         Self {
@@ -353,6 +405,10 @@ impl Session {
             worker: None,
             lease_until: None,
             agent: AgentOptions::default(),
+            delivered: Vec::new(),
+            undelivered: Vec::new(),
+            cancelled: None,
+            end_checkpoint: None,
         }
     }
 }
@@ -512,12 +568,14 @@ impl RunRecord {
         Ok(asked)
     }
 
-    /// The end snapshots of the newest session that ended well.
+    /// The end snapshots of the newest session that has an end: one that
+    /// ended, was cancelled (its end is where it stopped), or failed after
+    /// a checkpoint (its end is that checkpoint).
     pub fn last_good_end(&self) -> Option<&[RepoSnapshot]> {
         self.sessions
             .iter()
             .rev()
-            .find(|s| s.state == RunState::Ended)
+            .find(|s| s.has_end())
             .map(|s| s.end.as_slice())
     }
 }
@@ -761,7 +819,7 @@ impl<'a> RunStore<'a> {
             (Err(_), Some(session)) => {
                 let _ = self.dequeue(record.id, session).await;
             }
-            (Ok(_), _) if matches!(record.state, RunState::Ended | RunState::Failed) => {
+            (Ok(_), _) if record.state.is_over() => {
                 if let Some(last) = record.last_session() {
                     // A hint only: a poll clears what is left.
                     let _ = self.dequeue(record.id, last.id).await;
@@ -928,7 +986,7 @@ mod tests {
         }
         assert_eq!(
             "done".parse::<RunState>().unwrap_err().to_string(),
-            "unknown state \"done\" (expected queued, running, ended or failed)"
+            "unknown state \"done\" (expected queued, running, ended, failed or cancelled)"
         );
     }
 

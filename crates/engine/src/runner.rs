@@ -29,6 +29,7 @@ use handoff_store::{BlobStore, Store};
 use handoff_workspace::{ApplyOptions, Since, SnapshotOptions};
 
 use crate::environment::{Environment, Prepared};
+use crate::live::{Ask, Checkpoint, Entry, LiveOptions, LiveStore, Segment};
 use crate::run::{
     Compaction, HistoryLimits, Loaded, Pending, RepoReport, RepoSnapshot, RunRecord, RunState,
     RunStore, SessionId,
@@ -50,6 +51,9 @@ pub struct WorkerOptions {
     /// [`history_limits`](RunRecord::history_limits)); a run asking for
     /// more fails with [`Error::LimitAboveCeiling`].
     pub max_history: HistoryLimits,
+    /// How often the session's progress and workspace reach the store
+    /// while it runs ([`crate::live`]).
+    pub live: LiveOptions,
 }
 
 impl Default for WorkerOptions {
@@ -59,6 +63,7 @@ impl Default for WorkerOptions {
             lease: Duration::from_secs(15 * 60),
             isolation: Isolation::default(),
             max_history: HistoryLimits::CEILING,
+            live: LiveOptions::default(),
         }
     }
 }
@@ -253,14 +258,29 @@ pub async fn run_session(
                     let index = ours(now)?;
                     let last = index + 1 == now.sessions.len();
                     let session = &mut now.sessions[index];
-                    session.state = RunState::Ended;
+                    let state = if outcome.cancelled.is_some() {
+                        RunState::Cancelled
+                    } else {
+                        RunState::Ended
+                    };
+                    session.state = state;
                     session.ended_at = Some(Utc::now());
                     session.end = outcome.end.clone();
                     session.apply = outcome.apply.clone();
                     session.conversation_at_end = Some(outcome.conversation);
                     session.lease_until = None;
+                    session.delivered = outcome.delivered.clone();
+                    session.undelivered = outcome.undelivered.clone();
+                    session.cancelled =
+                        outcome
+                            .cancelled
+                            .as_ref()
+                            .map(|entry| crate::run::Cancelled {
+                                at: entry.at,
+                                by: entry.from.clone(),
+                            });
                     if last {
-                        now.state = RunState::Ended;
+                        now.state = state;
                         now.conversation_head = Some(outcome.conversation);
                     }
                     Some(())
@@ -529,10 +549,11 @@ pub async fn work_pass(
         // entry without a record is gc's.
         let Ok(loaded) = loaded else { continue };
         for session in &sessions {
-            let done =
-                loaded.record.sessions.iter().any(|s| {
-                    s.id == *session && matches!(s.state, RunState::Ended | RunState::Failed)
-                });
+            let done = loaded
+                .record
+                .sessions
+                .iter()
+                .any(|s| s.id == *session && s.state.is_over());
             if done {
                 runs.dequeue(run, *session).await?;
             }
@@ -587,16 +608,47 @@ async fn reap_loaded(store: &dyn Store, loaded: &Loaded) -> Result<bool> {
     if !expired {
         return Ok(false);
     }
-    session.state = RunState::Failed;
-    session.ended_at = Some(now);
-    session.failure = Some(format!(
+    let mut failure = format!(
         "worker {} stopped responding: its lease expired at {}",
         session.worker.as_deref().unwrap_or("?"),
         session
             .lease_until
             .map(|t| t.to_rfc3339())
             .unwrap_or_default()
-    ));
+    );
+    // What it did until then is in its segments and its last checkpoint:
+    // that is its end, and its conversation goes on from what was heard.
+    let (id, session_id) = (loaded.record.id, session.id);
+    let live = LiveStore::new(store);
+    let segments = live.segments(id, session_id).await.unwrap_or_default();
+    if let Some(checkpoint) = segments
+        .iter()
+        .rev()
+        .find_map(|(_, s)| s.checkpoint.clone())
+    {
+        failure.push_str(&format!(
+            "; its end is its last checkpoint, taken at {}",
+            checkpoint.at.to_rfc3339()
+        ));
+        session.end = checkpoint.end;
+        session.end_checkpoint = Some(checkpoint.at);
+    }
+    let heard: Vec<handoff_conversation::Message> =
+        segments.into_iter().flat_map(|(_, s)| s.messages).collect();
+    session.state = RunState::Failed;
+    session.ended_at = Some(now);
+    session.failure = Some(failure);
+    if !heard.is_empty()
+        && let Some(head) = record.conversation_head
+        && let Ok(mut conversation) = conversations::load(store, &head).await
+    {
+        conversation.extend(heard);
+        let saved = conversations::save_named(store, &conversation).await?;
+        if let Some(session) = record.last_session_mut() {
+            session.conversation_at_end = Some(saved);
+        }
+        record.conversation_head = Some(saved);
+    }
     record.state = RunState::Failed;
     match runs.update(loaded.version, &mut record).await {
         Ok(_) => Ok(true),
@@ -610,6 +662,12 @@ struct Outcome {
     end: Vec<RepoSnapshot>,
     apply: Vec<RepoReport>,
     conversation: handoff_store::Digest,
+    /// The inbox entries delivered as later turns.
+    delivered: Vec<uuid::Uuid>,
+    /// Steers the session never took (cancelled first).
+    undelivered: Vec<Entry>,
+    /// The cancel that stopped the session.
+    cancelled: Option<Entry>,
 }
 
 async fn execute(
@@ -727,24 +785,127 @@ async fn execute(
         attachments.push(AttachmentFile { path, reference });
     }
 
-    let prompt = session.prompt.clone().unwrap_or_default();
     let confinement = options
         .isolation
         .confine(record.id, &prepared, &session.agent, harness)
         .await?;
-    let turn = Turn {
-        conversation: &conversation,
-        prompt: &prompt,
-        workdir: &prepared.root,
-        attachments: &attachments,
-        handoff: &handoff,
-        agent: &session.agent,
-        confinement: &confinement,
-        live: handoff_harness::Live::IDLE,
+    let live = LiveStore::new(store);
+    let mut recorder = Recorder::new(live, record.id, session.id);
+    let mut prompt = session.prompt.clone().unwrap_or_default();
+    let mut delivered: Vec<uuid::Uuid> = Vec::new();
+    let mut cancelled: Option<Entry> = None;
+    let mut end = Vec::new();
+    let idle = Handoff::default();
+    for turn_number in 1.. {
+        let (turn_live, control) = recorder.start_turn(turn_number, &prompt);
+        let outcome = {
+            let turn = Turn {
+                conversation: &conversation,
+                prompt: &prompt,
+                workdir: &prepared.root,
+                attachments: &attachments,
+                // Later turns run in the same workspace: nothing was restored.
+                handoff: if turn_number == 1 { &handoff } else { &idle },
+                agent: &session.agent,
+                confinement: &confinement,
+                live: &turn_live,
+            };
+            let running = harness.run_turn(turn);
+            tokio::pin!(running);
+            let mut segments = tokio::time::interval(options.live.segment_every);
+            let mut inbox = tokio::time::interval(options.live.inbox_every);
+            let mut checkpoints = tokio::time::interval(options.live.checkpoint_every);
+            // The first tick of each is at once.
+            segments.tick().await;
+            inbox.tick().await;
+            checkpoints.tick().await;
+            loop {
+                tokio::select! {
+                    outcome = &mut running => break outcome,
+                    _ = segments.tick() => recorder.flush().await,
+                    _ = inbox.tick() => {
+                        if let Some(stop) = recorder.asked(&delivered).await {
+                            control.stop(stop);
+                        }
+                    }
+                    _ = checkpoints.tick() => {
+                        match capture_end(record, &prepared, blobs, limits).await {
+                            Ok(now) => recorder.checkpoint(now).await,
+                            Err(e) => tracing::warn!(run = %record.id, error = %e, "a checkpoint failed; the session goes on"),
+                        }
+                    }
+                }
+            }
+        };
+        match outcome {
+            Ok(added) => conversation.extend(added),
+            // What a stopped turn said is what was heard of it.
+            Err(handoff_harness::Error::Stopped { stop, .. }) => {
+                conversation.extend(recorder.heard_this_turn());
+                if stop == handoff_harness::Stop::Cancel {
+                    let (_, inbox) = live.inbox(record.id, session.id).await?;
+                    cancelled = inbox.cancel().cloned();
+                }
+            }
+            Err(e) => return Err(e.into()),
+        }
+        // Every turn boundary is a checkpoint; the last one is the end.
+        end = capture_end(record, &prepared, blobs, limits).await?;
+        recorder.checkpoint(end.clone()).await;
+        if cancelled.is_some() {
+            break;
+        }
+        match live
+            .close_or_next(record.id, session.id, &delivered)
+            .await?
+        {
+            None => break,
+            Some(entry) => match &entry.ask {
+                Ask::Steer { prompt: next, .. } => {
+                    delivered.push(entry.id);
+                    prompt = next.clone();
+                }
+                _ => {
+                    cancelled = Some(entry);
+                    break;
+                }
+            },
+        }
+    }
+    recorder.flush().await;
+    let undelivered = match &cancelled {
+        Some(_) => {
+            let (_, inbox) = live.inbox(record.id, session.id).await?;
+            inbox
+                .entries
+                .into_iter()
+                .filter(|e| !delivered.contains(&e.id) && matches!(e.ask, Ask::Steer { .. }))
+                .collect()
+        }
+        None => Vec::new(),
     };
-    let added = harness.run_turn(turn).await?;
-    conversation.extend(added);
+    let head = conversations::save_named(store, &conversation).await?;
+    Ok((
+        Outcome {
+            end,
+            apply: reports,
+            conversation: head,
+            delivered,
+            undelivered,
+            cancelled,
+        },
+        prepared,
+    ))
+}
 
+/// Each repository's end as it stands: its `HEAD` with the history it
+/// needs and its uncommitted work, plus the since-base snapshot for review.
+async fn capture_end(
+    record: &RunRecord,
+    prepared: &Prepared,
+    blobs: &dyn BlobStore,
+    limits: handoff_workspace::Limits,
+) -> Result<Vec<RepoSnapshot>> {
     let mut end = Vec::new();
     for (name, dir) in &prepared.repositories {
         let at_head = SnapshotOptions {
@@ -772,13 +933,145 @@ async fn execute(
             since_base: Some(review.id),
         });
     }
-    let head = conversations::save_named(store, &conversation).await?;
-    Ok((
-        Outcome {
+    Ok(end)
+}
+
+type Heard = std::sync::Arc<std::sync::Mutex<Vec<handoff_conversation::Message>>>;
+
+fn lock(heard: &Heard) -> std::sync::MutexGuard<'_, Vec<handoff_conversation::Message>> {
+    heard
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// Writes a running session's progress: the messages heard, in segments,
+/// and its checkpoints. Progress is best effort: a write that fails is
+/// logged and retried with the next, and never fails the session.
+struct Recorder<'a> {
+    live: LiveStore<'a>,
+    run: RunId,
+    session: SessionId,
+    /// Heard and not yet written.
+    pending: Heard,
+    /// Heard in the current turn (what a stopped turn said).
+    this_turn: Heard,
+    turn: u32,
+    written: Option<handoff_store::Version>,
+    checkpoint: Option<Checkpoint>,
+}
+
+impl<'a> Recorder<'a> {
+    fn new(live: LiveStore<'a>, run: RunId, session: SessionId) -> Self {
+        Self {
+            live,
+            run,
+            session,
+            pending: Heard::default(),
+            this_turn: Heard::default(),
+            turn: 0,
+            written: None,
+            checkpoint: None,
+        }
+    }
+
+    /// A new turn, answering `prompt`: its [`Live`](handoff_harness::Live)
+    /// and control.
+    fn start_turn(
+        &mut self,
+        turn: u32,
+        prompt: &str,
+    ) -> (handoff_harness::Live, handoff_harness::LiveControl) {
+        use handoff_conversation::{Message, Role};
+        self.turn = turn;
+        lock(&self.this_turn).clear();
+        let asked = Message::text(Role::User, prompt);
+        lock(&self.pending).push(asked.clone());
+        lock(&self.this_turn).push(asked);
+        let (pending, this_turn) = (self.pending.clone(), self.this_turn.clone());
+        handoff_harness::Live::new(move |message| {
+            lock(&this_turn).push(message.clone());
+            lock(&pending).push(message);
+        })
+    }
+
+    fn heard_this_turn(&self) -> Vec<handoff_conversation::Message> {
+        lock(&self.this_turn).clone()
+    }
+
+    /// Writes what was heard since the last segment, if anything.
+    async fn flush(&mut self) {
+        let messages = std::mem::take(&mut *lock(&self.pending));
+        if messages.is_empty() {
+            return;
+        }
+        self.write(messages).await;
+    }
+
+    async fn write(&mut self, messages: Vec<handoff_conversation::Message>) {
+        let segment = Segment {
+            format: crate::live::SEGMENT_FORMAT.to_owned(),
+            session: self.session,
+            at: Utc::now(),
+            turn: self.turn,
+            messages,
+            checkpoint: self.checkpoint.clone(),
+        };
+        match self.live.append(self.run, self.written, &segment).await {
+            Ok(version) => self.written = Some(version),
+            Err(e) => {
+                tracing::warn!(run = %self.run, error = %e, "progress could not be written; it goes with the next segment");
+                // Keep the messages for the next write.
+                {
+                    let mut pending = lock(&self.pending);
+                    let later = std::mem::take(&mut *pending);
+                    *pending = segment.messages;
+                    pending.extend(later);
+                }
+                // Someone wrote a version (a worker that claimed the session
+                // before?): go on after the newest.
+                if let Ok(Some((version, _))) = self.live.latest(self.run, self.session).await {
+                    self.written = Some(version);
+                }
+            }
+        }
+    }
+
+    /// Records `end` as the newest checkpoint, unless the workspace is
+    /// as the last one found it.
+    async fn checkpoint(&mut self, end: Vec<RepoSnapshot>) {
+        if self.checkpoint.as_ref().is_some_and(|c| c.end == end) {
+            self.flush().await;
+            return;
+        }
+        self.checkpoint = Some(Checkpoint {
+            at: Utc::now(),
             end,
-            apply: reports,
-            conversation: head,
-        },
-        prepared,
-    ))
+        });
+        let messages = std::mem::take(&mut *lock(&self.pending));
+        self.write(messages).await;
+    }
+
+    /// What the inbox asks of the current turn: stop it for a cancel, or
+    /// for a steer that interrupts.
+    async fn asked(&self, delivered: &[uuid::Uuid]) -> Option<handoff_harness::Stop> {
+        let (_, inbox) = match self.live.inbox(self.run, self.session).await {
+            Ok(found) => found,
+            Err(e) => {
+                tracing::warn!(run = %self.run, error = %e, "the session's inbox could not be read");
+                return None;
+            }
+        };
+        let waiting = inbox.entries.iter().filter(|e| !delivered.contains(&e.id));
+        let mut stop = None;
+        for entry in waiting {
+            match entry.ask {
+                Ask::Cancel => return Some(handoff_harness::Stop::Cancel),
+                Ask::Steer {
+                    interrupt: true, ..
+                } => stop = Some(handoff_harness::Stop::Interrupt),
+                _ => {}
+            }
+        }
+        stop
+    }
 }

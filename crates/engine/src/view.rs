@@ -550,12 +550,7 @@ pub async fn diff_view(
     record: &RunRecord,
     limits: &DisplayLimits,
 ) -> DiffView {
-    let Some(session) = record
-        .sessions
-        .iter()
-        .rev()
-        .find(|s| s.state == RunState::Ended)
-    else {
+    let Some(session) = record.sessions.iter().rev().find(|s| s.has_end()) else {
         return DiffView {
             session: None,
             repositories: Vec::new(),

@@ -80,11 +80,10 @@ impl LiveControl {
     /// by a later interrupt.
     pub fn stop(&self, stop: Stop) {
         self.stop.send_if_modified(|now| {
-            let stronger = match (*now, stop) {
-                (Stop::Cancel, _) | (_, Stop::Run) => false,
-                (Stop::Interrupt, Stop::Interrupt) => false,
-                _ => true,
-            };
+            let stronger = !matches!(
+                (*now, stop),
+                (Stop::Cancel, _) | (_, Stop::Run) | (Stop::Interrupt, Stop::Interrupt)
+            );
             if stronger {
                 *now = stop;
             }

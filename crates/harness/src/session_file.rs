@@ -218,12 +218,13 @@ pub async fn run_program(run: AgentRun<'_>) -> crate::Result<std::process::Outpu
         let _ = stdin.write_all(input).await;
     }
     let pid = child.id();
-    let output = collect_output(child, run.on_line);
+    let exited = tokio::sync::Notify::new();
+    let output = collect_output(child, run.on_line, &exited);
     tokio::pin!(output);
     let waited = tokio::select! {
         waited = tokio::time::timeout(run.timeout, &mut output) => waited,
         stop = run.live.stopped() => {
-            stop_tree(pid, stop, run.confinement.is_sandboxed(), &mut output).await;
+            stop_tree(pid, stop, run.confinement.is_sandboxed(), &mut output, &exited).await;
             return Err(crate::Error::Stopped {
                 harness: run.kind.clone(),
                 stop,
@@ -248,10 +249,12 @@ pub async fn run_program(run: AgentRun<'_>) -> crate::Result<std::process::Outpu
 }
 
 /// Reads the child's output to its end and waits for it, telling
-/// `on_line` each line of standard output as it comes.
+/// `on_line` each line of standard output as it comes, and `exited` when
+/// the child itself exits (processes it left may hold its output open).
 async fn collect_output(
     mut child: tokio::process::Child,
     on_line: Option<OnLine<'_>>,
+    exited: &tokio::sync::Notify,
 ) -> std::io::Result<std::process::Output> {
     use tokio::io::{AsyncBufReadExt, AsyncReadExt};
     let stdout = child.stdout.take();
@@ -280,8 +283,12 @@ async fn collect_output(
         }
         Ok::<_, std::io::Error>(all)
     };
-    let (stdout, stderr) = tokio::try_join!(read_stdout, read_stderr)?;
-    let status = child.wait().await?;
+    let wait = async {
+        let status = child.wait().await;
+        exited.notify_one();
+        status
+    };
+    let (stdout, stderr, status) = tokio::try_join!(read_stdout, read_stderr, wait)?;
     Ok(std::process::Output {
         status,
         stdout,
@@ -292,12 +299,15 @@ async fn collect_output(
 /// Stops a running agent as `stop` asks: its signal to the agent's
 /// processes (inside a sandbox, not to bubblewrap itself, whose death would
 /// kill them at once), [`STOP_GRACE`](crate::live::STOP_GRACE) to exit,
-/// then `SIGKILL` to the whole tree. Returns once `output` is done.
+/// then `SIGKILL` to the whole tree — at once when the agent exited and
+/// left processes behind (a background job that ignores the signal, as a
+/// shell's do). Returns once `output` is done.
 async fn stop_tree(
     pid: Option<u32>,
     stop: crate::Stop,
     sandboxed: bool,
     output: &mut (impl std::future::Future<Output = std::io::Result<std::process::Output>> + Unpin),
+    exited: &tokio::sync::Notify,
 ) {
     use rustix::process::Signal;
     let Some(pid) = pid else {
@@ -311,13 +321,17 @@ async fn stop_tree(
     let tree = crate::live::process_tree(pid);
     let asked = if sandboxed { &tree[1..] } else { &tree[..] };
     crate::live::signal_all(asked, signal);
-    if tokio::time::timeout(crate::live::STOP_GRACE, &mut *output)
-        .await
-        .is_err()
-    {
-        crate::live::signal_all(&crate::live::process_tree(pid), Signal::KILL);
-        let _ = output.await;
+    tokio::select! {
+        _ = &mut *output => return,
+        () = exited.notified() => {}
+        () = tokio::time::sleep(crate::live::STOP_GRACE) => {}
     }
+    // What is left of the tree as it was (orphans are no longer under the
+    // agent) and as it is now.
+    let mut left = crate::live::process_tree(pid);
+    left.extend(tree);
+    crate::live::signal_all(&left, Signal::KILL);
+    let _ = output.await;
 }
 
 /// The failed turn of a program that exited non-zero: its status and the

@@ -2,6 +2,7 @@
 //! and stops the agent — interrupted with the signal an agent CLI takes to
 //! end its turn, or cancelled — with its whole process tree, sandboxed or
 //! not, within the grace period.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
@@ -269,7 +270,7 @@ async fn a_sandboxed_agent_is_interrupted_and_cancelled_with_its_tree() {
         .filter(|pid| alive(*pid))
         .filter(|pid| {
             std::fs::read_to_string(format!("/proc/{pid}/cmdline"))
-                .is_ok_and(|c| c == "sleep\061\0")
+                .is_ok_and(|c| c == "sleep\u{0}61\u{0}")
         })
         .collect();
     assert_eq!(left, Vec::<u32>::new(), "processes of the sandbox survived");

@@ -263,14 +263,9 @@ pub async fn runs_page(State(app): Shared, Query(params): Query<ListParams>) -> 
             );
         }
     };
-    let states = [
-        RunState::Queued,
-        RunState::Running,
-        RunState::Ended,
-        RunState::Failed,
-    ]
-    .map(|s| (s.name(), query.state == Some(s)))
-    .to_vec();
+    let states = RunState::ALL
+        .map(|s| (s.name(), query.state == Some(s)))
+        .to_vec();
     let cursor = match (query.before, query.after) {
         (Some(id), _) => Some(("before", id)),
         (None, Some(id)) => Some(("after", id)),
