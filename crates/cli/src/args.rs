@@ -46,6 +46,18 @@ pub enum Command {
     Runs(RunsArgs),
     /// Show a run: its sessions, states and apply reports.
     Show(ShowArgs),
+    /// Follow a run from any machine sharing the store: the conversation
+    /// so far, then each message, state change and checkpoint as it comes,
+    /// until the session is over. Exits 0 when it ended, 4 when it failed,
+    /// 5 when it was cancelled.
+    Watch(WatchArgs),
+    /// Send a running session a message for the agent's next turn (at
+    /// once with --interrupt); on a run that is over, follow it up.
+    Steer(SteerArgs),
+    /// Stop a run's session from any machine: a queued one leaves the
+    /// queue; a running one is stopped, checkpointed and recorded
+    /// cancelled. The run can be followed up from there.
+    Cancel(CancelArgs),
     /// Verify every object and reference in the store; exits 1 when
     /// problems are found. Deletes nothing unless --repair.
     Fsck(FsckArgs),
@@ -70,7 +82,7 @@ pub struct RunsArgs {
     /// What to do with runs [default: list them].
     #[command(subcommand)]
     pub action: Option<RunsAction>,
-    /// Only runs in this state (queued, running, ended or failed).
+    /// Only runs in this state (queued, running, ended, failed or cancelled).
     #[arg(long, value_name = "STATE")]
     pub state: Option<String>,
     /// Only runs of this harness.
@@ -365,6 +377,11 @@ pub struct WorkerArgs {
     /// for (a push's --max-history-bytes).
     #[arg(long, value_name = "BYTES", default_value_t = handoff_engine::HistoryLimits::CEILING.max_bytes)]
     pub history_ceiling_bytes: u64,
+    /// Checkpoint a running session's workspace this often (and at every
+    /// turn boundary), so that a worker lost mid-session loses at most
+    /// this much work.
+    #[arg(long, value_name = "SECONDS", default_value_t = 60)]
+    pub checkpoint_every: u64,
 }
 
 /// `handoff follow-up`.
@@ -419,6 +436,62 @@ pub struct ContinueArgs {
     /// run (someone committed on it, or it is another branch).
     #[arg(long)]
     pub force: bool,
+    /// Print JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// A run id on the command line.
+pub fn run_id(text: &str) -> Result<handoff_engine::RunId, String> {
+    text.parse()
+        .map_err(|_| format!("{text:?} is not a run id"))
+}
+
+/// `handoff watch`.
+#[derive(Debug, Args)]
+pub struct WatchArgs {
+    /// The run id.
+    #[arg(value_parser = run_id)]
+    pub run: handoff_engine::RunId,
+    /// Print each event as a JSON line.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `handoff steer`.
+#[derive(Debug, Args)]
+pub struct SteerArgs {
+    /// The run id.
+    #[arg(value_parser = run_id)]
+    pub run: handoff_engine::RunId,
+    /// The message.
+    #[arg(long, value_name = "TEXT")]
+    pub prompt: String,
+    /// Stop the agent's current turn first (the signal its CLI takes for
+    /// that), then deliver the message.
+    #[arg(long)]
+    pub interrupt: bool,
+    /// Send the message even when likely secrets are found in it.
+    #[arg(long)]
+    pub allow_secrets: bool,
+    /// The agent command, for a follow-up of a command-harness run.
+    #[command(flatten)]
+    pub command: AgentCmdArgs,
+    /// Print JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `handoff cancel`.
+#[derive(Debug, Args)]
+pub struct CancelArgs {
+    /// The run id.
+    #[arg(value_parser = run_id)]
+    pub run: handoff_engine::RunId,
+    /// Return once the cancel is asked, without waiting for the worker to
+    /// record the session cancelled.
+    #[arg(long)]
+    pub no_wait: bool,
     /// Print JSON.
     #[arg(long)]
     pub json: bool,

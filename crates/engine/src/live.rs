@@ -434,6 +434,24 @@ impl<'a> LiveStore<'a> {
     }
 }
 
+/// This machine's name as steers and cancels record it: `user@host`
+/// (`HANDOFF_MACHINE` overrides it).
+pub fn this_machine() -> String {
+    if let Some(name) = std::env::var_os("HANDOFF_MACHINE").filter(|n| !n.is_empty()) {
+        return name.to_string_lossy().into_owned();
+    }
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .or_else(|_| std::fs::read_to_string("/etc/hostname"))
+        .map(|h| h.trim().to_owned())
+        .ok()
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "unknown-host".to_owned());
+    match std::env::var("USER").or_else(|_| std::env::var("LOGNAME")) {
+        Ok(user) if !user.is_empty() => format!("{user}@{host}"),
+        _ => host,
+    }
+}
+
 /// What [`cancel`] did.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]

@@ -2,11 +2,14 @@
 //! propagate to `main`, which prints them.
 
 pub mod apply;
+pub mod cancel;
 pub mod diff;
 pub mod gc;
 pub mod native;
 pub mod runs;
 pub mod snapshot;
+pub mod steer;
+pub mod watch;
 
 use std::io::{self, StdoutLock, Write};
 use std::sync::Arc;

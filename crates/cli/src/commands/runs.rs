@@ -324,6 +324,8 @@ pub async fn worker(store_flag: Option<&str>, args: WorkerArgs) -> anyhow::Resul
         lease: Duration::from_secs(args.lease.max(1)),
         isolation: isolation_for_worker(store_flag, &envs, args.no_sandbox).await?,
         max_history,
+        live: handoff_engine::LiveOptions::default()
+            .with_checkpoint_every(Duration::from_secs(args.checkpoint_every.max(1))),
         ..WorkerOptions::default()
     };
     let env = LocalEnvironment::new(&envs).with_git(GitOptions {
