@@ -380,7 +380,7 @@ fn apply_reports_merges_skips_and_warnings() {
     b.write("notes.md", "one\ntwo\nthree\nfour\nFIVE\n");
 
     let skipped = format!(
-        "nested repository at {inner_head}: not carried by a snapshot; clone it separately"
+        "nested repository at {inner_head}: not carried by this snapshot (not initialised where it was taken, or not a submodule); clone it separately"
     );
     let warning = format!(
         "target HEAD is {b_head} but the snapshot was taken on {}",
