@@ -51,3 +51,55 @@ async fn a_sparse_index_is_expanded_and_what_it_leaves_out_is_unchanged() {
     assert_eq!(target.read("out/deeper/more.txt"), "more\n");
     assert_eq!(target.status(), [" M dir/in.txt", "?? dir/new.txt"]);
 }
+
+/// A local commit adding a file whose name is not UTF-8, then an ordinary
+/// file: the carried commit cannot be checked out by a snapshot (no entry
+/// can name the file), so HEAD stays where it was and the file is named —
+/// it used to be dropped while HEAD moved onto the commit.
+#[tokio::test]
+async fn a_carried_commit_with_a_non_utf8_name_is_named_not_dropped() {
+    use std::os::unix::ffi::OsStrExt as _;
+
+    let (origin, source) = origin_and_clone();
+    let name = std::ffi::OsStr::from_bytes(b"latin1-\xe9.txt");
+    std::fs::write(source.path().join(name), b"odd\n").unwrap();
+    source.write("plain.txt", "plain\n");
+    source.commit_all("local work");
+
+    let store = MemoryStore::new();
+    let snap = snapshot(source.path(), &store, &SnapshotOptions::default())
+        .await
+        .unwrap();
+    assert!(snap.manifest.history.is_some(), "the local commit travels");
+
+    let target = GitRepo::clone_from(&origin);
+    let before = target.head();
+    let report = apply(target.path(), &store, &snap.id, &ApplyOptions::default())
+        .await
+        .unwrap();
+    assert_eq!(
+        target.head(),
+        before,
+        "HEAD is not moved past a dropped file"
+    );
+    assert_eq!(report.missing_commits.len(), 1, "{report:?}");
+    let failed: Vec<(&str, &str)> = report
+        .failed
+        .iter()
+        .map(|f| (f.path.as_str(), f.reason.as_str()))
+        .collect();
+    assert_eq!(
+        failed,
+        [(
+            "latin1-\u{fffd}.txt",
+            "in the way of the carried commits (HEAD was not moved to \
+             {base}): the carried commits change it, and its name is not valid UTF-8"
+                .replace("{base}", &source.head())
+                .as_str()
+        )]
+    );
+    assert!(
+        !target.path().join("plain.txt").exists(),
+        "nothing half-moved"
+    );
+}

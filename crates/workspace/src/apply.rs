@@ -324,6 +324,7 @@ async fn apply_repository(
             manifest: forward,
             store: content,
             commits,
+            unnamed,
         } => {
             // Checked whole first: a local change in the way of one path
             // leaves the checkout as it was, rather than half moved.
@@ -336,6 +337,8 @@ async fn apply_repository(
             let checked = apply_entries(&workdir, &content, &forward, &check).await?;
             // A path changed here would need a merge, as `git merge
             // --ff-only` refuses to: it is in the way too.
+            // So is a path the commits change that no entry can name: moving
+            // HEAD without writing it would drop it.
             let in_the_way: Vec<Failure> = checked
                 .failed
                 .into_iter()
@@ -343,6 +346,12 @@ async fn apply_repository(
                     path,
                     kind: FailureKind::LocalChanges,
                     reason: "changed in this checkout".to_owned(),
+                }))
+                .chain(unnamed.into_iter().map(|path| Failure {
+                    path,
+                    kind: FailureKind::InvalidPath,
+                    reason:
+                        "the carried commits change it, and its name is not valid UTF-8".to_owned(),
                 }))
                 .collect();
             if !in_the_way.is_empty() {

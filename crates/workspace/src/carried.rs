@@ -77,6 +77,10 @@ pub(crate) enum Prepared {
         store: MemoryStore,
         /// The carried commits this brings in, newest first.
         commits: Vec<Oid>,
+        /// Paths that differ but that a snapshot cannot name (not UTF-8),
+        /// shown lossily: while there are any the fast-forward cannot be
+        /// done without dropping them.
+        unnamed: Vec<String>,
     },
     /// These carried commits are not in `HEAD`'s history and cannot be
     /// brought in, newest first.
@@ -146,7 +150,7 @@ pub(crate) async fn prepare(
                 )))
             }
             Plan::FastForward => {
-                let (manifest, contents) = fast_forward(&repo, &workdir, head, base)?;
+                let forward = fast_forward(&repo, &workdir, head, base)?;
                 let in_head = match head {
                     Some(head) => reachable(&repo, &workdir, head, &history)?,
                     None => HashSet::new(),
@@ -155,22 +159,23 @@ pub(crate) async fn prepare(
                     .into_iter()
                     .filter(|c| !in_head.contains(c))
                     .collect();
-                Ok(Ready::FastForward(head, manifest, contents, commits))
+                Ok(Ready::FastForward(head, forward, commits))
             }
         }
     })
     .await?;
     match ready {
         Ready::Done(prepared) => Ok(prepared),
-        Ready::FastForward(head, manifest, contents, commits) => {
+        Ready::FastForward(head, forward, commits) => {
             let memory = MemoryStore::new();
-            memory.put_many(contents).await?;
+            memory.put_many(forward.contents).await?;
             Ok(Prepared::FastForward {
                 head,
                 base,
-                manifest: Box::new(manifest),
+                manifest: Box::new(forward.manifest),
                 store: memory,
                 commits,
+                unnamed: forward.unnamed,
             })
         }
     }
@@ -179,7 +184,17 @@ pub(crate) async fn prepare(
 /// What the blocking part of [`prepare`] found.
 enum Ready {
     Done(Prepared),
-    FastForward(Option<Oid>, Manifest, Vec<Bytes>, Vec<Oid>),
+    FastForward(Option<Oid>, Forward, Vec<Oid>),
+}
+
+/// The difference between two commits' trees, as entries.
+struct Forward {
+    manifest: Manifest,
+    /// The content of the entries' result side.
+    contents: Vec<Bytes>,
+    /// Paths that differ but are not UTF-8, so no entry can name them;
+    /// shown lossily.
+    unnamed: Vec<String>,
 }
 
 /// Moves the checked-out branch (or a detached `HEAD`) of `workdir` from
@@ -246,17 +261,21 @@ pub(crate) async fn detach_head(workdir: &Path, commit: Oid) -> Result<()> {
 }
 
 /// The entries that write `commit`'s whole tree into an empty checkout
-/// (each staged), with their content: a checkout done through apply.
-pub(crate) async fn tree_of_commit(workdir: &Path, commit: Oid) -> Result<(Manifest, MemoryStore)> {
+/// (each staged), with their content: a checkout done through apply. The
+/// third part names the paths no entry can hold (not UTF-8), lossily.
+pub(crate) async fn tree_of_commit(
+    workdir: &Path,
+    commit: Oid,
+) -> Result<(Manifest, MemoryStore, Vec<String>)> {
     let dir = workdir.to_owned();
-    let (manifest, contents) = blocking("read a commit's tree", move || {
+    let forward = blocking("read a commit's tree", move || {
         let (repo, workdir) = open_repo(&dir)?;
         fast_forward(&repo, &workdir, None, commit)
     })
     .await?;
     let memory = MemoryStore::new();
-    memory.put_many(contents).await?;
-    Ok((manifest, memory))
+    memory.put_many(forward.contents).await?;
+    Ok((forward.manifest, memory, forward.unnamed))
 }
 
 fn head_commit(repo: &gix::Repository, workdir: &Path) -> Result<Option<Oid>> {
@@ -306,13 +325,14 @@ fn reachable(
 
 /// The entries that turn `head`'s tree into `base`'s (each path's `base`
 /// is `HEAD`'s object, its `index` and `result` the base's), with the
-/// base side's content for the apply.
+/// base side's content for the apply. A path that is not UTF-8 cannot be
+/// an entry: it is returned in [`Forward::unnamed`] instead, never dropped.
 fn fast_forward(
     repo: &gix::Repository,
     workdir: &Path,
     head: Option<Oid>,
     base: Oid,
-) -> Result<(Manifest, Vec<Bytes>)> {
+) -> Result<Forward> {
     let tree_of = |commit: Option<Oid>| -> Result<Option<gix::Tree<'_>>> {
         let Some(commit) = commit else {
             return Ok(None);
@@ -335,9 +355,13 @@ fn fast_forward(
         &mut paths,
     )?;
     let mut contents = Vec::new();
+    let mut unnamed = Vec::new();
     let mut entries = Vec::with_capacity(paths.len());
     for raw in paths {
-        let text = String::from_utf8_lossy(&raw).into_owned();
+        let Ok(text) = String::from_utf8(raw.to_vec()) else {
+            unnamed.push(String::from_utf8_lossy(&raw).into_owned());
+            continue;
+        };
         let mut object =
             |tree: &Option<gix::Tree<'_>>, with_content: bool| -> Result<Option<Object>> {
                 let Some(tree) = tree else { return Ok(None) };
@@ -388,8 +412,9 @@ fn fast_forward(
             (_, None) => Status::Deleted,
             _ => Status::Modified,
         };
-        // A path git can hold but a snapshot cannot name (not UTF-8, say)
-        // fails its own entry in the apply, as a hostile manifest path would.
+        // A path that is UTF-8 but that a snapshot cannot hold (`.git/…`,
+        // say) fails its own entry in the apply, as a hostile manifest
+        // path would.
         entries.push(Entry {
             path: text,
             status,
@@ -412,7 +437,11 @@ fn fast_forward(
         lfs: Vec::new(),
         submodules: Vec::new(),
     };
-    Ok((manifest, contents))
+    Ok(Forward {
+        manifest,
+        contents,
+        unnamed,
+    })
 }
 
 #[cfg(test)]

@@ -404,9 +404,14 @@ async fn check_out(
             Err(e) => return Err(e.to_string()),
         }
     }
-    let (tree, content) = crate::carried::tree_of_commit(dir, commit)
+    let (tree, content, unnamed) = crate::carried::tree_of_commit(dir, commit)
         .await
         .map_err(|e| e.to_string())?;
+    if let Some(path) = unnamed.first() {
+        return Err(format!(
+            "{path}: commit {commit} holds it, and its name is not valid UTF-8"
+        ));
+    }
     let write = ApplyOptions {
         carried_commits: false,
         update_index: true,
