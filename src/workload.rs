@@ -36,6 +36,9 @@ impl Shape {
     /// The bench repository's shape: 20,000 files.
     pub const FULL: usize = 20_000;
 
+    /// The large bench repository's shape: 100,000 files.
+    pub const LARGE: usize = 100_000;
+
     /// The shape with `files` committed files.
     pub fn new(files: usize) -> Self {
         let scale = |n: usize| (n * files / 20_000).max(1);

@@ -16,7 +16,13 @@
 //!   to a `git daemon` on loopback (target ≤ 1.0×), with the requests each
 //!   handoff step sends, counted in-process on the same server.
 //!
-//! `HANDOFF_BENCH_FILES` sets the repository's size and
+//! The local lines run at 20,000 and at 100,000 files (2,500 modified, 250
+//! deleted, 1,500 untracked), the S3 lines and criterion at the first size.
+//! Before timing, each size checks that both sides do the same work: both
+//! applies leave the source's working tree (the same `git add -A` tree),
+//! and what each capture wrote is counted.
+//!
+//! `HANDOFF_BENCH_FILES` sets the repository sizes (`20000,100000`) and
 //! `HANDOFF_BENCH_PAIRS` the pairs (default 9); `--test` (or
 //! `cargo test --benches`) is a one-pair smoke run on 2,000 files.
 //! Criterion then times handoff's apply and git's on their own for the
@@ -211,23 +217,85 @@ fn main() {
     let args: Vec<String> = std::env::args().collect();
     let smoke = args.iter().any(|a| a == "--test") || !args.iter().any(|a| a == "--bench");
     let env_number = |name: &str| std::env::var(name).ok().and_then(|v| v.parse().ok());
-    let files =
-        env_number("HANDOFF_BENCH_FILES").unwrap_or(if smoke { 2_000 } else { Shape::FULL });
+    // The sizes issue 21 holds the bounds at: 20,000 and 100,000 files.
+    let sizes: Vec<usize> = match std::env::var("HANDOFF_BENCH_FILES") {
+        Ok(list) => list
+            .split(',')
+            .map(|n| {
+                n.trim()
+                    .replace('_', "")
+                    .parse()
+                    .expect("HANDOFF_BENCH_FILES: numbers")
+            })
+            .collect(),
+        Err(_) if smoke => vec![2_000],
+        Err(_) => vec![Shape::FULL, Shape::LARGE],
+    };
     let n = if smoke {
         1
     } else {
         env_number("HANDOFF_BENCH_PAIRS").unwrap_or(9)
     };
-    let shape = Shape::new(files);
     let mut summary = String::new();
     let mut note = |line: String| {
         println!("{line}");
         summary.push_str(&line);
         summary.push('\n');
     };
+    for (i, &files) in sizes.iter().enumerate() {
+        // The S3 lines and criterion's distributions on the first size
+        // only: the bounds of the larger sizes are the local ratios.
+        size(&Shape::new(files), n, i == 0, &mut note);
+    }
+    if smoke {
+        println!("(smoke run: one pair each, not a measurement)");
+    }
+    println!("\n== summary ==\n{summary}");
+}
+
+/// The committed form of `dir`'s working tree: `git add -A` into a scratch
+/// index, then `write-tree` (objects into a scratch directory, the
+/// repository's own as an alternate). Two checkouts holding the same work
+/// give the same tree.
+fn work_tree(dir: &Path, scratch: &Scratch) -> String {
+    let objects = scratch.dir();
+    let git = |args: &[&str]| {
+        let mut cmd = git_command(dir);
+        cmd.args(args)
+            .env("GIT_INDEX_FILE", objects.join("index"))
+            .env("GIT_OBJECT_DIRECTORY", &objects)
+            .env("GIT_ALTERNATE_OBJECT_DIRECTORIES", dir.join(".git/objects"));
+        cmd
+    };
+    run(&mut git(&["add", "-A"]));
+    run(&mut git(&["write-tree"])).trim().to_owned()
+}
+
+/// Files under `dir`, and their bytes.
+fn written(dir: &Path) -> (u64, u64) {
+    let (mut files, mut bytes) = (0, 0);
+    let mut stack = vec![dir.to_owned()];
+    while let Some(dir) = stack.pop() {
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let entry = entry.unwrap();
+            let meta = entry.metadata().unwrap();
+            if meta.is_dir() {
+                stack.push(entry.path());
+            } else {
+                files += 1;
+                bytes += meta.len();
+            }
+        }
+    }
+    (files, bytes)
+}
+
+/// The local lines (and, when `first`, the S3 lines and criterion's) on a
+/// repository of `shape`.
+fn size(shape: &Shape, n: usize, first: bool, note: &mut dyn FnMut(String)) {
     let scratch = Scratch::new("handoff-cli-bench-");
     let t = Instant::now();
-    let (origin, source) = build(&shape);
+    let (origin, source) = build(shape);
     let source = source.path();
     note(format!(
         "repository: {} files; {} modified, {} deleted, {} untracked, {} ignored (built in {:.1} s); {n} pairs",
@@ -248,8 +316,31 @@ fn main() {
     let id = run(&mut handoff(&store, &["snapshot"], source))
         .trim()
         .to_owned();
-    let check = scratch.clone_of(source);
-    run(handoff(&store, &["apply", &id], &check).stdout(Stdio::null()));
+
+    // Both sides do the same work: each apply leaves the source's working
+    // tree in its clone, and each capture writes what the changes hold.
+    let (ours, theirs) = (scratch.clone_of(source), scratch.clone_of(source));
+    run(handoff(&store, &["apply", &id], &ours).stdout(Stdio::null()));
+    run(git_command(&theirs).args(["apply", "--binary"]).arg(&patch));
+    let expected = work_tree(source, &scratch);
+    let (a, b) = (work_tree(&ours, &scratch), work_tree(&theirs, &scratch));
+    assert!(
+        a == expected && b == expected,
+        "the applies differ: source {expected}, handoff {a}, git {b}"
+    );
+    let (captured, objects) = (scratch.dir(), scratch.dir());
+    run(&mut handoff(
+        captured.to_str().unwrap(),
+        &["snapshot"],
+        source,
+    ));
+    git_capture(source, &objects, &untracked);
+    let ((hf, hb), (gf, gb)) = (written(&captured), written(&objects));
+    note(format!(
+        "  same work: both applies give tree {expected}; snapshot wrote {hf} files, {} KiB; git {gf} files, {} KiB",
+        hb / 1024,
+        gb / 1024
+    ));
 
     let snapshot = pairs(
         n,
@@ -273,9 +364,12 @@ fn main() {
         },
     );
     note(apply.line("handoff apply / git apply --binary", 1.0));
+    if !first {
+        return;
+    }
 
     match MotoServer::start() {
-        Some(server) => remote(&server, &scratch, source, origin.path(), n, &mut note),
+        Some(server) => remote(&server, &scratch, source, origin.path(), n, note),
         None => note("S3 comparison skipped: no S3-compatible server (HANDOFF_MOTO_SERVER)".into()),
     }
 
@@ -304,10 +398,6 @@ fn main() {
     });
     group.finish();
     c.final_summary();
-    if smoke {
-        println!("(smoke run: one pair each, not a measurement)");
-    }
-    println!("\n== summary ==\n{summary}");
 }
 
 /// The same jobs through an S3-compatible server, against git over a `git
