@@ -103,3 +103,59 @@ async fn a_carried_commit_with_a_non_utf8_name_is_named_not_dropped() {
         "nothing half-moved"
     );
 }
+
+/// `git mv` keeps an entry's skip-worktree flag: git commits the index's
+/// content at the new path, not the file's (found by the oracle).
+#[tokio::test]
+async fn a_renamed_skip_worktree_entry_carries_what_git_would_commit() {
+    let (origin, source) = origin_and_clone();
+    source.git(&["update-index", "--skip-worktree", "top.txt"]);
+    source.write("top.txt", "ignored by git\n");
+    source.git(&["mv", "top.txt", "TOP.txt"]);
+
+    let store = MemoryStore::new();
+    let snap = snapshot(source.path(), &store, &SnapshotOptions::default())
+        .await
+        .unwrap();
+    let target = GitRepo::clone_from(&origin);
+    apply(target.path(), &store, &snap.id, &ApplyOptions::default())
+        .await
+        .unwrap();
+    assert_eq!(target.read("TOP.txt"), "top\n");
+    assert!(!target.path().join("top.txt").exists());
+}
+
+/// In a sparse checkout git treats a file written outside the patterns as
+/// an ordinary file again (it clears skip-worktree): its change travels
+/// (found by the oracle; it used to be left out).
+#[tokio::test]
+async fn a_file_written_outside_a_sparse_checkout_travels_as_git_sees_it() {
+    for sparse_index in [false, true] {
+        let (origin, source) = origin_and_clone();
+        let mut args = vec!["sparse-checkout", "set", "--cone"];
+        if sparse_index {
+            args.push("--sparse-index");
+        }
+        args.push("dir");
+        source.git(&args);
+        source.write("out/away.txt", "written anyway\n");
+
+        let store = MemoryStore::new();
+        let snap = snapshot(source.path(), &store, &SnapshotOptions::default())
+            .await
+            .unwrap();
+        let paths: Vec<&str> = snap
+            .manifest
+            .entries
+            .iter()
+            .map(|e| e.path.as_str())
+            .collect();
+        assert_eq!(paths, ["out/away.txt"], "sparse index: {sparse_index}");
+        let target = GitRepo::clone_from(&origin);
+        apply(target.path(), &store, &snap.id, &ApplyOptions::default())
+            .await
+            .unwrap();
+        assert_eq!(target.read("out/away.txt"), "written anyway\n");
+        assert_eq!(target.read("out/deeper/more.txt"), "more\n");
+    }
+}

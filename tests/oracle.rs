@@ -19,6 +19,14 @@
 //! `skipped`/`failed` with a reason. What git itself cannot reproduce
 //! (unmerged paths) must be named.
 //!
+//! A second property ([`SubCase`]) does the same for a repository with a
+//! submodule: commits in it its remote lacks, commits pushed, edits,
+//! staged and untracked files in it, the superproject's own edits and
+//! commits recording the gitlink, applied to a clone where the submodule
+//! is initialised or not. git reproduces it level by level
+//! (`git clone --recurse-submodules`, then [`reproduce`] of the
+//! superproject, then of the submodule), and both levels are compared.
+//!
 //! To add a kind of state: a [`Step`] variant, its weight in [`step`], and
 //! its git commands in [`Step::build`]; the comparison is generic.
 //! `PROPTEST_CASES` raises the number of cases.
@@ -32,6 +40,7 @@ use std::path::{Path, PathBuf};
 use std::process::Stdio;
 
 use handoff_dev::{GitRepo, git_command};
+use handoff_engine::environment::GitClone;
 use handoff_store::MemoryStore;
 use handoff_workspace::{ApplyOptions, ApplyReport, Snapshot, SnapshotOptions, apply, snapshot};
 use proptest::prelude::*;
@@ -482,7 +491,8 @@ impl Step {
                         args.push("--sparse-index");
                     }
                     args.push(DIR);
-                    run(repo, &args);
+                    // Refused where DIR is now a file.
+                    attempt(repo, &args);
                 }
             }
             Step::Unmerged(i, data) => {
@@ -595,7 +605,8 @@ fn build(case: &Case) -> (GitRepo, GitRepo) {
 /// not touch the real one.
 fn scratch_index(repo: &Path, scratch: &Path, name: &str) -> PathBuf {
     let index = scratch.join(name);
-    let real = repo.join(".git/index");
+    // Through git: a submodule's `.git` is a file naming its directory.
+    let real = repo.join(text(run(repo, &["rev-parse", "--git-path", "index"])));
     if real.exists() {
         std::fs::copy(&real, &index).unwrap();
         // The copy keeps the index's time, so git's racy-entry check (a
@@ -619,12 +630,34 @@ fn scratch_index(repo: &Path, scratch: &Path, name: &str) -> PathBuf {
 /// unlike `git add -A`, does not pass over paths outside a sparse
 /// checkout's patterns that the working tree holds anyway.
 fn stage_worktree(repo: &Path, index: &Path) {
-    let mut paths = git_with(
+    let paths = git_with(
         repo,
         &["diff-files", "--name-only", "-z"].map(OsStr::new),
         Some(index),
         None,
     );
+    // A tracked path that is now a directory (its files are untracked,
+    // listed below) leaves the index: `update-index` cannot add it.
+    let (dirs, files): (Vec<Vec<u8>>, Vec<Vec<u8>>) =
+        nul_split(&paths).into_iter().partition(|p| {
+            repo.join(OsStr::from_bytes(p)).is_dir()
+                && !repo.join(OsStr::from_bytes(p)).is_symlink()
+        });
+    if !dirs.is_empty() {
+        git_with(
+            repo,
+            &["update-index", "--force-remove", "-z", "--stdin"].map(OsStr::new),
+            Some(index),
+            Some(&dirs.join(&0u8)),
+        );
+    }
+    let mut paths: Vec<u8> = files
+        .into_iter()
+        .flat_map(|mut p| {
+            p.push(0);
+            p
+        })
+        .collect();
     paths.extend(git_with(
         repo,
         &["ls-files", "-o", "--exclude-standard", "-z"].map(OsStr::new),
@@ -664,7 +697,9 @@ fn nul_split(out: &[u8]) -> Vec<Vec<u8>> {
 /// index tree read into the index, and intent-to-add entries added again.
 /// Unmerged paths cannot be reproduced: their index entries are taken
 /// from `HEAD` (the comparison excuses them only when handoff names them).
-fn reproduce(source: &Path, target: &Path) {
+/// Returns the intent-to-add entries git could not add again (their file
+/// is gone): the source's own index entries are what to compare with.
+fn reproduce(source: &Path, target: &Path) -> Vec<Vec<u8>> {
     let scratch = tempfile::tempdir().unwrap();
     let source_url = source.as_os_str();
     let source_head = head(source);
@@ -676,6 +711,9 @@ fn reproduce(source: &Path, target: &Path) {
             &[
                 OsStr::new("fetch"),
                 OsStr::new("-q"),
+                // The superproject's fetch alone: the submodule's is
+                // reproduced on its own level.
+                OsStr::new("--no-recurse-submodules"),
                 source_url,
                 OsStr::new("HEAD"),
             ],
@@ -762,27 +800,28 @@ fn reproduce(source: &Path, target: &Path) {
         }
     }
     let staged = commit_of(&staged, "index");
-    // Intent-to-add entries: ` A` in `git status` (an empty one shows in
-    // no diff).
-    let intents: Vec<Vec<u8>> = nul_split(&run(
+    // Intent-to-add entries: in the index at stage 0, but not in the tree
+    // it writes (git writes no object for them).
+    let in_tree: BTreeSet<Vec<u8>> = nul_split(&run(
         source,
-        &[
-            "status",
-            "--porcelain=v1",
-            "-z",
-            "--untracked-files=no",
-            "--no-renames",
-        ],
+        &["ls-tree", "-r", "-z", "--name-only", "--full-tree", &staged],
     ))
     .into_iter()
-    .filter_map(|record| record.strip_prefix(b" A ").map(<[u8]>::to_vec))
     .collect();
+    let intents: Vec<Vec<u8>> = ls_files(source, None)
+        .into_iter()
+        .filter(|(path, infos)| infos.iter().all(|i| i.ends_with(" 0")) && !in_tree.contains(path))
+        .map(|(path, _)| path)
+        .collect();
     for (name, commit) in [("work", &work), ("index", &staged)] {
         git(
             target,
             &[
                 OsStr::new("fetch"),
                 OsStr::new("-q"),
+                // The superproject's fetch alone: the submodule's is
+                // reproduced on its own level.
+                OsStr::new("--no-recurse-submodules"),
                 source_url,
                 OsStr::new(&format!("+{commit}:refs/oracle/{name}")),
             ],
@@ -797,17 +836,22 @@ fn reproduce(source: &Path, target: &Path) {
     };
     run(target, &["read-tree", "refs/oracle/index"]);
     run(target, &["update-index", "-q", "--refresh"]);
+    // `git add -N` needs the file: an intent whose file the working tree
+    // no longer holds (its directory became a file) cannot be added again.
+    let mut unreproduced = Vec::new();
     for path in intents {
-        git(
-            target,
-            &[
-                OsStr::new("add"),
-                OsStr::new("-N"),
-                OsStr::new("--"),
-                OsStr::from_bytes(&path),
-            ],
-        );
+        let added = git_command(target)
+            .args(["add", "-N", "--"])
+            .arg(OsStr::from_bytes(&path))
+            .output()
+            .unwrap()
+            .status
+            .success();
+        if !added {
+            unreproduced.push(path);
+        }
     }
+    unreproduced
 }
 
 /// What a checkout holds, per path (bytes, as git names them).
@@ -871,7 +915,9 @@ fn files(root: &Path) -> BTreeMap<Vec<u8>, (u32, Vec<u8>)> {
                 .as_os_str()
                 .as_bytes()
                 .to_vec();
-            if rel == b".git" {
+            // The repository's own `.git` and a submodule's (a directory
+            // or a gitfile, however it was cloned).
+            if path.file_name() == Some(OsStr::new(".git")) {
                 continue;
             }
             let meta = std::fs::symlink_metadata(&path).unwrap();
@@ -964,7 +1010,7 @@ fn check(case: &Case) {
             &ApplyOptions::default(),
         ))
         .unwrap_or_else(|e| panic!("apply: {e:?}"));
-    reproduce(source.path(), theirs.path());
+    let unreproduced = reproduce(source.path(), theirs.path());
 
     let named = named(&snap, &report);
     // What git cannot reproduce must be named.
@@ -978,7 +1024,11 @@ fn check(case: &Case) {
             String::from_utf8_lossy(&path)
         );
     }
-    let (a, b) = (state(ours.path()), state(theirs.path()));
+    let (a, mut b) = (state(ours.path()), state(theirs.path()));
+    let source_index = ls_files(source.path(), None);
+    for path in unreproduced {
+        b.index.insert(path.clone(), source_index[&path].clone());
+    }
     let mut diffs = Vec::new();
     if a.head != b.head {
         assert!(
@@ -992,6 +1042,301 @@ fn check(case: &Case) {
         differences("committed", &a.committed, &b.committed, &named, &mut diffs);
         differences("file", &a.files, &b.files, &named, &mut diffs);
     }
+    assert!(
+        diffs.is_empty(),
+        "handoff and git disagree:\n{}\nsnapshot skipped {:?}\nreport {report:?}",
+        diffs.join("\n"),
+        snap.skipped
+    );
+}
+
+/// The submodule's files, at `lib/` in the superproject.
+const SUB_FILES: &[&str] = &["lib.txt", "src/mod.rs", "data.bin"];
+
+/// Where the superproject keeps its submodule.
+const SUB: &str = "lib";
+
+/// One step of building a source with a submodule.
+#[derive(Debug, Clone)]
+enum SubStep {
+    /// Writes a file of the submodule.
+    Write(usize, Vec<u8>),
+    /// Removes a file of the submodule.
+    Delete(usize),
+    /// A new file in the submodule, untracked.
+    Untracked(Vec<u8>),
+    /// `git add -A` in the submodule.
+    Stage,
+    /// A commit in the submodule that its remote lacks.
+    Commit,
+    /// A commit in the submodule, pushed to its remote.
+    Pushed,
+    /// The superproject's own file written.
+    Outer(Vec<u8>),
+    /// `git add -A` in the superproject (the gitlink staged).
+    OuterStage,
+    /// `git add -A && git commit` in the superproject: the moved gitlink
+    /// committed, a commit the superproject's remote lacks.
+    OuterCommit,
+}
+
+fn sub_step() -> impl Strategy<Value = SubStep> {
+    let file = 0..SUB_FILES.len();
+    prop_oneof![
+        4 => (file.clone(), content()).prop_map(|(i, c)| SubStep::Write(i, c)),
+        1 => file.prop_map(SubStep::Delete),
+        2 => content().prop_map(SubStep::Untracked),
+        1 => Just(SubStep::Stage),
+        3 => Just(SubStep::Commit),
+        1 => Just(SubStep::Pushed),
+        2 => content().prop_map(SubStep::Outer),
+        1 => Just(SubStep::OuterStage),
+        2 => Just(SubStep::OuterCommit),
+    ]
+}
+
+/// A superproject with the submodule [`SUB`] built by `steps`, applied to a
+/// clone where the submodule is `initialised` or not.
+#[derive(Debug, Clone)]
+struct SubCase {
+    base: Vec<Vec<u8>>,
+    initialised: bool,
+    steps: Vec<SubStep>,
+}
+
+fn sub_case() -> impl Strategy<Value = SubCase> {
+    (
+        prop::collection::vec(content(), SUB_FILES.len()),
+        any::<bool>(),
+        prop::collection::vec(sub_step(), 1..10),
+    )
+        .prop_map(|(base, initialised, steps)| SubCase {
+            base,
+            initialised,
+            steps,
+        })
+}
+
+/// `git clone` of `origin`, its submodules initialised too when
+/// `recurse`.
+fn clone_super(origin: &GitRepo, recurse: bool) -> GitRepo {
+    let dir = tempfile::Builder::new()
+        .prefix("handoff-oracle-")
+        .tempdir()
+        .unwrap();
+    let mut args = vec!["-c", "protocol.file.allow=always", "clone", "-q"];
+    if recurse {
+        args.push("--recurse-submodules");
+    }
+    let url = origin.path().to_str().unwrap().to_owned();
+    args.extend([url.as_str(), "."]);
+    run(dir.path(), &args);
+    GitRepo::adopt(dir)
+}
+
+/// The submodule's origin, the superproject's origin (recording the
+/// submodule at its base), and the source built by the case's steps.
+fn build_sub(case: &SubCase) -> (GitRepo, GitRepo, GitRepo) {
+    let lib_origin = GitRepo::bare();
+    let seed = clone(&lib_origin, &[], None);
+    for (file, data) in SUB_FILES.iter().zip(&case.base) {
+        write(seed.path(), file, data);
+    }
+    seed.commit_all("lib base");
+    run(seed.path(), &["push", "-q", "origin", "HEAD:main"]);
+
+    let origin = GitRepo::bare();
+    let seed = clone(&origin, &[], None);
+    write(seed.path(), "top.txt", b"top\n");
+    let url = lib_origin.path().to_str().unwrap();
+    run(
+        seed.path(),
+        &[
+            "-c",
+            "protocol.file.allow=always",
+            "submodule",
+            "add",
+            "-q",
+            url,
+            SUB,
+        ],
+    );
+    seed.commit_all("superproject base");
+    run(seed.path(), &["push", "-q", "origin", "HEAD:main"]);
+
+    let source = clone_super(&origin, true);
+    let lib = source.path().join(SUB);
+    let mut commits = 0;
+    for step in &case.steps {
+        match step {
+            SubStep::Write(i, data) => write(&lib, SUB_FILES[*i], data),
+            SubStep::Delete(i) => {
+                if lib.join(SUB_FILES[*i]).exists() {
+                    remove(&lib, SUB_FILES[*i]);
+                }
+            }
+            SubStep::Untracked(data) => write(&lib, &format!("new-{commits}.txt"), data),
+            SubStep::Stage => {
+                run(&lib, &["add", "-A"]);
+            }
+            SubStep::Commit | SubStep::Pushed => {
+                commits += 1;
+                run(&lib, &["add", "-A"]);
+                run(
+                    &lib,
+                    &[
+                        "commit",
+                        "-q",
+                        "--allow-empty",
+                        "-m",
+                        &format!("lib {commits}"),
+                    ],
+                );
+                if matches!(step, SubStep::Pushed) {
+                    run(&lib, &["push", "-q", "origin", "HEAD:main"]);
+                }
+            }
+            SubStep::Outer(data) => write(source.path(), "top.txt", data),
+            SubStep::OuterStage => {
+                run(source.path(), &["add", "-A"]);
+            }
+            SubStep::OuterCommit => {
+                commits += 1;
+                run(source.path(), &["add", "-A"]);
+                run(
+                    source.path(),
+                    &[
+                        "commit",
+                        "-q",
+                        "--allow-empty",
+                        "-m",
+                        &format!("outer {commits}"),
+                    ],
+                );
+            }
+        }
+    }
+    (lib_origin, origin, source)
+}
+
+/// Whether the source's submodule holds work only a checkout of it can
+/// receive: commits its remote lacks, or changes or untracked files. (A
+/// `HEAD` moved to a commit the remote has is the superproject's gitlink,
+/// which an uninitialised submodule receives as `git checkout` gives it:
+/// in the index.)
+fn sub_has_work(source: &GitRepo) -> bool {
+    let lib = source.path().join(SUB);
+    !run(&lib, &["rev-list", "HEAD", "--not", "--remotes"]).is_empty()
+        || !run(&lib, &["status", "--porcelain", "--untracked-files=all"]).is_empty()
+}
+
+/// [`named`], for the submodule: its paths without the `lib/` prefix.
+fn named_in_sub(named: &BTreeSet<String>) -> BTreeSet<String> {
+    let prefix = format!("{SUB}/");
+    named
+        .iter()
+        .filter_map(|n| {
+            if *n == SUB {
+                // The whole submodule is named: every path in it.
+                Some(String::new())
+            } else {
+                n.strip_prefix(&prefix).map(str::to_owned)
+            }
+        })
+        .collect()
+}
+
+/// Compares one level (the superproject, or the submodule), `HEAD` first.
+fn compare(
+    level: &str,
+    ours: &Path,
+    theirs: &Path,
+    named: &BTreeSet<String>,
+    report: &ApplyReport,
+    diffs: &mut Vec<String>,
+) {
+    let (a, b) = (state(ours), state(theirs));
+    if a.head != b.head {
+        if report.missing_commits.is_empty() && !named.contains("") {
+            diffs.push(format!(
+                "{level} HEAD: handoff {:?}, git {:?}, and no missing commit is named",
+                a.head, b.head
+            ));
+        }
+        return;
+    }
+    if named.contains("") {
+        return;
+    }
+    let mut level_diffs = Vec::new();
+    differences("index", &a.index, &b.index, named, &mut level_diffs);
+    differences(
+        "committed",
+        &a.committed,
+        &b.committed,
+        named,
+        &mut level_diffs,
+    );
+    differences("file", &a.files, &b.files, named, &mut level_diffs);
+    diffs.extend(level_diffs.into_iter().map(|d| format!("{level}: {d}")));
+}
+
+fn check_sub(case: &SubCase) {
+    let (_lib_origin, origin, source) = build_sub(case);
+    let ours = clone_super(&origin, case.initialised);
+    let theirs = clone_super(&origin, true);
+
+    let store = MemoryStore::new();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let snap = rt
+        .block_on(snapshot(source.path(), &store, &SnapshotOptions::default()))
+        .unwrap_or_else(|e| panic!("snapshot: {e:?}"));
+    let options = ApplyOptions {
+        clone_repository: GitClone::shared(),
+        ..ApplyOptions::default()
+    };
+    let report = rt
+        .block_on(apply(ours.path(), &store, &snap.id, &options))
+        .unwrap_or_else(|e| panic!("apply: {e:?}"));
+    // No intent-to-add entries are made in these cases.
+    reproduce(source.path(), theirs.path());
+    reproduce(&source.path().join(SUB), &theirs.path().join(SUB));
+
+    let mut named = named(&snap, &report);
+    let in_sub = named_in_sub(&named);
+    let (ours_lib, theirs_lib) = (ours.path().join(SUB), theirs.path().join(SUB));
+    let mut diffs = Vec::new();
+    if ours_lib.join(".git").exists() {
+        compare(
+            "submodule",
+            &ours_lib,
+            &theirs_lib,
+            &in_sub,
+            &report,
+            &mut diffs,
+        );
+    } else if in_sub.contains("") {
+        // Named: nothing of it to compare.
+    } else if sub_has_work(&source) {
+        diffs.push(format!(
+            "the submodule has work but is not in the target, and {SUB} is not named"
+        ));
+    } else {
+        // No work to carry: an uninitialised submodule stays so, and its
+        // files are not the superproject's to compare.
+        named.insert(SUB.to_owned());
+    }
+    compare(
+        "superproject",
+        ours.path(),
+        theirs.path(),
+        &named,
+        &report,
+        &mut diffs,
+    );
     assert!(
         diffs.is_empty(),
         "handoff and git disagree:\n{}\nsnapshot skipped {:?}\nreport {report:?}",
@@ -1019,5 +1364,21 @@ proptest! {
     #[test]
     fn git_reproduces_what_handoff_carries_or_handoff_names_the_entry(case in case()) {
         check(&case);
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig {
+        // Each case clones three repositories with a submodule: fewer.
+        cases: cases().div_ceil(2),
+        failure_persistence: Some(Box::new(FileFailurePersistence::Direct(
+            "tests/proptest-regressions/oracle.txt",
+        ))),
+        ..ProptestConfig::default()
+    })]
+
+    #[test]
+    fn git_reproduces_a_submodules_work_or_handoff_names_it(case in sub_case()) {
+        check_sub(&case);
     }
 }

@@ -379,3 +379,68 @@ async fn a_secret_in_a_submodule_stops_the_snapshot_and_is_named_under_its_path(
         other => panic!("expected the secret to stop the snapshot, got {other:?}"),
     }
 }
+
+/// The superproject's local commit records a new commit of its submodule:
+/// applying it to a clone where the submodule is initialised at the old
+/// commit moves the index's gitlink with the carried commit, and the
+/// submodule's own snapshot moves its HEAD (found by the oracle: the
+/// index used to keep the old commit while HEAD moved).
+#[tokio::test]
+async fn a_carried_commit_moving_a_gitlink_moves_the_index_and_the_submodule() {
+    let (outer, _inner) = with_submodule();
+    // `outer` plays the remote; the source is a clone with the submodule.
+    let source = GitRepo::clone_from(&outer);
+    git_in(
+        source.path(),
+        &[
+            "-c",
+            "protocol.file.allow=always",
+            "submodule",
+            "update",
+            "-q",
+            "--init",
+        ],
+    );
+    let sub = source.path().join("sub");
+    std::fs::write(sub.join("lib.txt"), "lib, committed in the source\n").unwrap();
+    git_in(&sub, &["commit", "-qam", "inner work"]);
+    let moved = git_in(&sub, &["rev-parse", "HEAD"]).trim().to_owned();
+    git_in(
+        source.path(),
+        &["commit", "-qam", "record the submodule's work"],
+    );
+
+    let store = MemoryStore::new();
+    let snap = snapshot(source.path(), &store, &SnapshotOptions::default())
+        .await
+        .unwrap();
+    for initialised in [true, false] {
+        let target = GitRepo::clone_from(&outer);
+        if initialised {
+            git_in(
+                target.path(),
+                &[
+                    "-c",
+                    "protocol.file.allow=always",
+                    "submodule",
+                    "update",
+                    "-q",
+                    "--init",
+                ],
+            );
+        }
+        let report = apply(target.path(), &store, &snap.id, &with_clone())
+            .await
+            .unwrap();
+        assert!(report.failed.is_empty(), "{report:?}");
+        assert!(report.skipped.is_empty(), "{report:?}");
+        assert_eq!(report.commits.len(), 1, "{report:?}");
+        let there = target.path().join("sub");
+        assert_eq!(git_in(&there, &["rev-parse", "HEAD"]).trim(), moved);
+        assert_eq!(
+            std::fs::read_to_string(there.join("lib.txt")).unwrap(),
+            "lib, committed in the source\n"
+        );
+        assert_eq!(status(target.path()), "", "initialised: {initialised}");
+    }
+}

@@ -233,6 +233,84 @@ pub async fn apply_manifest(
     manifest: &Manifest,
     options: &ApplyOptions,
 ) -> Result<ApplyReport> {
+    if options.dry_run {
+        return apply_levels(dir, store, manifest, options).await;
+    }
+    // A gitlink this apply moves in the index (carried commits that record
+    // a new submodule commit, a staged gitlink) whose submodule's HEAD no
+    // snapshot moved: the submodule's checkout lags its index entry, as
+    // after `git checkout` without `--recurse-submodules`. Named, never
+    // silent.
+    let before = lagging_submodules(dir).await;
+    let mut report = apply_levels(dir, store, manifest, options).await?;
+    for (path, (recorded, head)) in lagging_submodules(dir).await {
+        // Where the snapshot was taken it lagged the same way (a commit
+        // made in the submodule, not staged in the superproject): faithful.
+        let as_taken = manifest.entries.iter().any(|e| {
+            e.path == path
+                && e.index.as_ref().is_some_and(|o| o.oid == recorded)
+                && e.result.as_ref().is_some_and(|o| o.oid == head)
+        });
+        if !as_taken && before.get(&path) != Some(&(recorded, head)) {
+            report.skipped.push(Failure {
+                path,
+                kind: FailureKind::Submodule,
+                reason: format!(
+                    "the index now records the submodule at {recorded}, but its HEAD here is {head} and no snapshot of it moves it: run `git submodule update` there"
+                ),
+            });
+        }
+    }
+    report.skipped.sort_by(|a, b| a.path.cmp(&b.path));
+    Ok(report)
+}
+
+/// Initialised submodules of the working tree at `dir` whose `HEAD` is not
+/// the commit the index records: path → (recorded, `HEAD`). Empty when it
+/// cannot be read (nothing is then reported from it).
+async fn lagging_submodules(dir: &Path) -> std::collections::BTreeMap<String, (Oid, Oid)> {
+    let dir = dir.to_owned();
+    blocking("read the submodules' HEADs", move || {
+        let mut out = std::collections::BTreeMap::new();
+        let Ok((repo, workdir)) = open_repo(&dir) else {
+            return Ok(out);
+        };
+        let Ok(index) = repo.index_or_empty() else {
+            return Ok(out);
+        };
+        for entry in index.entries() {
+            if entry.mode != gix::index::entry::Mode::COMMIT {
+                continue;
+            }
+            let Ok(path) = std::str::from_utf8(entry.path(&index)) else {
+                continue;
+            };
+            let sub = workdir.join(path);
+            if !sub.join(".git").exists() {
+                continue;
+            }
+            let head = gix::open(&sub)
+                .ok()
+                .and_then(|r| r.head_id().ok().map(|id| id.detach()));
+            if let Some(head) = head
+                && head != entry.id
+            {
+                out.insert(path.to_owned(), (Oid(entry.id), Oid(head)));
+            }
+        }
+        Ok(out)
+    })
+    .await
+    .unwrap_or_default()
+}
+
+/// [`apply_manifest`] without the check of the submodules' `HEAD`s.
+async fn apply_levels(
+    dir: &Path,
+    store: &dyn BlobStore,
+    manifest: &Manifest,
+    options: &ApplyOptions,
+) -> Result<ApplyReport> {
     if manifest.submodules.is_empty() {
         return apply_repository(dir, store, manifest, options).await;
     }
@@ -1194,9 +1272,9 @@ impl Checkout<'_, '_> {
 /// A gitlink entry: a submodule's (or nested repository's) `HEAD`, which
 /// only its own snapshot moves. It is applied when the target's
 /// repository there is at the snapshot's commit (the index then records
-/// it), or when the snapshot adds a submodule the target has nothing of
-/// (an empty directory, the index recording the commit, as `git checkout`
-/// leaves a submodule not initialised).
+/// it), or when the snapshot stages a commit for a submodule the target
+/// has not initialised (an empty directory, or nothing: the index records
+/// the commit, as `git checkout` leaves a submodule not initialised).
 fn apply_gitlink(
     checkout: &mut Checkout<'_, '_>,
     path: &RepoPath,
@@ -1205,12 +1283,20 @@ fn apply_gitlink(
 ) -> Outcome {
     let result = entry.result.as_ref().filter(|o| o.kind == Kind::Gitlink);
     let at = result.map_or_else(String::new, |o| format!(" at {}", o.oid));
-    let staged_link = result.is_some()
-        && entry.base.is_none()
-        && manifest::same_state(entry.index.as_ref(), result);
+    // What `git checkout` does to a submodule that is not initialised:
+    // the index records the new commit, the directory stays empty.
+    let staged_link = result.is_some() && manifest::same_state(entry.index.as_ref(), result);
     match checkout.worktree.current(path) {
         Ok(Ok(Current::Repository(head))) if result.is_some_and(|r| r.oid == head) => {
             Outcome::AlreadyApplied
+        }
+        // The index moves to the staged commit, the submodule's HEAD stays
+        // (as `git checkout` without `--recurse-submodules`): its own
+        // snapshot, applied after this repository's, moves it.
+        Ok(Ok(Current::Repository(head)))
+            if staged_link && entry.base.as_ref().is_some_and(|b| b.oid == head) =>
+        {
+            Outcome::Applied
         }
         Ok(Ok(Current::Repository(head))) => Outcome::Skipped(format!(
             "nested repository{at}: its HEAD here is {head}; a snapshot moves it only when it carries the submodule's own snapshot"

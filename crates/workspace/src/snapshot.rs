@@ -467,9 +467,16 @@ pub fn capture(dir: &Path, options: &SnapshotOptions) -> Result<Capture> {
         ),
         None => None,
     };
-    let index = repo
+    let shared = repo
         .index_or_empty()
         .map_err(|e| Error::git("read the index", &workdir, e))?;
+    // A sparse index is read as status read it: expanded to its files.
+    let expanded = expanded_index(&repo, &workdir)?;
+    let index: &gix::index::File = expanded.as_ref().unwrap_or(&shared);
+    // In a sparse checkout git stops skipping an entry whose file is in
+    // the working tree anyway: it is an ordinary file again.
+    let unskipped = present_skip_worktree(&repo, &workdir, index);
+    touched.extend(unskipped.iter().cloned());
 
     // What git would commit for each working-tree file: its attributes,
     // `core.autocrlf` and filter drivers applied (nothing at all to do in
@@ -508,12 +515,25 @@ pub fn capture(dir: &Path, options: &SnapshotOptions) -> Result<Capture> {
             Some(tree) => reader.tree_object(tree, &path, options.store_base_content)?,
             None => None,
         };
-        let index_obj = index
+        let index_entry = index
             .entry_by_path(raw.as_bstr())
-            .and_then(|e| index_kind(e.mode).map(|kind| (kind, e.id)))
-            .map(|(kind, id)| reader.odb_object(kind, id, &[&base_obj], options.store_base_content))
+            .and_then(|e| index_kind(e.mode).map(|kind| (kind, e.id, e.flags)));
+        let index_obj = index_entry
+            .map(|(kind, id, _)| {
+                reader.odb_object(kind, id, &[&base_obj], options.store_base_content)
+            })
             .transpose()?;
-        let result_obj = match reader.worktree_object(&path)? {
+        // git does not look at the working-tree file of a skip-worktree
+        // entry (one moved by `git mv` keeps the flag): what it would
+        // commit there is the index's content.
+        let skip_worktree = index_entry.filter(|(_, _, flags)| {
+            flags.contains(gix::index::entry::Flags::SKIP_WORKTREE) && !unskipped.contains(&raw)
+        });
+        let worktree_obj = match skip_worktree {
+            Some((kind, id, _)) => Ok(Some(reader.odb_object(kind, id, &[], true)?)),
+            None => reader.worktree_object(&path)?,
+        };
+        let result_obj = match worktree_obj {
             Ok(obj) => obj,
             Err(Refused(reason)) => {
                 // Carrying the raw bytes would carry what git would not
@@ -761,6 +781,36 @@ fn changed_paths(repo: &gix::Repository, workdir: &Path) -> Result<Changed> {
     touched.extend(nested.touched);
     skipped.extend(nested.skipped);
     Ok((touched, skipped, nested.initialised))
+}
+
+/// The skip-worktree entries git treats as ordinary files: in a sparse
+/// checkout (`core.sparseCheckout`), those whose file is present in the
+/// working tree, unless `sparse.expectFilesOutsideOfPatterns` says such
+/// files are expected (git then keeps skipping them).
+fn present_skip_worktree(
+    repo: &gix::Repository,
+    workdir: &Path,
+    index: &gix::index::File,
+) -> BTreeSet<BString> {
+    use gix::index::entry::{Flags, Mode};
+    let config = repo.config_snapshot();
+    if !config.boolean("core.sparseCheckout").unwrap_or(false)
+        || config
+            .boolean("sparse.expectFilesOutsideOfPatterns")
+            .unwrap_or(false)
+    {
+        return BTreeSet::new();
+    }
+    index
+        .entries()
+        .iter()
+        .filter(|e| e.flags.contains(Flags::SKIP_WORKTREE) && e.mode != Mode::DIR)
+        .map(|e| e.path(index).to_owned())
+        .filter(|path| {
+            gix::path::from_byte_slice(path.as_slice())
+                .is_ok_and(|rel| workdir.join(rel).symlink_metadata().is_ok())
+        })
+        .collect()
 }
 
 /// A sparse index (`index.sparse`: a directory outside the sparse
