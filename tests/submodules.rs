@@ -66,6 +66,21 @@ fn work_in(sub: &Path) {
     std::fs::write(sub.join("new.txt"), "untracked\n").unwrap();
 }
 
+/// `git submodule update --init` in `dir`.
+fn init_submodules(dir: &Path) {
+    git_in(
+        dir,
+        &[
+            "-c",
+            "protocol.file.allow=always",
+            "submodule",
+            "update",
+            "-q",
+            "--init",
+        ],
+    );
+}
+
 fn status(dir: &Path) -> String {
     git_in(dir, &["status", "--porcelain=v1", "--untracked-files=all"])
 }
@@ -333,17 +348,7 @@ async fn a_submodules_changes_are_in_the_patch_under_its_path_and_git_apply_take
     // A checkout whose submodule is at the snapshot's submodule HEAD takes
     // the patch in the outer working tree.
     let target = GitRepo::clone_from(&outer);
-    git_in(
-        target.path(),
-        &[
-            "-c",
-            "protocol.file.allow=always",
-            "submodule",
-            "update",
-            "-q",
-            "--init",
-        ],
-    );
+    init_submodules(target.path());
     let there = target.path().join("sub");
     git_in(&there, &["fetch", "-q", sub.to_str().unwrap(), "HEAD"]);
     git_in(&there, &["checkout", "-q", "FETCH_HEAD"]);
@@ -390,17 +395,7 @@ async fn a_carried_commit_moving_a_gitlink_moves_the_index_and_the_submodule() {
     let (outer, _inner) = with_submodule();
     // `outer` plays the remote; the source is a clone with the submodule.
     let source = GitRepo::clone_from(&outer);
-    git_in(
-        source.path(),
-        &[
-            "-c",
-            "protocol.file.allow=always",
-            "submodule",
-            "update",
-            "-q",
-            "--init",
-        ],
-    );
+    init_submodules(source.path());
     let sub = source.path().join("sub");
     std::fs::write(sub.join("lib.txt"), "lib, committed in the source\n").unwrap();
     git_in(&sub, &["commit", "-qam", "inner work"]);
@@ -417,17 +412,7 @@ async fn a_carried_commit_moving_a_gitlink_moves_the_index_and_the_submodule() {
     for initialised in [true, false] {
         let target = GitRepo::clone_from(&outer);
         if initialised {
-            git_in(
-                target.path(),
-                &[
-                    "-c",
-                    "protocol.file.allow=always",
-                    "submodule",
-                    "update",
-                    "-q",
-                    "--init",
-                ],
-            );
+            init_submodules(target.path());
         }
         let report = apply(target.path(), &store, &snap.id, &with_clone())
             .await
