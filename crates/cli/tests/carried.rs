@@ -64,6 +64,13 @@ fn a_fresh_clone_gets_the_unpushed_commit_and_the_changes_on_top() {
     assert_eq!(json_of(&dry)["commits"], json!([s.local.head()]));
     assert_eq!(clone.head(), pushed, "a dry run moves nothing");
     assert!(!clone.path().join("feature.txt").exists());
+    // Nor does it write the carried objects into the clone's repository.
+    let has_commit = handoff_dev::git_command(clone.path())
+        .args(["cat-file", "-e", &s.local.head()])
+        .status()
+        .unwrap()
+        .success();
+    assert!(!has_commit, "a dry run wrote the carried commit");
 
     let out = s.me.handoff(&["apply", &s.id, "--json"], clone.path());
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));

@@ -393,7 +393,9 @@ async fn apply_repository(
         blocking("open target", move || open_repo(&dir)).await?
     };
     let mut carried = ApplyReport::default();
-    match crate::carried::prepare(&workdir, store, manifest, &options.limits).await? {
+    match crate::carried::prepare(&workdir, store, manifest, &options.limits, options.dry_run)
+        .await?
+    {
         crate::carried::Prepared::Nothing => {}
         crate::carried::Prepared::Missing(commits) => carried.missing_commits = commits,
         crate::carried::Prepared::FastForward {

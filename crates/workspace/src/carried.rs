@@ -88,12 +88,15 @@ pub(crate) enum Prepared {
 }
 
 /// Imports the carried history of `manifest` into the repository of
-/// `workdir` and decides what to do with it.
+/// `workdir` and decides what to do with it. A `dry_run` imports into a
+/// scratch repository that borrows the target's objects (an alternate)
+/// instead, so the target's object database is left as it was.
 pub(crate) async fn prepare(
     workdir: &Path,
     store: &dyn BlobStore,
     manifest: &Manifest,
     limits: &Limits,
+    dry_run: bool,
 ) -> Result<Prepared> {
     let (Some(history), Some(base)) = (&manifest.history, manifest.base.commit) else {
         return Ok(Prepared::Nothing);
@@ -120,7 +123,15 @@ pub(crate) async fn prepare(
         // need to import them.
         return Ok(Prepared::Missing(carried));
     }
-    match crate::history::import(workdir, store, history, limits).await {
+    let scratch = if dry_run {
+        let dir = workdir.to_owned();
+        Some(blocking("make a scratch object database", move || scratch_odb(&dir)).await?)
+    } else {
+        None
+    };
+    // Where the carried objects go, and where they are read from below.
+    let odb: &Path = scratch.as_ref().map_or(workdir, |s| s.path());
+    match crate::history::import(odb, store, history, limits).await {
         Ok(_) => {}
         // The commits the carried ones build on are not here: this is not
         // a clone of where the snapshot came from, or it is behind it.
@@ -128,9 +139,12 @@ pub(crate) async fn prepare(
         Err(e) => return Err(e),
     }
     let dir = workdir.to_owned();
+    let odb = odb.to_owned();
     let history: History = history.clone();
     let ready = blocking("plan the carried commits", move || {
-        let (repo, workdir) = open_repo(&dir)?;
+        let (_, workdir) = open_repo(&dir)?;
+        let repo =
+            gix::open(&odb).map_err(|e| Error::git("open the carried objects", &workdir, e))?;
         let head_in_base = match head {
             Some(head) => contains(&repo, &workdir, base, head)?,
             None => true,
@@ -179,6 +193,27 @@ pub(crate) async fn prepare(
             })
         }
     }
+}
+
+/// An empty bare repository in a temporary directory whose object
+/// database reads the target's as an alternate: what a dry run imports
+/// carried objects into.
+fn scratch_odb(workdir: &Path) -> Result<tempfile::TempDir> {
+    let (repo, workdir) = open_repo(workdir)?;
+    let io = |e: std::io::Error| Error::git("make a scratch object database", &workdir, e);
+    let dir = tempfile::Builder::new()
+        .prefix("handoff-dry-run-")
+        .tempdir()
+        .map_err(io)?;
+    gix::init_bare(dir.path())
+        .map_err(|e| Error::git("make a scratch object database", &workdir, e))?;
+    let objects = std::path::absolute(repo.common_dir().join("objects")).map_err(io)?;
+    let mut line = gix::path::into_bstr(objects)
+        .map_err(|e| Error::git("make a scratch object database", &workdir, e))?
+        .into_owned();
+    line.push(b'\n');
+    std::fs::write(dir.path().join("objects/info/alternates"), line.as_slice()).map_err(io)?;
+    Ok(dir)
 }
 
 /// What the blocking part of [`prepare`] found.
