@@ -3,13 +3,20 @@
 
 pub mod apply;
 pub mod cancel;
+mod cloud;
+pub mod continue_locally;
 pub mod diff;
+pub mod follow_up;
+pub mod fsck;
 pub mod gc;
 pub mod native;
+pub mod push;
 pub mod runs;
+pub mod show;
 pub mod snapshot;
 pub mod steer;
 pub mod watch;
+pub mod worker;
 
 use std::io::{self, StdoutLock, Write};
 use std::sync::Arc;

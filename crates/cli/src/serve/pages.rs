@@ -21,7 +21,8 @@ use serde::Deserialize;
 
 use super::App;
 use crate::args::{AgentArgs, AgentCmdArgs};
-use crate::commands::runs::{continue_commands, queue_follow_up};
+use crate::commands::continue_locally::continue_commands;
+use crate::commands::follow_up::queue_follow_up;
 
 type Shared = State<Arc<App>>;
 
